@@ -1,0 +1,94 @@
+# Events analytics service. `make` builds, `make run` starts the whole stack on an embedded
+# PostgreSQL under var/, `make test` runs every test. See README.md.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+PKG_CFLAGS := $(shell pkg-config --cflags libpq json-c 2>/dev/null || echo -I/usr/include/postgresql -I/usr/include/json-c)
+PKG_LIBS   := $(shell pkg-config --libs libpq json-c 2>/dev/null || echo -lpq -ljson-c)
+CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+# Code shared by the worker and the command-line tools (no libfcgi in here).
+CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c
+# The FastCGI worker: router, handlers, process management.
+WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
+	fcgi/h_health.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJ   := $(call obj,$(CORE_SRC))
+WORKER_OBJ := $(call obj,$(WORKER_SRC))
+
+BINS := $(BUILD)/events-fcgi $(BUILD)/migrate
+
+.PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
+	format reload
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/events-fcgi: $(WORKER_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+
+$(BUILD)/migrate: $(call obj,tools/migrate.c) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_unit: $(call obj,$(UNIT_SRC)) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+$(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS)
+
+# --- running the stack -------------------------------------------------------------------
+deps:
+	@tools/deps.sh run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@tools/stack.sh up
+
+stop:
+	@tools/stack.sh down
+
+status:
+	@tools/stack.sh status
+
+reload: all
+	@tools/stack.sh reload
+
+migrate: all
+	@tools/stack.sh migrate
+
+psql:
+	@tools/stack.sh psql
+
+# --- tests -------------------------------------------------------------------------------
+deps-test:
+	@tools/deps.sh test
+
+test: deps-test
+	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_integration
+	@$(MAKE) --no-print-directory unit compose-check integration
+
+unit: $(BUILD)/test_unit
+	$(BUILD)/test_unit --jobs 2
+
+integration: $(BINS) $(BUILD)/test_integration
+	tests/integration/run.sh $(BUILD)/test_integration
+
+compose-check:
+	@tools/compose_check.sh
+
+format:
+	clang-format -i fcgi/*.c fcgi/*.h tools/*.c tests/*/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

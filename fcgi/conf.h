@@ -1,0 +1,17 @@
+/* conf.h: settings from the environment, each with a documented default (README table). */
+#ifndef CONF_H
+#define CONF_H
+
+struct conf {
+	const char *database_url; /* DATABASE_URL; NULL: libpq's PG* variables and defaults */
+	int workers;		  /* WORKERS, 1..256, default 4 */
+	int log_level;		  /* LOG_LEVEL: debug|info|warn|error, default info */
+	int db_statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS, default 30000 */
+	int max_future_seconds;	     /* fixed by API.md: 86400 */
+};
+
+/* Fills c from the environment. On a bad value writes a clear message to stderr and returns
+ * -1: the caller stops (start-up only). */
+int conf_load(struct conf *c) __attribute__((warn_unused_result));
+
+#endif

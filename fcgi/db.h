@@ -1,0 +1,75 @@
+/* db.h: the service's PostgreSQL connection. The only module that knows libpq. */
+#ifndef DB_H
+#define DB_H
+
+#include "batch.h"
+#include "json.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db; /* opaque: one connection, its prepared statements, its staging table */
+
+enum db_status {
+	DB_OK,
+	DB_UNAVAILABLE, /* cannot reach the database: nothing was stored, retry later */
+	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
+};
+
+/* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
+ * PG* variables. application_name shows in pg_stat_activity. Connecting happens lazily, on
+ * first use and again after the connection is lost. Caller frees with db_close. */
+struct db *db_new(const char *conninfo, const char *application_name, int statement_timeout_ms);
+void db_close(struct db *db);
+
+/* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
+enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
+
+/* The last connection error, for messages (borrowed, valid until the next call). */
+const char *db_last_error(const struct db *db);
+
+/* Stores b idempotently (first write wins) in one transaction and maintains the per-day
+ * summaries; *accepted = events newly stored. stripe (0..32767) picks the summary counter
+ * rows this writer bumps, so that concurrent writers do not contend. */
+enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
+	__attribute__((warn_unused_result));
+
+/* Like db_ingest, but only counts: *accepted = events of b not yet stored (and not repeated
+ * earlier in b). Writes nothing. For the loader's --dry-run. */
+enum db_status db_count_new(struct db *db, const struct batch *b, size_t *fresh)
+	__attribute__((warn_unused_result));
+
+/* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */
+enum db_status db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
+	__attribute__((warn_unused_result));
+
+/* Top event types of [from_day, to_day]: *rows is malloc'd (with the strings inside the same
+ * block); caller frees *rows. */
+enum db_status db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit,
+			     struct top_row **rows, size_t *n) __attribute__((warn_unused_result));
+
+/* Retention of the cohort whose first day is in [start, start + period): *cohort and
+ * counts[k] for k = 0..windows (zero-filled). */
+enum db_status db_retention(struct db *db, int64_t start_day, int period, int windows,
+			    int64_t *cohort, int64_t *counts) __attribute__((warn_unused_result));
+
+/* A trivial query answered within timeout_ms. */
+enum db_status db_ping(struct db *db, int timeout_ms) __attribute__((warn_unused_result));
+
+/* Migrations (tools/migrate): a session-level advisory lock held while migrating. */
+enum db_status db_migrate_lock(struct db *db) __attribute__((warn_unused_result));
+
+/* The checksum recorded for a migration (malloc'd hex text in *checksum, NULL when not
+ * applied), after making sure the bookkeeping table exists. */
+enum db_status db_migration_checksum(struct db *db, const char *version, char **checksum)
+	__attribute__((warn_unused_result));
+
+/* The checksum the database computes for sql (md5 hex), malloc'd. */
+enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
+	__attribute__((warn_unused_result));
+
+/* Runs sql and records version + checksum, in one transaction. */
+enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
+				  const char *checksum) __attribute__((warn_unused_result));
+
+#endif

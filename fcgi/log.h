@@ -1,0 +1,34 @@
+/* log.h: one JSON object per line on stderr. Control characters in every value are escaped,
+ * so no input can forge a line. */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG__MAX };
+
+/* A typed extra field for log_event. */
+struct log_field {
+	const char *key;
+	const char *str; /* string value, or NULL when num is meant */
+	double num;
+};
+
+void log_set_level(enum log_level level);
+
+/* Parses "debug", "info", "warn", "error"; -1 when unknown. */
+int log_level_parse(const char *s);
+
+/* Writes {"ts":..,"level":..,"logger":..,"msg":..,<fields>,"pid":..} with one write(2). */
+void log_event(enum log_level level, const char *logger, const char *msg,
+	       const struct log_field *fields, size_t nfields);
+
+/* printf-style convenience for the common case of a plain message. */
+void log_msg(enum log_level level, const char *logger, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Appends s[0..len) JSON-escaped (without quotes) to buf of size cap at *pos; never
+ * overflows, truncating instead. Shared with the error-line writer. */
+void log_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,123 @@
+/* main.c: start-up. Without arguments this process is the pool supervisor (started by
+ * spawn-fcgi -n with the listening socket as fd 0); with "--worker SLOT" it is one worker:
+ * the libfcgi accept loop with its own database connection. */
+#include "conf.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+#include "router.h"
+
+#include <fcgiapp.h>
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	FCGX_ShutdownPending(); /* makes a blocked accept give up */
+}
+
+static void
+access_log(const struct http_req *req)
+{
+	char msg[512];
+	double ms = (http_now() - req->start) * 1000.0;
+	struct log_field f[] = {
+		{"method", req->method, 0},	{"path", req->path, 0},
+		{"route", router_pattern(req->route), 0},
+		{"status", NULL, req->status},	{"duration_ms", NULL, (double)(long)(ms * 1000) / 1000},
+		{"request_id", req->request_id, 0},
+	};
+	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
+		 req->method, req->path, req->status, req->request_id);
+	log_event(LOG_INFO, "access", msg, f, sizeof f / sizeof f[0]);
+}
+
+static int
+worker_run(const struct conf *c, int slot)
+{
+	struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: accept must return */
+	struct app app = {.conf = c, .stripe = slot};
+	FCGX_Request fr;
+	char name[32];
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: stop too */
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
+		log_msg(LOG_ERROR, "worker", "libfcgi initialisation failed");
+		return 1;
+	}
+	snprintf(name, sizeof name, "events-fcgi/%d", slot);
+	if (!(app.db = db_new(c->database_url, name, c->db_statement_timeout_ms)))
+		return 1;
+	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
+		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
+			db_last_error(app.db));
+	log_msg(LOG_DEBUG, "worker", "slot %d accepting", slot);
+	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
+		struct http_req req;
+		http_begin(&req, &fr);
+		router_dispatch(&app, &req);
+		FCGX_Finish_r(&fr);
+		access_log(&req);
+		http_end(&req);
+	}
+	FCGX_Free(&fr, 1);
+	db_close(app.db);
+	return 0;
+}
+
+/* The path workers are started from: the file now at the path this binary was started
+ * from, so that a reload picks up a rebuilt binary. */
+static int
+self_path(const char *argv0, char out[PATH_MAX])
+{
+	if (strchr(argv0, '/') && realpath(argv0, out))
+		return 0;
+	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conf c;
+	char exe[PATH_MAX];
+	int type;
+	socklen_t len = sizeof type;
+	if (conf_load(&c) < 0)
+		return 2;
+	log_set_level(c.log_level);
+	if (argc == 3 && strcmp(argv[1], "--worker") == 0)
+		return worker_run(&c, atoi(argv[2]));
+	if (argc != 1) {
+		fprintf(stderr, "usage: spawn-fcgi -n -s SOCKET -- %s\n", argv[0]);
+		return 2;
+	}
+	if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+		fprintf(stderr, "%s: fd 0 is not a listening socket; start it with spawn-fcgi -n\n",
+			argv[0]);
+		return 2;
+	}
+	if (self_path(argv[0], exe) < 0) {
+		fprintf(stderr, "%s: cannot find my own path\n", argv[0]);
+		return 2;
+	}
+	return pool_run(&c, exe);
+}

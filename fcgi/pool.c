@@ -1,0 +1,189 @@
+/* pool.c: a small pre-fork supervisor (kcgi's kfcgi.c is the model). Signals are blocked
+ * and taken synchronously with sigtimedwait, so there is no async-signal-safety to get
+ * wrong: the loop is the only place anything happens. */
+#include "pool.h"
+#include "log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { POOL_MAX = 256, STOP_GRACE_S = 10 };
+
+struct pool {
+	const char *exe;
+	int n;
+	pid_t slot[POOL_MAX];	   /* the current worker of each slot, 0 when none */
+	pid_t retiring[POOL_MAX];  /* old workers finishing their last request after a reload */
+	double started[POOL_MAX];  /* when each slot's worker started, for crash-loop backoff */
+	int failures[POOL_MAX];	   /* quick deaths in a row */
+	sigset_t mask;
+};
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pid_t
+spawn(struct pool *p, int i)
+{
+	char slot[16];
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_msg(LOG_ERROR, "pool", "fork: %s", strerror(errno));
+		return 0;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_UNBLOCK, &p->mask, NULL);
+		snprintf(slot, sizeof slot, "%d", i);
+		execl(p->exe, p->exe, "--worker", slot, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", p->exe, strerror(errno));
+		_exit(127);
+	}
+	p->slot[i] = pid;
+	p->started[i] = now();
+	return pid;
+}
+
+static void
+spawn_all(struct pool *p)
+{
+	for (int i = 0; i < p->n; i++)
+		if (!p->slot[i])
+			spawn(p, i);
+}
+
+/* Reaps every exited child; a slot whose worker died is refilled at once, unless it keeps
+ * dying within a second of starting (then after a growing pause, so a broken binary or
+ * config does not become a fork storm). */
+static void
+reap(struct pool *p, int stopping)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < POOL_MAX; i++) {
+			if (p->retiring[i] == pid)
+				p->retiring[i] = 0;
+			if (p->slot[i] != pid)
+				continue;
+			p->slot[i] = 0;
+			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+				log_msg(LOG_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
+					WIFSIGNALED(status) ? "killed by signal" : "exited with",
+					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			p->failures[i] = now() - p->started[i] < 1.0 ? p->failures[i] + 1 : 0;
+		}
+	}
+	for (int i = 0; i < p->n && !stopping; i++) {
+		if (p->slot[i])
+			continue;
+		if (p->failures[i] > 3 && now() - p->started[i] < (p->failures[i] > 10 ? 5.0 : 1.0))
+			continue; /* retried by the next tick */
+		spawn(p, i);
+	}
+}
+
+/* Starts a new worker for every slot, then asks the old ones to finish and exit. The new
+ * ones accept on the same socket before the old ones stop, so no connection is refused. */
+static void
+reload(struct pool *p)
+{
+	int n = 0;
+	for (int i = 0; i < p->n; i++) {
+		pid_t old = p->slot[i];
+		p->slot[i] = 0;
+		if (!spawn(p, i)) {
+			p->slot[i] = old; /* keep the old one rather than leave the slot empty */
+			continue;
+		}
+		if (old) {
+			for (int j = 0; j < POOL_MAX; j++)
+				if (!p->retiring[j]) {
+					p->retiring[j] = old;
+					break;
+				}
+			kill(old, SIGTERM);
+			n++;
+		}
+	}
+	log_msg(LOG_INFO, "pool", "reload: %d workers started from %s, %d retiring", p->n, p->exe,
+		n);
+}
+
+static int
+alive(const struct pool *p)
+{
+	int n = 0;
+	for (int i = 0; i < POOL_MAX; i++)
+		n += (p->slot[i] != 0) + (p->retiring[i] != 0);
+	return n;
+}
+
+static void
+signal_all(const struct pool *p, int sig)
+{
+	for (int i = 0; i < POOL_MAX; i++) {
+		if (p->slot[i])
+			kill(p->slot[i], sig);
+		if (p->retiring[i])
+			kill(p->retiring[i], sig);
+	}
+}
+
+/* Drain: SIGTERM to every worker; each finishes its request and exits. */
+static int
+stop(struct pool *p)
+{
+	double deadline = now() + STOP_GRACE_S;
+	struct timespec tick = {0, 100 * 1000 * 1000};
+	signal_all(p, SIGTERM);
+	while (alive(p) && now() < deadline) {
+		(void)sigtimedwait(&p->mask, NULL, &tick);
+		reap(p, 1);
+	}
+	if (alive(p)) {
+		log_msg(LOG_WARN, "pool", "%d workers still busy after %d s: killing", alive(p),
+			STOP_GRACE_S);
+		signal_all(p, SIGKILL);
+		while (alive(p) && waitpid(-1, NULL, 0) > 0)
+			reap(p, 1);
+	}
+	log_msg(LOG_INFO, "pool", "stopped");
+	return 0;
+}
+
+int
+pool_run(const struct conf *c, const char *exe)
+{
+	static struct pool p;
+	struct timespec tick = {1, 0};
+	p.exe = exe;
+	p.n = c->workers;
+	sigemptyset(&p.mask);
+	sigaddset(&p.mask, SIGCHLD);
+	sigaddset(&p.mask, SIGTERM);
+	sigaddset(&p.mask, SIGINT);
+	sigaddset(&p.mask, SIGHUP);
+	sigaddset(&p.mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &p.mask, NULL);
+	spawn_all(&p);
+	log_msg(LOG_INFO, "pool", "started %d workers from %s", p.n, exe);
+	for (;;) {
+		int sig = sigtimedwait(&p.mask, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+			return stop(&p);
+		if (sig == SIGHUP)
+			reload(&p);
+		reap(&p, 0);
+	}
+}

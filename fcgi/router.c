@@ -1,0 +1,58 @@
+/* router.c: the route table. Knows nothing of SQL or JSON bodies. */
+#include "router.h"
+#include "handlers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct route {
+	const char *pattern;
+	const char *method; /* "GET" routes also answer HEAD */
+	handler_fn fn;
+};
+
+static const struct route routes[ROUTE__MAX] = {
+	[ROUTE_EVENTS] = {"/events", "POST", h_events_post},
+	[ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau},
+	[ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events},
+	[ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention},
+	[ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz},
+	[ROUTE_UNKNOWN] = {"unknown", NULL, NULL},
+};
+
+const char *
+router_pattern(enum route_id id)
+{
+	return id < ROUTE__MAX ? routes[id].pattern : "unknown";
+}
+
+static int
+method_ok(const struct route *rt, const char *method)
+{
+	return strcmp(rt->method, method) == 0 ||
+	       (strcmp(rt->method, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+void
+router_dispatch(struct app *app, struct http_req *req)
+{
+	char allow[64], msg[160];
+	for (int i = 0; i < ROUTE_UNKNOWN; i++) {
+		const struct route *rt = &routes[i];
+		if (strcmp(req->path, rt->pattern) != 0)
+			continue;
+		req->route = i;
+		if (method_ok(rt, req->method)) {
+			rt->fn(app, req);
+			return;
+		}
+		snprintf(allow, sizeof allow, "Allow: %s\r\n",
+			 strcmp(rt->method, "GET") == 0 ? "GET, HEAD" : rt->method);
+		snprintf(msg, sizeof msg, "%s does not allow %s; use %s", rt->pattern, req->method,
+			 rt->method);
+		http_error(req, 405, "method_not_allowed", msg, NULL, allow);
+		return;
+	}
+	req->route = ROUTE_UNKNOWN;
+	http_error(req, 404, "not_found", "no such route", NULL, NULL);
+}
