@@ -114,7 +114,7 @@ db_connect(struct db *db)
 		disconnect(db);
 		return DB_UNAVAILABLE;
 	}
-	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET TIME ZONE 'UTC'",
+	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning",
 		 db->statement_timeout_ms);
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {

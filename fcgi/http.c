@@ -159,12 +159,15 @@ http_respond_typed(struct http_req *r, int status, const char *content_type,
 		   const char *extra_headers, const char *body, size_t len)
 {
 	FCGX_Stream *out = ((FCGX_Request *)r->fcgx)->out;
+	char head[512];
+	/* formatted here: libfcgi's own FCGX_FPrintF knows no %zu */
+	int n = snprintf(head, sizeof head,
+			 "Status: %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n"
+			 "Cache-Control: no-store\r\nContent-Length: %zu\r\n%s\r\n",
+			 status, reason(status), content_type, r->request_id, len,
+			 extra_headers ? extra_headers : "");
 	r->status = status;
-	FCGX_FPrintF(out,
-		     "Status: %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n"
-		     "Cache-Control: no-store\r\nContent-Length: %zu\r\n%s\r\n",
-		     status, reason(status), content_type, r->request_id, len,
-		     extra_headers ? extra_headers : "");
+	FCGX_PutStr(head, n < (int)sizeof head ? n : (int)sizeof head - 1, out);
 	if (!r->head)
 		FCGX_PutStr(body, (int)len, out);
 }

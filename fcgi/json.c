@@ -187,14 +187,16 @@ parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *fla
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, text, (int)len);
-	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+	size_t at = json_tokener_get_parse_end(tok);
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
 		o = json_tokener_parse_ex(tok, "", 1); /* end of input: finishes a bare number */
-	if (!o && json_tokener_get_error(tok) == json_tokener_success)
-		snprintf(why, whylen, "not well-formed JSON: empty");
+		at = len;
+	}
+	if (!o && skip_space(text, text + len) == text + len)
+		snprintf(why, whylen, "not well-formed JSON: empty body");
 	else if (!o)
 		snprintf(why, whylen, "not well-formed JSON: %s at byte %zu",
-			 json_tokener_error_desc(json_tokener_get_error(tok)),
-			 json_tokener_get_parse_end(tok));
+			 json_tokener_error_desc(json_tokener_get_error(tok)), at);
 	else if (skip_space(text + json_tokener_get_parse_end(tok), text + len) != text + len) {
 		snprintf(why, whylen, "not well-formed JSON: unexpected data at byte %zu",
 			 json_tokener_get_parse_end(tok));

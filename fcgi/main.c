@@ -71,8 +71,8 @@ worker_run(const struct conf *c, int slot)
 		struct http_req req;
 		http_begin(&req, &fr);
 		router_dispatch(&app, &req);
+		access_log(&req); /* before Finish: req points into the request's parameters */
 		FCGX_Finish_r(&fr);
-		access_log(&req);
 		http_end(&req);
 	}
 	FCGX_Free(&fr, 1);
