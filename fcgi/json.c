@@ -197,9 +197,8 @@ parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *fla
 	else if (!o)
 		snprintf(why, whylen, "not well-formed JSON: %s at byte %zu",
 			 json_tokener_error_desc(json_tokener_get_error(tok)), at);
-	else if (skip_space(text + json_tokener_get_parse_end(tok), text + len) != text + len) {
-		snprintf(why, whylen, "not well-formed JSON: unexpected data at byte %zu",
-			 json_tokener_get_parse_end(tok));
+	else if (skip_space(text + at, text + len) != text + len) {
+		snprintf(why, whylen, "not well-formed JSON: unexpected data at byte %zu", at);
 		json_object_put(o);
 		o = NULL;
 	}
