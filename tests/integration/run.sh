@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Run the Criterion integration binary against a throwaway stack: a fresh PostgreSQL cluster
+# with the real migrations, the real worker pool and nginx, all under a temp dir.
+#
+#   tests/integration/run.sh BUILD/test_integration [criterion args...]
+#
+# The binary gets: EVENTS_BASE_URL, DATABASE_URL, EVENTS_SAMPLE_CSV, EVENTS_VAR_DIR,
+# EVENTS_POOL_PID. Exit status is the binary's. The temp dir is removed afterwards, except
+# after a failure outside CI, when it is kept for inspection.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LIB_PROG=integration
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
+
+[ $# -ge 1 ] || die "usage: tests/integration/run.sh TEST_BINARY [args...]"
+BINARY=$(realpath -- "$1") || die "no such test binary: $1"
+shift
+[ -x "$BINARY" ] || die "not executable: $BINARY"
+
+# Always a throwaway cluster; no settings from the developer's conf/events.env.
+unset DATABASE_URL PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
+export EVENTS_ENV_FILE=/dev/null
+export WORKERS=${WORKERS:-4}
+STACK=$ROOT/tools/stack.sh
+
+TMP=$(mktemp -d /tmp/events-it.XXXXXX)
+chmod 755 "$TMP" # PostgreSQL runs as postgres and nginx as www-data when we are root
+export VAR_DIR=$TMP
+rc=1
+
+logs() {
+	local f
+	for f in worker nginx-error nginx-access postgres; do tail_log "$VAR_DIR/log/$f.log" 30; done
+}
+
+cleanup() {
+	local pid f pgdir
+	trap - EXIT INT TERM
+	"$STACK" down >/dev/null 2>&1 || warn "stack.sh down failed"
+	for f in "$VAR_DIR/run/nginx.pid" "$VAR_DIR/run/pool.pid" "$VAR_DIR/pg/data/postmaster.pid"; do
+		pid=$(read_pid "$f")
+		if pid_alive "$pid" && ! gone "$pid"; then
+			warn "still running after down: pid $pid ($f); killing"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	pgdir=$VAR_DIR/pg
+	if [ "$rc" -ne 0 ]; then
+		logs
+		if [ "${CI:-}" != true ]; then
+			say "tests failed (exit $rc); kept $TMP for inspection"
+			exit "$rc"
+		fi
+	fi
+	[ ! -L "$pgdir" ] || rm -rf -- "$(readlink -- "$pgdir")"
+	rm -rf -- "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'rc=130; exit 130' INT TERM
+
+# Start the stack on a free port; retry with another port if it was taken meanwhile.
+port=''
+for attempt in 1 2 3 4 5; do
+	port=$(free_port) || die "no free TCP port found"
+	up_rc=0
+	PORT=$port "$STACK" up >"$TMP/up.log" 2>&1 || up_rc=$?
+	[ "$up_rc" -eq 3 ] || break
+	say "port $port was taken; retrying (attempt $attempt)"
+done
+if [ "$up_rc" -ne 0 ]; then
+	cat "$TMP/up.log" >&2
+	die "the stack did not start (exit $up_rc)"
+fi
+
+eval "$("$STACK" env)"
+export DATABASE_URL EVENTS_BASE_URL EVENTS_POOL_PID
+export EVENTS_SAMPLE_CSV=$ROOT/data/events_sample.csv
+export EVENTS_VAR_DIR=$VAR_DIR
+say "stack up at $EVENTS_BASE_URL (VAR_DIR $VAR_DIR, pool pid $EVENTS_POOL_PID)"
+
+# From the repository root: tests call tools/stack.sh (e.g. pg-stop/pg-start) by relative path.
+rc=0
+(cd "$ROOT" && "$BINARY" --jobs 1 "$@") || rc=$?
+say "test binary exited with $rc"
+exit "$rc"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Check for the system packages the project needs and install the missing ones (Debian 12).
+#
+#   tools/deps.sh run    build and run the stack (make, make run)
+#   tools/deps.sh test   also run every test (make test)
+#
+# Quiet when everything is present. As root: apt-get update + install of what is missing only.
+# Otherwise: prints the sudo command to run and exits 1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB_PROG=deps
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
+
+# One requirement per line: "package probe". The package is what gets installed; the probe
+# (cmd:NAME, file:PATH, glob:PATTERN or -) lets something installed another way count too,
+# e.g. any nginx flavour, or PostgreSQL from the PGDG repository.
+REQ_RUN='
+gcc             cmd:gcc
+make            cmd:make
+pkg-config      cmd:pkg-config
+libc6-dev       file:/usr/include/stdio.h
+postgresql      glob:/usr/lib/postgresql/*/bin/initdb
+nginx-light     cmd:nginx
+spawn-fcgi      cmd:spawn-fcgi
+libfcgi-dev     file:/usr/include/fcgiapp.h
+libjson-c-dev   file:/usr/include/json-c/json.h
+libpq-dev       file:/usr/include/postgresql/libpq-fe.h
+curl            cmd:curl
+procps          cmd:pgrep
+'
+REQ_TEST='
+libcriterion-dev     file:/usr/include/criterion/criterion.h
+libcurl4-openssl-dev glob:/usr/include/*/curl/curl.h
+docker-compose       cmd:docker-compose
+'
+
+installed() { # dpkg says PACKAGE is installed
+	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+probe() {
+	local kind=${1%%:*} what=${1#*:} f
+	case $kind in
+	cmd) PATH=$PATH:/usr/sbin:/sbin command -v "$what" >/dev/null 2>&1 ;;
+	file) [ -e "$what" ] ;;
+	glob)
+		for f in $what; do [ -e "$f" ] && return 0; done
+		return 1
+		;;
+	*) return 1 ;;
+	esac
+}
+
+case ${1:-} in
+run) reqs=$REQ_RUN ;;
+test) reqs=$REQ_RUN$REQ_TEST ;;
+*)
+	echo "usage: tools/deps.sh run|test" >&2
+	exit 2
+	;;
+esac
+
+missing=()
+while read -r pkg check; do
+	[ -n "$pkg" ] || continue
+	if probe "$check" || { command -v dpkg-query >/dev/null && installed "$pkg"; }; then
+		continue
+	fi
+	missing+=("$pkg")
+done <<<"$reqs"
+
+((${#missing[@]} == 0)) && exit 0
+
+if ! command -v apt-get >/dev/null; then
+	die "missing: ${missing[*]} (no apt-get here: install the equivalents by hand)"
+fi
+if ! is_root; then
+	say "missing packages: ${missing[*]}"
+	echo "run:  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+
+say "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null || die "apt-get update failed"
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+	die "apt-get install ${missing[*]} failed"
+say "installed: ${missing[*]}"

@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+# Shell helpers shared by tools/*.sh and tests/integration/run.sh. Source it; it defines
+# functions and sets nothing else. Messages go to stderr, prefixed with the calling script's name.
+
+LIB_PROG=${LIB_PROG:-$(basename "$0" .sh)}
+
+say() { printf '%s: %s\n' "$LIB_PROG" "$*" >&2; }
+warn() { printf '%s: warning: %s\n' "$LIB_PROG" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "$LIB_PROG" "$*" >&2
+	exit 1
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# short_hash STRING: 8 hex digits, stable for the same string (names /tmp fallback dirs).
+short_hash() { printf '%s' "$1" | sha1sum | cut -c1-8; }
+
+# urlencode STRING: percent-encode everything but unreserved characters and '/'.
+urlencode() {
+	local s=$1 out='' c i
+	local LC_ALL=C
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		[A-Za-z0-9/._~-]) out+=$c ;;
+		*) out+=$(printf '%%%02X' "'$c") ;;
+		esac
+	done
+	printf '%s' "$out"
+}
+
+# read_pid FILE: print the pid stored in FILE, or nothing.
+read_pid() {
+	local pid=''
+	[ -r "$1" ] && read -r pid <"$1" 2>/dev/null || true
+	case $pid in '' | *[!0-9]*) return 0 ;; esac
+	printf '%s' "$pid"
+}
+
+# pid_alive PID [PATTERN]: PID exists and, when PATTERN is given, its command line contains it
+# (guards against a stale pid file whose pid was reused by an unrelated process).
+pid_alive() {
+	local pid=$1 pat=${2:-}
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	[ -z "$pat" ] && return 0
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pat"
+}
+
+# gone PID: PID has exited (a zombie not yet reaped by its parent counts as exited).
+gone() {
+	local stat
+	kill -0 "$1" 2>/dev/null || return 0
+	stat=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null | cut -d " " -f 1) || return 0
+	[ "$stat" = Z ]
+}
+
+# wait_gone PID SECONDS: wait until PID has exited; 0 if it did, 1 on time-out.
+wait_gone() {
+	local pid=$1 n=$(($2 * 10))
+	until gone "$pid"; do
+		((n-- > 0)) || return 1
+		sleep 0.1
+	done
+}
+
+# port_in_use ADDR PORT: something accepts TCP connections there.
+port_in_use() {
+	local addr=$1
+	case $addr in 0.0.0.0 | '*' | '') addr=127.0.0.1 ;; '::' | '[::]') addr=::1 ;; esac
+	addr=${addr#[}
+	addr=${addr%]}
+	(exec 3<>"/dev/tcp/$addr/$2") 2>/dev/null
+}
+
+# free_port: print a TCP port in 20000-60000 nothing listens on (127.0.0.1).
+free_port() {
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+		port_in_use 127.0.0.1 "$p" || {
+			printf '%s' "$p"
+			return 0
+		}
+	done
+	return 1
+}
+
+# tail_log FILE [LINES]: show the end of a log file, framed, on stderr.
+tail_log() {
+	[ -s "$1" ] || return 0
+	printf -- '----- %s (last %s lines) -----\n' "$1" "${2:-20}" >&2
+	tail -n "${2:-20}" -- "$1" >&2 || true
+}

@@ -1,0 +1,681 @@
+#!/usr/bin/env bash
+# The local stack: an embedded PostgreSQL cluster, the FastCGI worker pool (spawn-fcgi +
+# events-fcgi, its own supervisor) and nginx in front, all living under one VAR_DIR.
+#
+#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop
+#
+# pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
+#
+# Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
+#   VAR_DIR      <repo>/var         state, logs, sockets, pid files
+#   PORT         8000               nginx listen port
+#   LISTEN_ADDR  127.0.0.1          nginx listen address
+#   WORKERS      4                  FastCGI worker processes (read by events-fcgi)
+#   DATABASE_URL (unset)            an external database; no embedded cluster when set
+#   BUILD        <repo>/build       where events-fcgi and migrate are
+#   PG_BIN       newest /usr/lib/postgresql/*/bin   PostgreSQL server binaries
+#
+# Exit status: 0 ok, 1 failure, 3 from "up" when PORT is already taken (everything else is left
+# running, so "up" can be retried with another PORT), 3 from "status" when not all is running.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB_PROG=stack
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
+
+# --- configuration ------------------------------------------------------------------------
+
+# load_env_file FILE: export KEY=VALUE lines of FILE for keys the environment does not set.
+load_env_file() {
+	local file=$1 line key val
+	[ -f "$file" ] || return 0
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line#"${line%%[![:space:]]*}"}
+		case $line in '' | '#'*) continue ;; esac
+		line=${line#export }
+		key=${line%%=*}
+		val=${line#*=}
+		[[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$file: not KEY=VALUE: $line"
+		case $val in \"*\") val=${val:1:-1} ;; \'*\') val=${val:1:-1} ;; esac
+		[ -n "${!key+set}" ] || export "$key=$val"
+	done <"$file"
+}
+
+load_env_file "${EVENTS_ENV_FILE:-$ROOT/conf/events.env}"
+
+VAR_DIR=$(realpath -m -- "${VAR_DIR:-$ROOT/var}")
+BUILD=$(realpath -m -- "${BUILD:-$ROOT/build}")
+PORT=${PORT:-8000}
+LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
+WORKERS=${WORKERS:-4}
+EXTERNAL_DB=${DATABASE_URL:-}
+
+RUN_DIR=$VAR_DIR/run
+LOG_DIR=$VAR_DIR/log
+NGX_DIR=$VAR_DIR/nginx
+POOL_PID=$RUN_DIR/pool.pid
+NGINX_PID=$RUN_DIR/nginx.pid
+STATE_FILE=$RUN_DIR/stack.env
+HASH=$(short_hash "$VAR_DIR")
+SHORT_DIR=/tmp/ev-$HASH      # sockets (and nginx temp files) when VAR_DIR cannot hold them
+PG_ALT_DIR=/tmp/events-pg-$HASH
+PG_USER=postgres             # OS user running PostgreSQL when we are root
+NGINX_USER=www-data          # nginx worker user when we are root
+PG_PORT=5432                 # only names the socket file inside our own socket directory
+
+check_settings() {
+	[[ $PORT =~ ^[0-9]+$ ]] && ((PORT >= 1 && PORT <= 65535)) || die "PORT must be 1..65535, not '$PORT'"
+	[[ $WORKERS =~ ^[0-9]+$ ]] && ((WORKERS >= 1 && WORKERS <= 256)) ||
+		die "WORKERS must be 1..256, not '$WORKERS'"
+	local ip_re='^[][0-9A-Fa-f.:]+$'
+	[[ $LISTEN_ADDR =~ $ip_re ]] || die "LISTEN_ADDR '$LISTEN_ADDR' is not an IP address"
+}
+
+# --- paths that depend on who can reach VAR_DIR -------------------------------------------
+
+# can_traverse USER DIR: USER may reach DIR (search permission on every component).
+can_traverse() {
+	if is_root; then
+		(cd / && runuser -u "$1" -- test -x "$2") 2>/dev/null
+	else
+		test -x "$2"
+	fi
+}
+
+# make_short_dir: create /tmp/ev-<hash> for sockets, refusing one somebody else owns.
+make_short_dir() {
+	if [ ! -d "$SHORT_DIR" ]; then
+		mkdir -m 0755 "$SHORT_DIR" 2>/dev/null || [ -d "$SHORT_DIR" ] || die "cannot create $SHORT_DIR"
+	fi
+	[ ! -L "$SHORT_DIR" ] && [ -O "$SHORT_DIR" ] || die "$SHORT_DIR exists and is not ours; remove it"
+}
+
+# pg_dir: the real directory of the embedded cluster (VAR_DIR/pg, or what it links to).
+pg_dir() {
+	if [ -L "$VAR_DIR/pg" ]; then
+		readlink -- "$VAR_DIR/pg"
+	elif [ -e "$VAR_DIR/pg" ] || [ ! -d "$VAR_DIR" ] || ! is_root || can_traverse "$PG_USER" "$VAR_DIR"; then
+		printf '%s' "$VAR_DIR/pg"
+	else
+		printf '%s' "$PG_ALT_DIR"
+	fi
+}
+
+# sock_dir: where the cluster's unix socket lives.
+pg_sock_dir() {
+	local d
+	d=$(pg_dir)/sock
+	if ((${#d} + ${#PG_PORT} + 10 > 100)); then d=$SHORT_DIR/pg; fi
+	printf '%s' "$d"
+}
+
+# fcgi_sock: the worker pool's socket; nginx's worker user must reach it.
+fcgi_sock() {
+	local s=$RUN_DIR/fcgi.sock
+	if ((${#s} > 100)) || { is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; }; then
+		s=$SHORT_DIR/fcgi.sock
+	fi
+	printf '%s' "$s"
+}
+
+# nginx_tmp: nginx's temp files (request bodies over 1 MiB); its worker user writes there.
+nginx_tmp() {
+	if is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; then
+		printf '%s' "$SHORT_DIR/nginx-tmp"
+	else
+		printf '%s' "$NGX_DIR/tmp"
+	fi
+}
+
+embedded_url() {
+	printf 'postgresql://events@/events?host=%s&port=%s' "$(urlencode "$(pg_sock_dir)")" "$PG_PORT"
+}
+
+# A DATABASE_URL exported from "stack.sh env" (tests, tools) names our own cluster: not external.
+if [ -n "$EXTERNAL_DB" ] && [ "$EXTERNAL_DB" = "$(embedded_url)" ]; then EXTERNAL_DB=''; fi
+
+database_url() {
+	if [ -n "$EXTERNAL_DB" ]; then printf '%s' "$EXTERNAL_DB"; else embedded_url; fi
+}
+
+# state KEY: a value recorded by the last "up" (empty if none).
+state() {
+	[ -r "$STATE_FILE" ] || return 0
+	sed -n "s/^$1=//p" "$STATE_FILE" | tail -n 1
+}
+
+url_host() {
+	case $LISTEN_ADDR in
+	0.0.0.0 | '') printf 127.0.0.1 ;;
+	:: | '[::]') printf '[::1]' ;;
+	*:*) printf '[%s]' "${LISTEN_ADDR#[}" | sed 's/]]$/]/' ;;
+	*) printf '%s' "$LISTEN_ADDR" ;;
+	esac
+}
+
+base_url() { printf 'http://%s:%s' "$(url_host)" "$PORT"; }
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+# pg_bin [DATA]: server binaries; the version of an existing cluster wins over the newest.
+pg_bin() {
+	local data=${1:-} v d
+	if [ -n "${PG_BIN:-}" ]; then
+		printf '%s' "$PG_BIN"
+		return
+	fi
+	if [ -n "$data" ] && v=$(cat "$data/PG_VERSION" 2>/dev/null); then
+		[ -x "/usr/lib/postgresql/$v/bin/pg_ctl" ] && {
+			printf '%s' "/usr/lib/postgresql/$v/bin"
+			return
+		}
+	fi
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+	if [ -n "$d" ] && [ -x "$d/initdb" ]; then
+		printf '%s' "$d"
+	elif command -v initdb >/dev/null; then
+		dirname "$(command -v initdb)"
+	else
+		die "PostgreSQL server binaries not found (run: tools/deps.sh run)"
+	fi
+}
+
+# as_pg CMD...: run a PostgreSQL server command as the user owning the cluster.
+as_pg() {
+	if is_root; then
+		(cd / && runuser -u "$PG_USER" -- "$@")
+	else
+		"$@"
+	fi
+}
+
+pg_pid() {
+	local pid
+	pid=$(read_pid "$(pg_dir)/data/postmaster.pid")
+	pid_alive "$pid" postgres && printf '%s' "$pid"
+	return 0
+}
+
+# pg_prepare: create the cluster's directories, owned by whoever runs the server.
+pg_prepare() {
+	local dir owner=''
+	dir=$(pg_dir)
+	is_root && owner=$PG_USER
+	if is_root && ! id -u "$PG_USER" >/dev/null 2>&1; then
+		die "OS user '$PG_USER' does not exist (install the postgresql package: tools/deps.sh run)"
+	fi
+	if [ "$dir" = "$PG_ALT_DIR" ] && [ ! -L "$VAR_DIR/pg" ]; then
+		say "note: $PG_USER cannot reach $VAR_DIR; the cluster lives in $PG_ALT_DIR ($VAR_DIR/pg links there)"
+		[ -d "$PG_ALT_DIR" ] || mkdir -m 0700 "$PG_ALT_DIR"
+		[ ! -L "$PG_ALT_DIR" ] && [ "$(stat -c %U "$PG_ALT_DIR")" = root ] ||
+			[ "$(stat -c %U "$PG_ALT_DIR")" = "$PG_USER" ] || die "$PG_ALT_DIR exists and is not ours; remove it"
+		ln -sfn "$PG_ALT_DIR" "$VAR_DIR/pg"
+	fi
+	mkdir -p "$dir/sock"
+	chmod 0755 "$dir" "$dir/sock"
+	[ -z "$owner" ] || chown "$owner:" "$dir" "$dir/sock"
+	local sock
+	sock=$(pg_sock_dir)
+	if [ "$sock" != "$dir/sock" ]; then
+		make_short_dir
+		mkdir -p "$sock"
+		[ -z "$owner" ] || chown "$owner:" "$sock"
+	fi
+}
+
+# pg_logfile: server log; must be writable by the server's user.
+pg_logfile() {
+	local dir
+	dir=$(pg_dir)
+	if [ "$dir" = "$VAR_DIR/pg" ]; then
+		printf '%s' "$LOG_DIR/postgres.log"
+	else
+		printf '%s' "$dir/postgres.log"
+	fi
+}
+
+pg_start() {
+	local dir data bin log sock pid
+	dir=$(pg_dir)
+	data=$dir/data
+	pid=$(pg_pid)
+	if [ -n "$pid" ]; then
+		say "PostgreSQL already running (pid $pid)"
+		return 0
+	fi
+	pg_prepare
+	bin=$(pg_bin "$data")
+	sock=$(pg_sock_dir)
+	if [ ! -s "$data/PG_VERSION" ]; then
+		if [ -d "$data" ] && [ -n "$(ls -A "$data" 2>/dev/null)" ]; then
+			die "$data exists but holds no cluster (an interrupted initdb?); remove it and retry"
+		fi
+		say "creating PostgreSQL cluster in $data ($bin)"
+		as_pg "$bin/initdb" -D "$data" -U events -A trust -E UTF8 --locale=C \
+			>>"$LOG_DIR/initdb.log" 2>&1 || {
+			tail_log "$LOG_DIR/initdb.log"
+			die "initdb failed"
+		}
+	fi
+	log=$(pg_logfile)
+	touch "$log"
+	is_root && chown "$PG_USER:" "$log"
+	[ "$log" = "$LOG_DIR/postgres.log" ] || ln -sfn "$log" "$LOG_DIR/postgres.log"
+	rm -f "$sock/.s.PGSQL.$PG_PORT" "$sock/.s.PGSQL.$PG_PORT.lock" 2>/dev/null || true
+	if ! as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 30 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$sock' -c port=$PG_PORT" \
+		start >/dev/null; then
+		tail_log "$log"
+		die "PostgreSQL did not start (log: $log)"
+	fi
+	say "PostgreSQL started (socket dir $sock)"
+	pg_ensure_db "$bin" "$sock"
+}
+
+pg_ensure_db() {
+	local bin=$1 sock=$2 have
+	have=$("$bin/psql" -X -h "$sock" -p "$PG_PORT" -U events -d postgres -tAq \
+		-c "SELECT 1 FROM pg_database WHERE datname = 'events'") || die "cannot query the embedded cluster"
+	[ "$have" = 1 ] && return 0
+	"$bin/psql" -X -h "$sock" -p "$PG_PORT" -U events -d postgres -q -c 'CREATE DATABASE events' ||
+		die "CREATE DATABASE events failed"
+	say "database 'events' created"
+}
+
+pg_stop() {
+	local dir pid
+	dir=$(pg_dir)
+	pid=$(pg_pid)
+	[ -n "$pid" ] || return 0
+	as_pg "$(pg_bin "$dir/data")/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null ||
+		warn "pg_ctl stop failed; PostgreSQL pid $pid may still run"
+	say "stopped PostgreSQL (pid $pid)"
+}
+
+# --- worker pool --------------------------------------------------------------------------
+
+pool_pid() {
+	local pid
+	pid=$(read_pid "$POOL_PID")
+	pid_alive "$pid" events-fcgi && printf '%s' "$pid"
+	return 0
+}
+
+pool_start() {
+	local pid sock n
+	pid=$(pool_pid)
+	if [ -n "$pid" ]; then
+		say "worker pool already running (pid $pid)"
+		return 0
+	fi
+	[ -x "$BUILD/events-fcgi" ] || die "$BUILD/events-fcgi not built (run: make all)"
+	command -v spawn-fcgi >/dev/null || die "spawn-fcgi not installed (run: tools/deps.sh run)"
+	sock=$(fcgi_sock)
+	[ "$(dirname "$sock")" = "$SHORT_DIR" ] && make_short_dir
+	mkdir -p "$(dirname "$sock")"
+	rm -f "$sock"
+	# setsid: own session and process group (pgid = pid), so no terminal signal reaches the
+	# pool and "down" can kill the whole group. It does not fork here (we are not a group
+	# leader), so $! is spawn-fcgi's pid, which execs events-fcgi, the supervisor.
+	(
+		cd "$ROOT"
+		export WORKERS DATABASE_URL
+		exec setsid spawn-fcgi -n -s "$sock" -M 0666 -- "$BUILD/events-fcgi" \
+			</dev/null >>"$LOG_DIR/worker.log" 2>&1
+	) &
+	pid=$!
+	echo "$pid" >"$POOL_PID"
+	for ((n = 0; n < 50; n++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		[ -S "$sock" ] && pid_alive "$pid" events-fcgi && break
+		sleep 0.1
+	done
+	if ! pid_alive "$pid" events-fcgi || [ ! -S "$sock" ]; then
+		tail_log "$LOG_DIR/worker.log"
+		rm -f "$POOL_PID"
+		die "worker pool did not start (log: $LOG_DIR/worker.log)"
+	fi
+	say "worker pool started (pid $pid, $WORKERS workers, socket $sock)"
+}
+
+pool_stop() {
+	local pid sock
+	pid=$(pool_pid)
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_gone "$pid" 10; then
+			warn "worker pool (pid $pid) still running after 10 s; killing its process group"
+			kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+			wait_gone "$pid" 5 || warn "pid $pid survived SIGKILL"
+		fi
+		say "stopped worker pool (pid $pid)"
+	fi
+	# Workers orphaned by a supervisor that died: same process group, which setsid made ours.
+	if [ -z "$pid" ]; then pid=$(read_pid "$POOL_PID"); fi
+	if [ -n "$pid" ]; then
+		local p left=''
+		for p in $(pgrep -g "$pid" 2>/dev/null || true); do
+			gone "$p" || ! pid_alive "$p" events-fcgi || left+=" $p"
+		done
+		if [ -n "$left" ]; then
+			kill -KILL -- "-$pid" 2>/dev/null || true
+			say "killed leftover workers of process group $pid:$left"
+		fi
+	fi
+	rm -f "$POOL_PID"
+	sock=$(state FCGI_SOCK)
+	[ -z "$sock" ] || [ ! -S "$sock" ] || rm -f "$sock"
+}
+
+# --- nginx --------------------------------------------------------------------------------
+
+nginx_bin() {
+	local b
+	b=$(command -v nginx 2>/dev/null || true)
+	[ -n "$b" ] || [ ! -x /usr/sbin/nginx ] || b=/usr/sbin/nginx
+	[ -n "$b" ] || die "nginx not installed (run: tools/deps.sh run)"
+	printf '%s' "$b"
+}
+
+nginx_pid() {
+	local pid
+	pid=$(read_pid "$NGINX_PID")
+	pid_alive "$pid" nginx && printf '%s' "$pid"
+	return 0
+}
+
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+nginx_render() {
+	local listen user='' tmp
+	tmp=$(nginx_tmp)
+	case $LISTEN_ADDR in *:*) listen="[${LISTEN_ADDR#[}" && listen="${listen%]}]:$PORT" ;; *) listen="$LISTEN_ADDR:$PORT" ;; esac
+	if is_root; then user="user $NGINX_USER;"; fi
+	[ -f "$ROOT/conf/nginx.conf.in" ] || die "missing $ROOT/conf/nginx.conf.in"
+	[ "$(dirname "$tmp")" = "$SHORT_DIR" ] && make_short_dir
+	mkdir -p "$NGX_DIR" "$tmp"
+	sed -e "s|@USER_DIRECTIVE@|$(sed_escape "$user")|g" \
+		-e "s|@PID_FILE@|$(sed_escape "$NGINX_PID")|g" \
+		-e "s|@ERROR_LOG@|$(sed_escape "$LOG_DIR/nginx-error.log")|g" \
+		-e "s|@ACCESS_LOG@|$(sed_escape "$LOG_DIR/nginx-access.log")|g" \
+		-e "s|@TEMP_DIR@|$(sed_escape "$tmp")|g" \
+		-e "s|@FCGI_SOCK@|$(sed_escape "$(fcgi_sock)")|g" \
+		-e "s|@LISTEN@|$(sed_escape "$listen")|g" \
+		"$ROOT/conf/nginx.conf.in" >"$NGX_DIR/nginx.conf.new"
+	if grep -q '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new"; then
+		die "unreplaced placeholder in conf/nginx.conf.in: $(grep -o '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new" | head -n 1)"
+	fi
+	mv -f "$NGX_DIR/nginx.conf.new" "$NGX_DIR/nginx.conf"
+}
+
+# nginx_start: returns 3 when the port is taken.
+nginx_start() {
+	local pid bin out n
+	pid=$(nginx_pid)
+	if [ -n "$pid" ]; then
+		say "nginx already running (pid $pid)"
+		return 0
+	fi
+	bin=$(nginx_bin)
+	nginx_render
+	if port_in_use "$LISTEN_ADDR" "$PORT"; then
+		say "port $PORT on $LISTEN_ADDR is already in use (try PORT=...)"
+		return 3
+	fi
+	rm -f "$NGINX_PID"
+	if ! out=$("$bin" -p "$NGX_DIR/" -c "$NGX_DIR/nginx.conf" -e "$LOG_DIR/nginx-error.log" 2>&1); then
+		printf '%s\n' "$out" >&2
+		if grep -q 'Address already in use' <<<"$out"; then
+			say "port $PORT on $LISTEN_ADDR is already in use (try PORT=...)"
+			return 3
+		fi
+		die "nginx did not start (config: $NGX_DIR/nginx.conf, log: $LOG_DIR/nginx-error.log)"
+	fi
+	for ((n = 0; n < 50; n++)); do
+		pid=$(nginx_pid)
+		[ -z "$pid" ] || break
+		sleep 0.1
+	done
+	[ -n "$pid" ] || die "nginx did not write $NGINX_PID"
+	say "nginx started (pid $pid, $(base_url)/)"
+}
+
+nginx_stop() {
+	local pid
+	pid=$(nginx_pid)
+	if [ -z "$pid" ]; then
+		rm -f "$NGINX_PID"
+		return 0
+	fi
+	kill -QUIT "$pid" 2>/dev/null || true
+	if ! wait_gone "$pid" 10; then
+		warn "nginx (pid $pid) did not quit gracefully; terminating"
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$NGINX_PID"
+	say "stopped nginx (pid $pid)"
+}
+
+# --- commands -----------------------------------------------------------------------------
+
+ensure_dirs() {
+	mkdir -p "$VAR_DIR" "$RUN_DIR" "$LOG_DIR" "$NGX_DIR"
+}
+
+# ensure_db: embedded PostgreSQL running (unless DATABASE_URL is external); exports DATABASE_URL.
+ensure_db() {
+	if [ -z "$EXTERNAL_DB" ]; then pg_start; fi
+	DATABASE_URL=$(database_url)
+	export DATABASE_URL
+}
+
+run_migrate() {
+	[ -x "$BUILD/migrate" ] || die "$BUILD/migrate not built (run: make all)"
+	say "applying migrations"
+	if ! (cd "$ROOT" && "$BUILD/migrate" --dir "$ROOT/migrations"); then
+		say "error: migrations failed (DATABASE_URL=$DATABASE_URL)"
+		return 1
+	fi
+}
+
+write_state() {
+	{
+		printf 'VAR_DIR=%s\n' "$VAR_DIR"
+		printf 'PORT=%s\n' "$PORT"
+		printf 'LISTEN_ADDR=%s\n' "$LISTEN_ADDR"
+		printf 'DATABASE_URL=%s\n' "$DATABASE_URL"
+		printf 'FCGI_SOCK=%s\n' "$(fcgi_sock)"
+		printf 'EXTERNAL_DB=%s\n' "$([ -n "$EXTERNAL_DB" ] && echo 1 || echo 0)"
+	} >"$STATE_FILE.new"
+	mv -f "$STATE_FILE.new" "$STATE_FILE"
+}
+
+# Settings of a running stack come from its state file, not from this shell's environment.
+adopt_state() {
+	local v
+	v=$(state PORT) && [ -n "$v" ] && PORT=$v
+	v=$(state LISTEN_ADDR) && [ -n "$v" ] && LISTEN_ADDR=$v
+	if [ "$(state EXTERNAL_DB)" = 1 ]; then EXTERNAL_DB=$(state DATABASE_URL); fi
+	return 0
+}
+
+print_banner() {
+	local url
+	url=$(base_url)
+	cat >&2 <<EOF
+stack: running under $VAR_DIR
+  API          $url/
+  health       $url/healthz
+  metrics      $url/metrics (local only)
+  DATABASE_URL $(database_url)
+  logs         $LOG_DIR/{worker,nginx-access,nginx-error,postgres}.log
+  stop         make stop      (VAR_DIR=$VAR_DIR tools/stack.sh down)
+  SQL shell    make psql
+EOF
+}
+
+wait_healthy() {
+	local url n body=''
+	url="$(base_url)/healthz"
+	for ((n = 0; n < 50; n++)); do
+		if body=$(curl -fsS -m 2 "$url" 2>&1); then return 0; fi
+		sleep 0.2
+	done
+	say "no healthy answer from $url within 10 s: $body"
+	return 1
+}
+
+cmd_up() {
+	check_settings
+	ensure_dirs
+	if [ -n "$(nginx_pid)" ] && [ -n "$(pool_pid)" ]; then
+		adopt_state
+		say "already running"
+		print_banner
+		return 0
+	fi
+	ensure_db
+	if ! run_migrate; then
+		[ -n "$EXTERNAL_DB" ] || say "PostgreSQL is left running for you to inspect (make psql; make stop)"
+		exit 1
+	fi
+	# From here on a failure stops everything again (but not a taken port: see below).
+	trap 'up_failed $?' EXIT
+	pool_start
+	write_state
+	local rc=0
+	nginx_start || rc=$?
+	if ((rc == 3)); then
+		say "PostgreSQL and the worker pool are left running; retry with another PORT, or run down"
+		exit 3
+	fi
+	if ! wait_healthy; then
+		tail_log "$LOG_DIR/worker.log"
+		tail_log "$LOG_DIR/nginx-error.log"
+		exit 1
+	fi
+	trap - EXIT
+	print_banner
+}
+
+up_failed() {
+	trap - EXIT
+	(($1 != 0 && $1 != 3)) || exit "$1"
+	say "start-up failed; stopping what was started"
+	cmd_down || true
+	exit "$1"
+}
+
+cmd_down() {
+	local stopped=0
+	[ -n "$(nginx_pid)$(pool_pid)$(pg_pid)" ] && stopped=1
+	nginx_stop
+	pool_stop
+	pg_stop
+	if ((stopped == 0)); then say "nothing running under $VAR_DIR"; fi
+	[ ! -d "$SHORT_DIR" ] || rmdir "$SHORT_DIR/pg" "$SHORT_DIR/nginx-tmp"/* "$SHORT_DIR/nginx-tmp" "$SHORT_DIR" 2>/dev/null || true
+	return 0
+}
+
+cmd_status() {
+	local pid all=0 kids
+	adopt_state
+	if [ -n "$EXTERNAL_DB" ]; then
+		say "database:    external ($EXTERNAL_DB)"
+	elif pid=$(pg_pid) && [ -n "$pid" ]; then
+		say "postgres:    running (pid $pid, socket dir $(pg_sock_dir))"
+	else
+		say "postgres:    not running"
+		all=1
+	fi
+	if pid=$(pool_pid) && [ -n "$pid" ]; then
+		kids=$(ps -o pid= --ppid "$pid" 2>/dev/null | wc -l)
+		say "worker pool: running (supervisor pid $pid, $kids workers, socket $(state FCGI_SOCK))"
+	else
+		say "worker pool: not running"
+		all=1
+	fi
+	if pid=$(nginx_pid) && [ -n "$pid" ]; then
+		say "nginx:       running (pid $pid, $(base_url)/)"
+	else
+		say "nginx:       not running"
+		all=1
+	fi
+	((all == 0)) || return 3
+}
+
+cmd_reload() {
+	local pid
+	pid=$(pool_pid)
+	[ -n "$pid" ] || die "worker pool is not running under $VAR_DIR (start it: make run)"
+	kill -HUP "$pid"
+	say "sent SIGHUP to the worker pool (pid $pid): workers are being replaced"
+}
+
+cmd_migrate() {
+	check_settings
+	ensure_dirs
+	ensure_db
+	run_migrate || exit 1
+}
+
+cmd_pg_start() {
+	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database; there is no embedded cluster to start"
+	ensure_dirs
+	pg_start
+}
+
+cmd_pg_stop() {
+	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database; there is no embedded cluster to stop"
+	if [ -z "$(pg_pid)" ]; then
+		say "PostgreSQL is not running under $VAR_DIR"
+		return 0
+	fi
+	pg_stop
+}
+
+cmd_psql() {
+	local psql bin
+	if [ -z "$EXTERNAL_DB" ]; then
+		[ -n "$(pg_pid)" ] || die "embedded PostgreSQL is not running under $VAR_DIR (start it: make run, or make migrate)"
+		bin=$(pg_bin "$(pg_dir)/data")
+		psql=$bin/psql
+	fi
+	[ -x "${psql:-}" ] || psql=$(command -v psql) || die "psql not found"
+	exec "$psql" "$(database_url)" "$@"
+}
+
+# shell_quote STRING: STRING in single quotes, safe for eval.
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+cmd_env() {
+	adopt_state
+	printf 'export VAR_DIR=%s\n' "$(shell_quote "$VAR_DIR")"
+	printf 'export DATABASE_URL=%s\n' "$(shell_quote "$(database_url)")"
+	printf 'export EVENTS_BASE_URL=%s\n' "$(shell_quote "$(base_url)")"
+	printf 'export EVENTS_POOL_PID=%s\n' "$(shell_quote "$(read_pid "$POOL_PID")")"
+}
+
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down | stop) cmd_down ;;
+status) cmd_status ;;
+reload) cmd_reload ;;
+migrate) cmd_migrate ;;
+psql)
+	shift
+	cmd_psql "$@"
+	;;
+env) cmd_env ;;
+pg-start) cmd_pg_start ;;
+pg-stop) cmd_pg_stop ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac
