@@ -15,7 +15,7 @@ LDLIBS   += $(PKG_LIBS) -lm
 CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
-	fcgi/h_health.c
+	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
 
@@ -24,6 +24,10 @@ CORE_OBJ   := $(call obj,$(CORE_SRC))
 WORKER_OBJ := $(call obj,$(WORKER_SRC))
 
 BINS := $(BUILD)/events-fcgi $(BUILD)/migrate
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+$(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
+
 
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
 	format reload
@@ -34,7 +38,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/events-fcgi: $(WORKER_OBJ) $(CORE_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS) -lrt
 
 $(BUILD)/migrate: $(call obj,tools/migrate.c) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

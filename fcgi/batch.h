@@ -39,6 +39,7 @@ struct verrs {
 	struct verr items[VERR_MAX];
 	size_t n;
 	size_t total;
+	size_t events; /* events looked at (valid or not), for the rejected-events counter */
 };
 
 /* Records a problem; beyond VERR_MAX it is only counted. */

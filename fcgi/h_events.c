@@ -4,6 +4,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,13 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 {
 	size_t accepted;
 	char *body;
-	switch (db_ingest(app->db, b, app->stripe, &accepted)) {
+	enum db_status st = db_ingest(app->db, b, app->stripe, &accepted);
+	if (st != DB_OK)
+		metrics_add(METRIC_DB_ERRORS, 1);
+	switch (st) {
 	case DB_OK:
+		metrics_add(METRIC_EVENTS_ACCEPTED, accepted);
+		metrics_add(METRIC_EVENTS_DUPLICATE, b->n - accepted);
 		body = json_render_ingest(b->n, accepted);
 		http_respond(req, 200, NULL, body);
 		free(body);
@@ -90,6 +96,7 @@ h_events_post(struct app *app, struct http_req *req)
 	}
 	switch (json_parse_events(req->body, req->body_len, kind, batch_now_us(), &b, v)) {
 	case JSON_OK:
+		metrics_add(METRIC_EVENTS_RECEIVED, b.n);
 		store(app, req, &b);
 		break;
 	case JSON_MALFORMED:
@@ -101,6 +108,8 @@ h_events_post(struct app *app, struct http_req *req)
 		http_error(req, 413, "payload_too_large", msg, NULL, NULL);
 		break;
 	case JSON_INVALID:
+		metrics_add(METRIC_EVENTS_RECEIVED, v->events);
+		metrics_add(METRIC_EVENTS_REJECTED, v->events);
 		verrs_summary(v, msg, sizeof msg);
 		http_error(req, 422, "validation_failed", msg, v, NULL);
 		break;

@@ -4,6 +4,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "qs.h"
 
 #include <stdio.h>
@@ -118,6 +119,7 @@ db_failed(struct app *app, struct http_req *req, enum db_status st)
 {
 	if (st == DB_OK)
 		return 0;
+	metrics_add(METRIC_DB_ERRORS, 1);
 	if (st == DB_UNAVAILABLE) {
 		http_error(req, 503, "unavailable", "database unavailable", NULL, "Retry-After: 1\r\n");
 		return 1;

@@ -322,6 +322,7 @@ take_event(struct json_object *obj, unsigned flags, long index, int64_t now_us, 
 	struct event_input in = {0};
 	struct event e;
 	char user_buf[24];
+	v->events++;
 	if (!json_object_is_type(obj, json_type_object)) {
 		verrs_add(v, index, "", "an event must be a JSON object");
 		return -1;

@@ -5,6 +5,7 @@
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "router.h"
 
@@ -63,6 +64,8 @@ worker_run(const struct conf *c, int slot)
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
 	if (!(app.db = db_new(c->database_url, name, c->db_statement_timeout_ms)))
 		return 1;
+	if (metrics_attach(slot) < 0)
+		log_msg(LOG_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
 		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
@@ -72,6 +75,7 @@ worker_run(const struct conf *c, int slot)
 		http_begin(&req, &fr);
 		router_dispatch(&app, &req);
 		access_log(&req); /* before Finish: req points into the request's parameters */
+		metrics_observe(req.route, req.method, req.status, http_now() - req.start);
 		FCGX_Finish_r(&fr);
 		http_end(&req);
 	}

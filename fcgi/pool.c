@@ -3,6 +3,7 @@
  * wrong: the loop is the only place anything happens. */
 #include "pool.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -62,6 +63,15 @@ spawn_all(struct pool *p)
 			spawn(p, i);
 }
 
+static void
+count_workers(const struct pool *p)
+{
+	int n = 0;
+	for (int i = 0; i < p->n; i++)
+		n += p->slot[i] != 0;
+	metrics_set_workers(n);
+}
+
 /* Reaps every exited child; a slot whose worker died is refilled at once, unless it keeps
  * dying within a second of starting (then after a growing pause, so a broken binary or
  * config does not become a fork storm). */
@@ -91,6 +101,7 @@ reap(struct pool *p, int stopping)
 			continue; /* retried by the next tick */
 		spawn(p, i);
 	}
+	count_workers(p);
 }
 
 /* Starts a new worker for every slot, then asks the old ones to finish and exit. The new
@@ -176,7 +187,10 @@ pool_run(const struct conf *c, const char *exe)
 	sigaddset(&p.mask, SIGHUP);
 	sigaddset(&p.mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &p.mask, NULL);
+	if (metrics_create(p.n) < 0)
+		log_msg(LOG_WARN, "pool", "running without shared-memory metrics");
 	spawn_all(&p);
+	count_workers(&p);
 	log_msg(LOG_INFO, "pool", "started %d workers from %s", p.n, exe);
 	for (;;) {
 		int sig = sigtimedwait(&p.mask, NULL, &tick);

@@ -17,6 +17,7 @@ static const struct route routes[ROUTE__MAX] = {
 	[ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events},
 	[ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention},
 	[ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz},
+	[ROUTE_METRICS] = {"/metrics", "GET", h_metrics},
 	[ROUTE_UNKNOWN] = {"unknown", NULL, NULL},
 };
 
@@ -24,6 +25,12 @@ const char *
 router_pattern(enum route_id id)
 {
 	return id < ROUTE__MAX ? routes[id].pattern : "unknown";
+}
+
+const char *
+router_label(int id)
+{
+	return router_pattern((enum route_id)id);
 }
 
 static int

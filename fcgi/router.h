@@ -13,6 +13,7 @@ enum route_id {
 	ROUTE_TOP_EVENTS,
 	ROUTE_RETENTION,
 	ROUTE_HEALTHZ,
+	ROUTE_METRICS,
 	ROUTE_UNKNOWN, /* every path that matches no route shares this label */
 	ROUTE__MAX
 };
@@ -31,5 +32,8 @@ void router_dispatch(struct app *app, struct http_req *req);
 
 /* The route's pattern ("/stats/dau"), or "unknown". */
 const char *router_pattern(enum route_id id);
+
+/* The same, by number, for the metrics renderer. */
+const char *router_label(int id);
 
 #endif
