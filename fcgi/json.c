@@ -169,21 +169,24 @@ scan(const char *p, size_t len, unsigned *flags, const char **why)
 }
 
 /* Parses exactly text[0..len) (text[len] must be readable: the caller's NUL terminator).
- * Returns the value (caller puts it) or NULL with a message in why[]. */
-static struct json_object *
-parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *flags)
+ * 0 with the value in *out (caller puts it; NULL for the literal null), or -1 with a message
+ * in why[]. */
+static int
+parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *flags,
+	   struct json_object **out)
 {
 	const char *scan_why = NULL;
 	struct json_tokener *tok;
 	struct json_object *o;
+	*out = NULL;
 	if (scan(text, len, flags, &scan_why) < 0) {
 		snprintf(why, whylen, "not well-formed JSON: %s", scan_why);
-		return NULL;
+		return -1;
 	}
 	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
 	if (!tok) {
 		snprintf(why, whylen, "out of memory");
-		return NULL;
+		return -1;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, text, (int)len);
@@ -192,18 +195,22 @@ parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *fla
 		o = json_tokener_parse_ex(tok, "", 1); /* end of input: finishes a bare number */
 		at = len;
 	}
+	int rc = -1;
 	if (!o && skip_space(text, text + len) == text + len)
 		snprintf(why, whylen, "not well-formed JSON: empty body");
-	else if (!o)
+	else if (!o && json_tokener_get_error(tok) != json_tokener_success)
 		snprintf(why, whylen, "not well-formed JSON: %s at byte %zu",
 			 json_tokener_error_desc(json_tokener_get_error(tok)), at);
-	else if (skip_space(text + at, text + len) != text + len) {
+	else if (skip_space(text + at, text + len) != text + len)
 		snprintf(why, whylen, "not well-formed JSON: unexpected data at byte %zu", at);
-		json_object_put(o);
-		o = NULL;
-	}
+	else
+		rc = 0; /* o may be NULL: the literal null */
 	json_tokener_free(tok);
-	return o;
+	if (rc == 0)
+		*out = o;
+	else
+		json_object_put(o);
+	return rc;
 }
 
 /* Walks a properties value for what scan() flagged: strings holding NUL, and integers that
@@ -368,7 +375,7 @@ parse_json_body(const char *body, size_t len, int64_t now_us, struct batch *b, s
 	unsigned flags;
 	struct json_object *root, *arr = NULL;
 	enum json_result r;
-	if (!(root = parse_text(body, len, why, sizeof why, &flags))) {
+	if (parse_text(body, len, why, sizeof why, &flags, &root) < 0) {
 		verrs_add(v, -1, "body", "%s", why);
 		return JSON_MALFORMED;
 	}
@@ -431,10 +438,10 @@ parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b,
 		if (!blank(p, n)) {
 			/* a copy: parse_text wants its text NUL-terminated */
 			char *line = strndup(p, n);
-			struct json_object *o =
-				line ? parse_text(line, n, why, sizeof why, &flags) : NULL;
+			struct json_object *o = NULL;
+			int rc = line ? parse_text(line, n, why, sizeof why, &flags, &o) : -1;
 			free(line);
-			if (!o) {
+			if (rc < 0) {
 				verrs_add(v, index, "", "%s", line ? why : "out of memory");
 				batch_clear(b);
 				return JSON_MALFORMED;
@@ -473,9 +480,9 @@ json_properties_normalize(const char *s, size_t len, char **out, const char **wh
 	}
 	if (!(text = strndup(s, len)))
 		return *why = "out of memory", -1;
-	o = parse_text(text, len, msg, sizeof msg, &flags);
+	int rc = parse_text(text, len, msg, sizeof msg, &flags, &o);
 	free(text);
-	if (!o)
+	if (rc < 0)
 		return *why = msg, -1;
 	*why = NULL;
 	if (!json_object_is_type(o, json_type_object))

@@ -199,6 +199,8 @@ Test(json, body_forms)
 		{"[\"\xff\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
 		{"{\"events\":5}", JSON_BODY_JSON, JSON_INVALID, 0, -1},
 		{"42", JSON_BODY_JSON, JSON_INVALID, 0, 0},
+		{"null", JSON_BODY_JSON, JSON_INVALID, 0, 0},
+		{"7\nnull\n", JSON_BODY_NDJSON, JSON_INVALID, 0, 0},
 		{"[{\"a\\u0000\":1}]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,0 +1,190 @@
+/* test_zz_db_outage.c: PostgreSQL goes away and comes back under a running pool. The suite is
+ * named zz_db_outage because Criterion runs suites in name order (and run.sh uses --jobs 1), so
+ * this runs after every other suite. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "client.h"
+
+static int pg_stopped;
+
+static int
+stack(const char *cmd)
+{
+	const char *dir = getenv("EVENTS_VAR_DIR");
+	char line[2048];
+
+	cr_assert(dir && *dir, "EVENTS_VAR_DIR must be set");
+	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", dir, cmd);
+	return system(line);
+}
+
+/* Runs even when an assertion failed, so PostgreSQL is never left stopped. */
+static void
+restart_pg(void)
+{
+	if (pg_stopped && stack("pg-start") == 0)
+		pg_stopped = 0;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The pool's worker pids, sorted, space-separated, from /proc (malloc'd). */
+static char *
+pool_children(void)
+{
+	const char *pid = getenv("EVENTS_POOL_PID");
+	char path[128], buf[4096];
+	size_t n = 0;
+	FILE *fp;
+
+	cr_assert(pid && *pid, "EVENTS_POOL_PID must be set");
+	snprintf(path, sizeof(path), "/proc/%s/task/%s/children", pid, pid);
+	fp = fopen(path, "r");
+	cr_assert(fp, "expected the pool (pid %s) to be running", pid);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* GET /healthz with a 5 s hang guard. */
+static long
+health(struct http_client *c, struct http_resp *r)
+{
+	http_client_request(c, r, "GET", "/healthz", NULL, NULL, 0, NULL);
+	return r->status;
+}
+
+Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 90)
+{
+	struct http_client *c = http_client_new();
+	struct http_resp r;
+	char down_id[37], up_id[37];
+	char *ids[1];
+	json_object *e;
+	double t0, dt;
+	PGconn *db;
+	char *workers_before, *workers_after;
+
+	http_client_set_timeout(c, 5);
+	/* the pool is healthy first, so its connections are open when the database goes away */
+	cr_assert_eq(health(c, &r), 200, "GET /healthz before the outage: expected 200, got %ld",
+		     r.status);
+	http_resp_free(&r);
+
+	workers_before = pool_children();
+	cr_assert(workers_before && *workers_before, "expected the pool to have workers");
+	cr_assert_eq(stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
+	pg_stopped = 1;
+
+	for (int i = 0; i < 8; i++) { /* every worker, whichever answers, says 503 */
+		const char *s;
+
+		e = json_object_new_array();
+		json_object_array_add(e,
+				      it_event(down_id, "2010-07-01T10:00:00Z", "it-outage", NULL));
+		s = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
+		t0 = now_s();
+		http_client_request(c, &r, "POST", "/events", "application/json", s, strlen(s),
+				    NULL);
+		dt = now_s() - t0;
+		cr_assert_neq(r.status, 0,
+			      "POST /events with the database down: expected an answer within the "
+			      "5 s hang guard, got none after %.2f s (%s)",
+			      dt, r.curl_error);
+		expect_error(&r, 503, "unavailable", "POST /events with the database down");
+		cr_assert(r.retry_after && *r.retry_after &&
+			      strspn(r.retry_after, "0123456789") == strlen(r.retry_after) &&
+			      atoi(r.retry_after) > 0,
+			  "POST /events with the database down: expected a Retry-After header of "
+			  "whole seconds > 0, got '%s'",
+			  r.retry_after ? r.retry_after : "(none)");
+		if (dt > 2.0)
+			fprintf(stderr, "note: 503 took %.2f s (the target is under 2 s)\n", dt);
+		http_resp_free(&r);
+		json_object_put(e);
+		ids[0] = down_id;
+	}
+
+	cr_assert_eq(health(c, &r), 503,
+		     "GET /healthz with the database down: expected 503, got %ld %.300s", r.status,
+		     r.body);
+	expect_json_response(&r, "GET /healthz with the database down");
+	cr_assert(jstr(r.json, "status") && strcmp(jstr(r.json, "status"), "unavailable") == 0 &&
+		      jstr(r.json, "db") && strcmp(jstr(r.json, "db"), "down") == 0,
+		  "GET /healthz: expected {\"status\":\"unavailable\",\"db\":\"down\"}, got %s",
+		  r.body);
+	http_resp_free(&r);
+
+	http_client_request(c, &r, "GET", "/stats/dau?from=2010-07-01&to=2010-07-01", NULL, NULL, 0,
+			    NULL);
+	expect_error(&r, 503, "unavailable", "GET /stats/dau with the database down");
+	cr_assert(r.retry_after, "GET /stats/dau with the database down: expected Retry-After");
+	http_resp_free(&r);
+
+	cr_assert_eq(stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
+	pg_stopped = 0;
+
+	t0 = now_s();
+	for (;;) {
+		long st = health(c, &r);
+
+		http_resp_free(&r);
+		if (st == 200)
+			break;
+		cr_assert_lt(
+		    now_s() - t0, 10.0,
+		    "expected /healthz to be 200 within 10 s of PostgreSQL starting again, "
+		    "last status %ld",
+		    st);
+		usleep(200 * 1000);
+	}
+	/* every worker recovers: several posts in a row all succeed */
+	for (int i = 0; i < 8; i++) {
+		const char *s;
+
+		e = it_event(up_id, "2010-07-01T11:00:00Z", "it-outage", NULL);
+		s = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
+		t0 = now_s();
+		for (;;) {
+			http_client_request(c, &r, "POST", "/events", "application/json", s,
+					    strlen(s), NULL);
+			if (r.status == 200 || now_s() - t0 > 10.0)
+				break;
+			http_resp_free(&r);
+			usleep(200 * 1000);
+		}
+		expect_ingest(&r, 1, 1, 0, "POST /events after PostgreSQL is back");
+		http_resp_free(&r);
+		json_object_put(e);
+	}
+	db = db_open();
+	ids[0] = up_id;
+	cr_assert_eq(db_count_ids(db, ids, 1), 1,
+		     "expected the event posted after recovery stored");
+	ids[0] = down_id;
+	cr_assert_eq(db_count_ids(db, ids, 1), 0, "expected nothing stored from a 503 answer");
+	PQfinish(db);
+	workers_after = pool_children();
+	cr_assert_str_eq(
+	    workers_after, workers_before,
+	    "expected the same pool and the same workers after the outage (no restart, "
+	    "no crash): before '%s', after '%s'",
+	    workers_before, workers_after);
+	free(workers_before);
+	free(workers_after);
+	http_client_free(c);
+}
