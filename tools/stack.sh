@@ -49,6 +49,12 @@ BUILD=$(realpath -m -- "${BUILD:-$ROOT/build}")
 PORT=${PORT:-8000}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
 WORKERS=${WORKERS:-4}
+RATE_LIMIT_RPS=${RATE_LIMIT_RPS:-100}
+RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-200}
+RATE_LIMIT_EXEMPT=${RATE_LIMIT_EXEMPT:-}
+METRICS_ALLOW=${METRICS_ALLOW:-}
+[[ $RATE_LIMIT_RPS =~ ^[1-9][0-9]*$ ]] || die "RATE_LIMIT_RPS=$RATE_LIMIT_RPS: expected a whole number of requests per second, 1 or more"
+[[ $RATE_LIMIT_BURST =~ ^[0-9]+$ ]] || die "RATE_LIMIT_BURST=$RATE_LIMIT_BURST: expected a whole number of requests"
 EXTERNAL_DB=${DATABASE_URL:-}
 
 RUN_DIR=$VAR_DIR/run
@@ -385,6 +391,18 @@ nginx_pid() {
 	return 0
 }
 
+# cidr_lines "A B C" FORMAT: FORMAT applied to each address or network, on one line (nginx
+# takes several directives on a line).
+cidr_lines() {
+	local item out=''
+	for item in $1; do
+		[[ $item =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "not an address or network: $item"
+		# shellcheck disable=SC2059
+		out+=$(printf "$2" "$item")' '
+	done
+	printf '%s' "$out"
+}
+
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
 nginx_render() {
@@ -402,6 +420,10 @@ nginx_render() {
 		-e "s|@TEMP_DIR@|$(sed_escape "$tmp")|g" \
 		-e "s|@FCGI_SOCK@|$(sed_escape "$(fcgi_sock)")|g" \
 		-e "s|@LISTEN@|$(sed_escape "$listen")|g" \
+		-e "s|@RATE_LIMIT_RPS@|$(sed_escape "$RATE_LIMIT_RPS")|g" \
+		-e "s|@RATE_LIMIT_BURST@|$(sed_escape "$RATE_LIMIT_BURST")|g" \
+		-e "s|@RATE_LIMIT_EXEMPT@|$(sed_escape "$(cidr_lines "$RATE_LIMIT_EXEMPT" '%s "";')")|g" \
+		-e "s|@METRICS_ALLOW@|$(sed_escape "$(cidr_lines "$METRICS_ALLOW" 'allow %s;')")|g" \
 		"$ROOT/conf/nginx.conf.in" >"$NGX_DIR/nginx.conf.new"
 	if grep -q '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new"; then
 		die "unreplaced placeholder in conf/nginx.conf.in: $(grep -o '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new" | head -n 1)"
