@@ -124,8 +124,7 @@ db_failed(struct app *app, struct http_req *req, enum db_status st)
 		http_error(req, 503, "unavailable", "database unavailable", NULL, "Retry-After: 1\r\n");
 		return 1;
 	}
-	log_msg(LOG_ERROR, "stats", "query failed (request_id=%s): %s", req->request_id,
-		db_last_error(app->db));
+	log_msg(LOG_ERROR, "stats", "query failed: %s", db_last_error(app->db));
 	http_error(req, 500, "internal", "query failed; see the server log for this request id",
 		   NULL, NULL);
 	return 1;

@@ -177,8 +177,7 @@ http_respond(struct http_req *r, int status, const char *extra_headers, const ch
 {
 	static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
 	if (!body) {
-		log_msg(LOG_ERROR, "http", "out of memory building a response (request_id=%s)",
-			r->request_id);
+		log_msg(LOG_ERROR, "http", "out of memory building a response");
 		status = 500;
 		body = oom;
 	}

@@ -13,12 +13,19 @@
 enum { LOG_LINE_MAX = 4096 };
 
 static enum log_level min_level = LOG_INFO;
+static const char *request_id;
 static const char *const level_names[LOG__MAX] = {"debug", "info", "warn", "error"};
 
 void
 log_set_level(enum log_level level)
 {
 	min_level = level;
+}
+
+void
+log_set_request_id(const char *id)
+{
+	request_id = id;
 }
 
 int
@@ -75,6 +82,15 @@ append_str(char *buf, size_t cap, size_t *pos, const char *key, const char *val)
 	append(buf, cap, pos, "\"");
 }
 
+static int
+has_field(const struct log_field *fields, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(fields[i].key, key) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 timestamp(char out[64])
 {
@@ -113,6 +129,8 @@ log_event(enum log_level level, const char *logger, const char *msg,
 		append(line, cap, &pos, "\":");
 		append(line, cap, &pos, num);
 	}
+	if (request_id && !has_field(fields, nfields, "request_id"))
+		append_str(line, cap, &pos, "request_id", request_id);
 	snprintf(num, sizeof num, ",\"pid\":%ld}\n", (long)getpid());
 	append(line, sizeof line, &pos, num);
 	(void)!write(STDERR_FILENO, line, pos);

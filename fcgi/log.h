@@ -16,6 +16,10 @@ struct log_field {
 
 void log_set_level(enum log_level level);
 
+/* The request being served (borrowed; NULL between requests): every line written meanwhile
+ * carries it as "request_id", so an error line can be matched with its access line. */
+void log_set_request_id(const char *id);
+
 /* Parses "debug", "info", "warn", "error"; -1 when unknown. */
 int log_level_parse(const char *s);
 

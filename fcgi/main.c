@@ -73,10 +73,12 @@ worker_run(const struct conf *c, int slot)
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		struct http_req req;
 		http_begin(&req, &fr);
+		log_set_request_id(req.request_id);
 		router_dispatch(&app, &req);
 		access_log(&req); /* before Finish: req points into the request's parameters */
 		metrics_observe(req.route, req.method, req.status, http_now() - req.start);
 		FCGX_Finish_r(&fr);
+		log_set_request_id(NULL);
 		http_end(&req);
 	}
 	FCGX_Free(&fr, 1);
