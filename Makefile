@@ -12,7 +12,8 @@ CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 # Code shared by the worker and the command-line tools (no libfcgi in here).
-CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c
+CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
+	fcgi/auth.c
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c

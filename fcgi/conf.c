@@ -37,6 +37,8 @@ conf_load(struct conf *c)
 	if (int_setting("WORKERS", 4, 1, 256, &c->workers) ||
 	    int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000, &c->db_statement_timeout_ms))
 		return -1;
+	if (auth_load(&c->auth) < 0)
+		return -1;
 	c->log_level = LOG_INFO;
 	if (lvl && *lvl && (c->log_level = log_level_parse(lvl)) < 0) {
 		fprintf(stderr, "LOG_LEVEL=%s: expected debug, info, warn or error\n", lvl);

@@ -70,6 +70,8 @@ http_begin(struct http_req *r, void *fcgx_request)
 	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
 	if (r->content_type && !*r->content_type)
 		r->content_type = NULL;
+	r->api_key = FCGX_GetParam("HTTP_X_API_KEY", fr->envp);
+	r->authorization = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
 	cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	r->content_length = cl && *cl ? strtol(cl, NULL, 10) : -1;
 	if (!r->method)

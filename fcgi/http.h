@@ -15,6 +15,8 @@ struct http_req {
 	const char *path; /* without the query string */
 	const char *query;
 	const char *content_type; /* NULL when absent */
+	const char *api_key;	  /* X-API-Key, NULL when absent */
+	const char *authorization; /* Authorization, NULL when absent */
 	long content_length;	  /* -1 when absent */
 	char request_id[HTTP_REQUEST_ID_MAX + 1];
 	char *body; /* NUL-terminated, owned; after http_read_body */

@@ -187,6 +187,12 @@ pool_run(const struct conf *c, const char *exe)
 	sigaddset(&p.mask, SIGHUP);
 	sigaddset(&p.mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &p.mask, NULL);
+	if (c->auth.n == 0)
+		log_msg(LOG_WARN, "pool",
+			"no API keys configured (API_KEYS, API_KEYS_FILE): /events and /stats/* are "
+			"open to every client nginx lets through");
+	else
+		log_msg(LOG_INFO, "pool", "%zu API keys configured", c->auth.n);
 	if (metrics_create(p.n) < 0)
 		log_msg(LOG_WARN, "pool", "running without shared-memory metrics");
 	spawn_all(&p);

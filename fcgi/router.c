@@ -9,16 +9,17 @@ struct route {
 	const char *pattern;
 	const char *method; /* "GET" routes also answer HEAD */
 	handler_fn fn;
+	enum auth_scope scope; /* what an API key needs, when keys are configured */
 };
 
 static const struct route routes[ROUTE__MAX] = {
-	[ROUTE_EVENTS] = {"/events", "POST", h_events_post},
-	[ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau},
-	[ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events},
-	[ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention},
-	[ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz},
-	[ROUTE_METRICS] = {"/metrics", "GET", h_metrics},
-	[ROUTE_UNKNOWN] = {"unknown", NULL, NULL},
+	[ROUTE_EVENTS] = {"/events", "POST", h_events_post, AUTH_INGEST},
+	[ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau, AUTH_READ},
+	[ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events, AUTH_READ},
+	[ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention, AUTH_READ},
+	[ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz, AUTH_NONE},
+	[ROUTE_METRICS] = {"/metrics", "GET", h_metrics, AUTH_NONE},
+	[ROUTE_UNKNOWN] = {"unknown", NULL, NULL, AUTH_NONE},
 };
 
 const char *
@@ -50,6 +51,13 @@ router_dispatch(struct app *app, struct http_req *req)
 			continue;
 		req->route = i;
 		if (method_ok(rt, req->method)) {
+			const char *why;
+			if (!auth_allows(&app->conf->auth, rt->scope, req->api_key,
+					 req->authorization, &why)) {
+				http_error(req, 401, "unauthorized", why, NULL,
+					   "WWW-Authenticate: Bearer\r\n");
+				return;
+			}
 			rt->fn(app, req);
 			return;
 		}
