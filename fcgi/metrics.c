@@ -110,6 +110,17 @@ metrics_create(int max_slots)
 	return 0;
 }
 
+/* Supervisor, at a clean stop of a throwaway pool (EVENTS_METRICS_EPHEMERAL set, as the
+ * integration tests do): remove the segment so /dev/shm does not fill up run after run. */
+void
+metrics_destroy(void)
+{
+	const char *name = getenv("EVENTS_METRICS_SHM");
+	const char *eph = getenv("EVENTS_METRICS_EPHEMERAL");
+	if (name && eph && *eph && strcmp(eph, "0") != 0 && shm_unlink(name) != 0)
+		log_msg(LOG_WARN, "metrics", "shm_unlink %s: %s", name, strerror(errno));
+}
+
 void
 metrics_set_workers(int n)
 {

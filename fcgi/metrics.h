@@ -25,6 +25,9 @@ enum metric_counter {
  * starts. 0 / -1 (logged; the pool then runs without metrics rather than not at all). */
 int metrics_create(int max_slots) __attribute__((warn_unused_result));
 
+/* Supervisor, clean stop: removes the segment when EVENTS_METRICS_EPHEMERAL is set. */
+void metrics_destroy(void);
+
 /* Supervisor: the number of live workers, for the fcgi_workers gauge. */
 void metrics_set_workers(int n);
 

@@ -169,6 +169,7 @@ stop(struct pool *p)
 		while (alive(p) && waitpid(-1, NULL, 0) > 0)
 			reap(p, 1);
 	}
+	metrics_destroy();
 	log_msg(LOG_INFO, "pool", "stopped");
 	return 0;
 }

@@ -113,6 +113,8 @@ if [ -x "$NGINX" ]; then
 	sed -e 's/server app:9000;/server 127.0.0.1:9000;/' \
 		-e 's/^user nginx;//' \
 		-e "s|^pid .*;|pid $TMP/ngx/nginx.pid;|" \
+		-e "s|/dev/stdout|$TMP/ngx/logs/access.log|g" \
+		-e "s|/dev/stderr|$TMP/ngx/logs/error.log|g" \
 		conf/nginx.docker.conf >"$TMP/ngx/docker.conf"
 	"$NGINX" -t -q -p "$TMP/ngx/" -c "$TMP/ngx/docker.conf" -e "$TMP/ngx/logs/error.log" 2>"$TMP/ngx/out" || {
 		cat "$TMP/ngx/out" >&2
@@ -124,7 +126,7 @@ if [ -x "$NGINX" ]; then
 		-e "s|@ACCESS_LOG@|$TMP/ngx/logs/access.log|" \
 		-e "s|@TEMP_DIR@|$TMP/ngx/tmp|" \
 		-e "s|@FCGI_SOCK@|$TMP/ngx/fcgi.sock|" \
-		-e 's|@LISTEN@|127.0.0.1:1|' \
+		-e "s|@LISTEN@|127.0.0.1:$(free_port)|" \
 		-e 's|@RATE_LIMIT_RPS@|100|' -e 's|@RATE_LIMIT_BURST@|200|' \
 		-e 's|@RATE_LIMIT_EXEMPT@|127.0.0.2 "";|' -e 's|@METRICS_ALLOW@|allow 10.0.0.0/8;|' \
 		conf/nginx.conf.in >"$TMP/ngx/local.conf"

@@ -23,6 +23,8 @@ shift
 unset DATABASE_URL PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
 export EVENTS_ENV_FILE=/dev/null
 export WORKERS=${WORKERS:-4}
+# The pool removes its metrics segment from /dev/shm when it stops (a new one per run otherwise).
+export EVENTS_METRICS_EPHEMERAL=1
 # Requests from 127.0.0.1 are not rate limited here, so the suites can go as fast as they like;
 # the rate-limit test sends from 127.0.0.2, which gets the configured limits.
 export RATE_LIMIT_EXEMPT=127.0.0.1 RATE_LIMIT_RPS=${RATE_LIMIT_RPS:-20} RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-20}
