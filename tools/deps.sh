@@ -34,6 +34,7 @@ REQ_TEST='
 libcriterion-dev     file:/usr/include/criterion/criterion.h
 libcurl4-openssl-dev glob:/usr/include/*/curl/curl.h
 docker-compose       cmd:docker-compose
+prometheus           cmd:promtool
 '
 
 installed() { # dpkg says PACKAGE is installed

@@ -19,6 +19,7 @@
 struct http_client {
 	CURL *curl;
 	long timeout;
+	char *interface; /* source address of later requests, NULL for the default */
 };
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
@@ -51,6 +52,7 @@ http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	curl_easy_cleanup(c->curl);
+	free(c->interface);
 	free(c);
 }
 
@@ -58,6 +60,14 @@ void
 http_client_set_timeout(struct http_client *c, long seconds)
 {
 	c->timeout = seconds;
+}
+
+void
+http_client_set_interface(struct http_client *c, const char *addr)
+{
+	free(c->interface);
+	c->interface = addr ? strdup(addr) : NULL;
+	cr_assert(!addr || c->interface, "strdup");
 }
 
 static size_t
@@ -144,19 +154,20 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-int
-http_client_request(struct http_client *c, struct http_resp *r, const char *method,
-		    const char *path, const char *content_type, const char *body, size_t body_len,
-		    const char *const *headers)
+/* One request to an absolute URL; see http_client_request. */
+static int
+perform(struct http_client *c, struct http_resp *r, const char *method, const char *url,
+	const char *content_type, const char *body, size_t body_len, const char *const *headers)
 {
 	struct curl_slist *hl = NULL;
-	char url[8192], ct[512];
+	char ct[512];
 	CURLcode rc;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(url, sizeof(url), "%s%s", it_base_url(), path);
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	if (c->interface)
+		curl_easy_setopt(c->curl, CURLOPT_INTERFACE, c->interface);
 	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
@@ -208,6 +219,23 @@ http_client_request(struct http_client *c, struct http_resp *r, const char *meth
 		json_tokener_free(tok);
 	}
 	return 0;
+}
+
+int
+http_client_request(struct http_client *c, struct http_resp *r, const char *method,
+		    const char *path, const char *content_type, const char *body, size_t body_len,
+		    const char *const *headers)
+{
+	char url[8192];
+
+	snprintf(url, sizeof(url), "%s%s", it_base_url(), path);
+	return perform(c, r, method, url, content_type, body, body_len, headers);
+}
+
+int
+http_client_get_url(struct http_client *c, struct http_resp *r, const char *url)
+{
+	return perform(c, r, "GET", url, NULL, NULL, 0, NULL);
 }
 
 static struct http_client *
@@ -1024,4 +1052,78 @@ check_retention(const struct model_event *ev, size_t n, int64_t start, int windo
 	http_resp_free(&r);
 	free(ud);
 	free(cnt);
+}
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+char *
+it_metrics_text(struct http_client *c)
+{
+	struct http_resp r;
+	char *text;
+
+	http_client_request(c, &r, "GET", "/metrics", NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, 200, "GET /metrics: expected 200, got %ld (%s) %.300s", r.status,
+		     r.curl_error, r.body);
+	text = r.body;
+	r.body = NULL;
+	http_resp_free(&r);
+	return text;
+}
+
+/* label ("k=\"v\"") is one whole label of the label set set ("{...}", or "" for none). */
+static int
+has_label(const char *set, size_t setlen, const char *label)
+{
+	size_t n = strlen(label);
+
+	for (const char *p = set; p && p + n <= set + setlen; p++) {
+		p = memmem(p, (size_t)(set + setlen - p), label, n);
+		if (!p)
+			return 0;
+		if ((p[-1] == '{' || p[-1] == ',') && (p[n] == ',' || p[n] == '}'))
+			return 1;
+	}
+	return 0;
+}
+
+double
+it_metric_sum(const char *text, const char *name, const char *const *labels, int *matched)
+{
+	size_t nl = strlen(name);
+	double total = 0;
+	int m = 0;
+
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		const char *set = line + nl, *p;
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		size_t setlen = 0;
+		int ok;
+
+		ok = len > nl && line[0] != '#' && strncmp(line, name, nl) == 0 &&
+		     (line[nl] == '{' || line[nl] == ' ');
+		if (ok && *set == '{') {
+			int quoted = 0;
+
+			for (p = set + 1; p < line + len && (quoted || *p != '}'); p++) {
+				if (*p == '\\' && quoted)
+					p++;
+				else if (*p == '"')
+					quoted = !quoted;
+			}
+			setlen = (size_t)(p - set) + 1;
+			ok = p < line + len;
+		}
+		for (size_t i = 0; ok && labels && labels[i]; i++)
+			ok = setlen && has_label(set, setlen, labels[i]);
+		if (ok) {
+			total += strtod(set + setlen, NULL);
+			m++;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (matched)
+		*matched = m;
+	return total;
 }

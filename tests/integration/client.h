@@ -37,6 +37,9 @@ void http_client_free(struct http_client *c);
 /* Sets the whole-transfer timeout in seconds of later requests (default 120). */
 void http_client_set_timeout(struct http_client *c, long seconds);
 
+/* Binds later requests to the local source address addr (e.g. "127.0.0.2"); NULL: default. */
+void http_client_set_interface(struct http_client *c, const char *addr);
+
 /* Sends method path (path includes the query string) to $EVENTS_BASE_URL. content_type NULL
  * sends no Content-Type header at all; body NULL sends no body. headers is a NULL-terminated
  * list of "Name: value" lines, or NULL. Fills *r (free it with http_resp_free). Returns 0, or -1
@@ -44,6 +47,9 @@ void http_client_set_timeout(struct http_client *c, long seconds);
 int http_client_request(struct http_client *c, struct http_resp *r, const char *method,
 			const char *path, const char *content_type, const char *body,
 			size_t body_len, const char *const *headers);
+
+/* GET of an absolute URL (another server than the stack, e.g. Prometheus); as above. */
+int http_client_get_url(struct http_client *c, struct http_resp *r, const char *url);
 
 /* Same with a per-process default client. */
 int http_request(struct http_resp *r, const char *method, const char *path,
@@ -149,5 +155,15 @@ void check_top_events(const struct model_event *ev, size_t n, int64_t from, int6
  * every stored event of the users it names. */
 void check_retention(const struct model_event *ev, size_t n, int64_t start, int windows,
 		     int period);
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+/* GET /metrics through c (asserts 200); the body, malloc'd, caller frees. */
+char *it_metrics_text(struct http_client *c);
+
+/* Sum of the samples of Prometheus text whose metric name is name and whose label set has every
+ * label in labels (NULL-terminated "key=\"value\"" strings, or NULL for no condition). *matched
+ * (when not NULL) is set to the number of samples summed. */
+double it_metric_sum(const char *text, const char *name, const char *const *labels, int *matched);
 
 #endif
