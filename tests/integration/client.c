@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -1126,4 +1128,44 @@ it_metric_sum(const char *text, const char *name, const char *const *labels, int
 	if (matched)
 		*matched = m;
 	return total;
+}
+
+/* ---- a second stack ------------------------------------------------------------------------- */
+
+void
+it_side_stack_up(struct it_side_stack *s, const char *env)
+{
+	char cmd[2048];
+	snprintf(s->var_dir, sizeof s->var_dir, "/tmp/events-side-XXXXXX");
+	cr_assert(mkdtemp(s->var_dir), "mkdtemp");
+	for (int attempt = 0; attempt < 5; attempt++) {
+		s->port = 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)attempt * 104729u +
+					 (unsigned)time(NULL)) % 40000u);
+		snprintf(cmd, sizeof cmd,
+			 "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null %s "
+			 "tools/stack.sh up >%s/up.log 2>&1",
+			 s->var_dir, s->var_dir, s->port, env ? env : "", s->var_dir);
+		int rc = system(cmd);
+		if (rc == 0)
+			return;
+		if (!(WIFEXITED(rc) && WEXITSTATUS(rc) == 3)) /* 3: port taken, try another */
+			break;
+	}
+	snprintf(cmd, sizeof cmd, "cat %s/up.log >&2", s->var_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "side stack: no up.log\n");
+	cr_assert_fail("could not start a second stack under %s", s->var_dir);
+}
+
+void
+it_side_stack_down(struct it_side_stack *s)
+{
+	char cmd[512];
+	if (!s->var_dir[0])
+		return;
+	snprintf(cmd, sizeof cmd, "VAR_DIR=%s tools/stack.sh down >/dev/null 2>&1; rm -rf %s",
+		 s->var_dir, s->var_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "side stack: cleanup of %s failed\n", s->var_dir);
+	s->var_dir[0] = '\0';
 }

@@ -166,4 +166,17 @@ char *it_metrics_text(struct http_client *c);
  * (when not NULL) is set to the number of samples summed. */
 double it_metric_sum(const char *text, const char *name, const char *const *labels, int *matched);
 
+/* ---- a second stack ------------------------------------------------------------------------- */
+
+/* A worker pool + nginx of its own (2 workers, a free port, a temp VAR_DIR) on the same
+ * database ($DATABASE_URL), for tests that need other settings or must stop a stack. env is
+ * prepended to the tools/stack.sh command ("API_KEYS='k:read'"), or NULL. Asserts success. */
+struct it_side_stack {
+	char var_dir[64];
+	int port;
+};
+void it_side_stack_up(struct it_side_stack *s, const char *env);
+/* Stops it (tools/stack.sh down) and removes its directory; safe to call twice. */
+void it_side_stack_down(struct it_side_stack *s);
+
 #endif

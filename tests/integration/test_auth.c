@@ -12,41 +12,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char var_dir[64];
+static struct it_side_stack side;
 static int port;
 
 static void
 keyed_stack_up(void)
 {
-	char cmd[1024];
-	snprintf(var_dir, sizeof var_dir, "/tmp/events-auth-XXXXXX");
-	cr_assert(mkdtemp(var_dir));
-	for (int attempt = 0; attempt < 5; attempt++) {
-		port = 20000 + (int)((unsigned)getpid() * 7919u + (unsigned)attempt * 104729u) % 40000;
-		snprintf(cmd, sizeof cmd,
-			 "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null "
-			 "API_KEYS='ingest-only-key-0123:ingest read-only-key-0123:read' "
-			 "tools/stack.sh up >%s/up.log 2>&1",
-			 var_dir, var_dir, port, var_dir);
-		int rc = system(cmd);
-		if (rc == 0)
-			return;
-		if (!(WIFEXITED(rc) && WEXITSTATUS(rc) == 3)) /* 3: port taken, try another */
-			break;
-	}
-	snprintf(cmd, sizeof cmd, "cat %s/up.log", var_dir);
-	cr_expect_eq(system(cmd), 0);
-	cr_assert_fail("could not start the keyed stack");
+	it_side_stack_up(&side, "API_KEYS='ingest-only-key-0123:ingest read-only-key-0123:read'");
+	port = side.port;
 }
 
 static void
 keyed_stack_down(void)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "VAR_DIR=%s tools/stack.sh down >/dev/null 2>&1; rm -rf %s",
-		 var_dir, var_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "auth: cleanup of %s failed\n", var_dir);
+	it_side_stack_down(&side);
 }
 
 struct reply {
@@ -138,8 +117,8 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	/* keys never reach the logs */
 	char cmd[256];
 	snprintf(cmd, sizeof cmd, "grep -rq -e ingest-only-key-0123 -e read-only-key-0123 %s/log",
-		 var_dir);
-	cr_expect_neq(system(cmd), 0, "an API key appears in a log under %s/log", var_dir);
-	snprintf(cmd, sizeof cmd, "grep -q 'API keys configured' %s/log/worker.log", var_dir);
+		 side.var_dir);
+	cr_expect_neq(system(cmd), 0, "an API key appears in a log under %s/log", side.var_dir);
+	snprintf(cmd, sizeof cmd, "grep -q 'API keys configured' %s/log/worker.log", side.var_dir);
 	cr_expect_eq(system(cmd), 0, "the pool logs that keys are configured");
 }
