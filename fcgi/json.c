@@ -407,6 +407,18 @@ parse_json_body(const char *body, size_t len, int64_t now_us, struct batch *b, s
 	return r;
 }
 
+/* A NUL-terminated copy of exactly len bytes (strndup would stop at a NUL inside). */
+static char *
+dup_bytes(const char *s, size_t len)
+{
+	char *p = malloc(len + 1);
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
 static int
 blank(const char *s, size_t len)
 {
@@ -437,7 +449,7 @@ parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b,
 		unsigned flags;
 		if (!blank(p, n)) {
 			/* a copy: parse_text wants its text NUL-terminated */
-			char *line = strndup(p, n);
+			char *line = dup_bytes(p, n);
 			struct json_object *o = NULL;
 			int rc = line ? parse_text(line, n, why, sizeof why, &flags, &o) : -1;
 			free(line);
@@ -478,7 +490,7 @@ json_properties_normalize(const char *s, size_t len, char **out, const char **wh
 		*out = strdup("{}");
 		return *out ? 0 : -1;
 	}
-	if (!(text = strndup(s, len)))
+	if (!(text = dup_bytes(s, len)))
 		return *why = "out of memory", -1;
 	int rc = parse_text(text, len, msg, sizeof msg, &flags, &o);
 	free(text);

@@ -256,6 +256,25 @@ Test(json, details_capped_at_100)
 	free(body);
 }
 
+/* Found by fuzzing: an NDJSON line holding a NUL byte was copied with strndup, which stops at
+ * the NUL, and then parsed for its full length (a heap over-read). */
+Test(json, ndjson_line_with_nul_byte)
+{
+	static const char body[] = "{\"a\":\"x\0yyyyyyyyyyyyyyyyyyyy\"}\n{\"b\":1}\n";
+	struct batch b = {0};
+	struct verrs v = {0};
+	enum json_result r =
+		json_parse_events(body, sizeof body - 1, JSON_BODY_NDJSON, NOW, &b, &v);
+	cr_expect_eq(r, JSON_MALFORMED, "a NUL byte is not JSON: got %d", r);
+	cr_expect_eq(v.items[0].index, 0);
+	batch_clear(&b);
+	char *out = NULL;
+	const char *why;
+	static const char cell[] = "{\"a\":\"x\0yyyyyyyyyyyyyyy\"}";
+	cr_expect_eq(json_properties_normalize(cell, sizeof cell - 1, &out, &why), -1);
+	free(out);
+}
+
 Test(json, renderers)
 {
 	int64_t counts[] = {69, 25, 0};
