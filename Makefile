@@ -19,19 +19,21 @@ WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/router.c fcgi/http.c fcgi/h_events.c 
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
+# Code of the command-line tools that unit tests also link.
+TOOLS_CORE_SRC := tools/csv.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
 WORKER_OBJ := $(call obj,$(WORKER_SRC))
 
-BINS := $(BUILD)/events-fcgi $(BUILD)/migrate
+BINS := $(BUILD)/events-fcgi $(BUILD)/migrate $(BUILD)/import_events $(BUILD)/gen_csv
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
-	format reload
+	format reload import bench-import
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -44,7 +46,13 @@ $(BUILD)/events-fcgi: $(WORKER_OBJ) $(CORE_OBJ)
 $(BUILD)/migrate: $(call obj,tools/migrate.c) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_unit: $(call obj,$(UNIT_SRC)) $(CORE_OBJ)
+$(BUILD)/import_events: $(call obj,tools/import_events.c $(TOOLS_CORE_SRC)) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen_csv: $(call obj,tools/gen_csv.c) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(TOOLS_CORE_SRC)) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 $(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_OBJ)
@@ -72,6 +80,14 @@ migrate: all
 
 psql:
 	@tools/stack.sh psql
+
+# make import FILE=data/events_sample.csv [ARGS='--batch-size 5000 --rejects rejects.csv']
+import: all
+	@test -n "$(FILE)" || { echo "usage: make import FILE=path/to/events.csv [ARGS=...]" >&2; exit 1; }
+	$(BUILD)/import_events $(FILE) $(ARGS)
+
+bench-import: all
+	tools/bench_import.sh
 
 # --- tests -------------------------------------------------------------------------------
 deps-test:

@@ -42,8 +42,6 @@ static const struct stmt statements[] = {
 	 "  AND ud.day >= $1::date AND ud.day < $1::date + $2::int * ($3::int + 1)"
 	 " GROUP BY 1"},
 	{"merge", "SELECT ingest_merge($1::int)"},
-	{"count_new", "SELECT count(*) FROM (SELECT DISTINCT event_id FROM ingest_stage) s"
-		      " WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"},
 };
 
 struct db *
@@ -312,7 +310,7 @@ rollback(struct db *db)
 }
 
 /* One attempt: BEGIN, COPY, then the prepared statement name with param, then COMMIT or
- * (for a dry run) ROLLBACK. *retry says a deadlock or serialisation failure may pass on a
+ * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a
  * second try; *sent_commit says the outcome may be unknown. */
 static enum db_status
 staged_call(struct db *db, const struct batch *b, const char *name, const char *param,
@@ -371,15 +369,6 @@ db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
 	snprintf(param, sizeof param, "%d", stripe);
 	st = staged(db, b, "merge", param, 1, &n);
 	*accepted = st == DB_OK ? (size_t)n : 0;
-	return st;
-}
-
-enum db_status
-db_count_new(struct db *db, const struct batch *b, size_t *fresh)
-{
-	int64_t n = 0;
-	enum db_status st = staged(db, b, "count_new", NULL, 0, &n);
-	*fresh = st == DB_OK ? (size_t)n : 0;
 	return st;
 }
 
@@ -596,4 +585,77 @@ db_migration_apply(struct db *db, const char *version, const char *sql, const ch
 	}
 	PQclear(r);
 	return exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
+}
+
+/* --- bulk loader --- */
+
+enum db_status
+db_loader_begin(struct db *db, int dry_run)
+{
+	/* Room for a whole batch in the session's temp tables and for its sorts: temp_buffers
+	 * only takes effect before the first temp table is touched, so before ready(). */
+	enum db_status st = db_connect(db);
+	if (st == DB_OK && !db->ready)
+		st = exec_ok(db, "SET temp_buffers = '256MB'; SET work_mem = '64MB'",
+			     PGRES_COMMAND_OK);
+	if (st == DB_OK)
+		st = ready(db);
+	if (st != DB_OK || !dry_run)
+		return st;
+	if ((st = exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+		return st;
+	st = exec_ok(db, "CREATE TEMP TABLE loader_seen (event_id uuid PRIMARY KEY) ON COMMIT DROP",
+		     PGRES_COMMAND_OK);
+	if (st != DB_OK)
+		rollback(db);
+	return st;
+}
+
+/* The dry-run count of one batch, inside savepoint "batch". */
+static enum db_status
+dry_count(struct db *db, const struct batch *b, int64_t *n)
+{
+	enum db_status st;
+	PGresult *r;
+	if ((st = stage(db, b)) != DB_OK)
+		return st;
+	r = PQexec(db->conn,
+		   "WITH fresh AS (INSERT INTO loader_seen"
+		   " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
+		   " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+		   " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		st = failure(db, "dry-run count");
+		PQclear(r);
+		return st;
+	}
+	*n = first_int(r);
+	PQclear(r);
+	return exec_ok(db, "TRUNCATE ingest_stage", PGRES_COMMAND_OK);
+}
+
+enum db_status
+db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
+{
+	int64_t n = 0;
+	enum db_status st;
+	*fresh = 0;
+	if (!db->conn || PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
+		return DB_UNAVAILABLE; /* the dry run's transaction is gone with its connection */
+	if ((st = exec_ok(db, "SAVEPOINT batch", PGRES_COMMAND_OK)) != DB_OK)
+		return st;
+	st = dry_count(db, b, &n);
+	if (st == DB_ERROR)
+		(void)exec_ok(db, "ROLLBACK TO SAVEPOINT batch", PGRES_COMMAND_OK);
+	else if (st == DB_OK)
+		st = exec_ok(db, "RELEASE SAVEPOINT batch", PGRES_COMMAND_OK);
+	*fresh = st == DB_OK ? (size_t)n : 0;
+	return st;
+}
+
+void
+db_loader_end(struct db *db, int dry_run)
+{
+	if (dry_run)
+		rollback(db);
 }

@@ -34,11 +34,6 @@ const char *db_last_error(const struct db *db);
 enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
 	__attribute__((warn_unused_result));
 
-/* Like db_ingest, but only counts: *accepted = events of b not yet stored (and not repeated
- * earlier in b). Writes nothing. For the loader's --dry-run. */
-enum db_status db_count_new(struct db *db, const struct batch *b, size_t *fresh)
-	__attribute__((warn_unused_result));
-
 /* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */
 enum db_status db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
 	__attribute__((warn_unused_result));
@@ -71,5 +66,21 @@ enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
 /* Runs sql and records version + checksum, in one transaction. */
 enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
 				  const char *checksum) __attribute__((warn_unused_result));
+
+/* --- bulk loader --- */
+
+/* Makes sure the connection is ready for the loader (connected, migrations applied, staging
+ * tables made). With dry_run, also opens the one transaction a dry run lives in, with a
+ * temporary table of the event ids seen so far; nothing of it survives db_loader_end. */
+enum db_status db_loader_begin(struct db *db, int dry_run) __attribute__((warn_unused_result));
+
+/* Dry run, inside db_loader_begin's transaction: *fresh = events of b that are neither stored
+ * nor seen in an earlier batch (nor repeated earlier in b); b's ids join the seen set. A
+ * database error leaves the transaction usable (savepoint). */
+enum db_status db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
+	__attribute__((warn_unused_result));
+
+/* Ends a dry run: rolls its transaction back. No-op otherwise. */
+void db_loader_end(struct db *db, int dry_run);
 
 #endif
