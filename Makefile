@@ -33,7 +33,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
-	format reload import bench-import
+	format reload import bench-import web web-test adminer
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -63,7 +63,7 @@ deps:
 	@tools/deps.sh run
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all web
 	@tools/stack.sh up
 
 stop:
@@ -89,13 +89,27 @@ import: all
 bench-import: all
 	tools/bench_import.sh
 
+# The npm packages of the static pages (swagger-ui-dist, uplot) and of their tests; "npm ci"
+# only when node_modules is missing or older than package-lock.json. No install scripts run:
+# none of these packages needs one (swagger-ui-dist's would only phone home).
+web: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+# Adminer on http://127.0.0.1:8080, pointed at the running stack's embedded database.
+adminer:
+	@tools/deps.sh adminer
+	@tools/adminer.sh up
+
 # --- tests -------------------------------------------------------------------------------
 deps-test:
 	@tools/deps.sh test
 
 test: deps-test
-	@$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_integration
-	@$(MAKE) --no-print-directory unit compose-check integration
+	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration
+	@$(MAKE) --no-print-directory unit compose-check integration web-test
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -103,7 +117,12 @@ unit: $(BUILD)/test_unit
 integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
 
-compose-check:
+# /docs, /openapi.yaml and /dashboard: their browser tests (headless Chromium via playwright-core)
+# and the OpenAPI checks (route set, real responses against the schemas, redocly lint).
+web-test: $(BINS) web
+	tests/integration/run.sh --cmd "node --test tests/web/openapi.test.mjs tests/web/dashboard.test.mjs"
+
+compose-check: web
 	@tools/compose_check.sh
 
 format:

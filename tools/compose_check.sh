@@ -129,6 +129,7 @@ if [ -x "$NGINX" ]; then
 		-e "s|@LISTEN@|127.0.0.1:$(free_port)|" \
 		-e 's|@RATE_LIMIT_RPS@|100|' -e 's|@RATE_LIMIT_BURST@|200|' \
 		-e 's|@RATE_LIMIT_EXEMPT@|127.0.0.2 "";|' -e 's|@METRICS_ALLOW@|allow 10.0.0.0/8;|' \
+		-e "s|@WWW_DIR@|$TMP/ngx/www|" \
 		conf/nginx.conf.in >"$TMP/ngx/local.conf"
 	if grep -q '@[A-Z_]*@' "$TMP/ngx/local.conf"; then
 		die "conf/nginx.conf.in has a placeholder tools/stack.sh does not know: $(grep -o '@[A-Z_]*@' "$TMP/ngx/local.conf" | head -n 1)"

@@ -3,6 +3,7 @@
 #
 #   tools/deps.sh run    build and run the stack (make, make run)
 #   tools/deps.sh test   also run every test (make test)
+#   tools/deps.sh adminer   also Adminer + php-fpm (make adminer)
 #
 # Quiet when everything is present. As root: apt-get update + install of what is missing only.
 # Otherwise: prints the sudo command to run and exits 1.
@@ -29,11 +30,21 @@ libjson-c-dev   file:/usr/include/json-c/json.h
 libpq-dev       file:/usr/include/postgresql/libpq-fe.h
 curl            cmd:curl
 procps          cmd:pgrep
+nodejs          cmd:node
+npm             cmd:npm
+'
+# "make adminer" only: Debian's Adminer served by php-fpm behind nginx (not needed by tests).
+REQ_ADMINER='
+adminer         file:/usr/share/adminer/adminer.php
+php-fpm         glob:/usr/sbin/php-fpm*
+php-pgsql       glob:/etc/php/*/mods-available/pgsql.ini
 '
 REQ_TEST='
 libcriterion-dev     file:/usr/include/criterion/criterion.h
 libcurl4-openssl-dev glob:/usr/include/*/curl/curl.h
 docker-compose       cmd:docker-compose
+chromium             cmd:chromium
+chromium-driver      cmd:chromedriver
 prometheus           cmd:promtool
 '
 
@@ -57,8 +68,9 @@ probe() {
 case ${1:-} in
 run) reqs=$REQ_RUN ;;
 test) reqs=$REQ_RUN$REQ_TEST ;;
+adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
 *)
-	echo "usage: tools/deps.sh run|test" >&2
+	echo "usage: tools/deps.sh run|test|adminer" >&2
 	exit 2
 	;;
 esac

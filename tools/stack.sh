@@ -134,6 +134,15 @@ nginx_tmp() {
 	fi
 }
 
+# www_dir: the static pages nginx serves (/docs, /dashboard, /assets/); www-data reads them.
+www_dir() {
+	if is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; then
+		printf '%s' "$SHORT_DIR/www"
+	else
+		printf '%s' "$VAR_DIR/www"
+	fi
+}
+
 embedded_url() {
 	printf 'postgresql://events@/events?host=%s&port=%s' "$(urlencode "$(pg_sock_dir)")" "$PG_PORT"
 }
@@ -424,11 +433,36 @@ nginx_render() {
 		-e "s|@RATE_LIMIT_BURST@|$(sed_escape "$RATE_LIMIT_BURST")|g" \
 		-e "s|@RATE_LIMIT_EXEMPT@|$(sed_escape "$(cidr_lines "$RATE_LIMIT_EXEMPT" '%s "";')")|g" \
 		-e "s|@METRICS_ALLOW@|$(sed_escape "$(cidr_lines "$METRICS_ALLOW" 'allow %s;')")|g" \
+		-e "s|@WWW_DIR@|$(sed_escape "$(www_dir)")|g" \
 		"$ROOT/conf/nginx.conf.in" >"$NGX_DIR/nginx.conf.new"
 	if grep -q '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new"; then
 		die "unreplaced placeholder in conf/nginx.conf.in: $(grep -o '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new" | head -n 1)"
 	fi
 	mv -f "$NGX_DIR/nginx.conf.new" "$NGX_DIR/nginx.conf"
+}
+
+# www_sync: copy the static pages into www_dir, fresh at every "up": the spec, web/ (Swagger
+# UI's page, the dashboard) and the two npm packages they load (installed by "make web").
+www_sync() {
+	local www new pkg
+	www=$(www_dir)
+	[ "$(dirname "$www")" = "$SHORT_DIR" ] && make_short_dir
+	new=$www.new
+	rm -rf -- "$new"
+	mkdir -p "$new/swagger-ui" "$new/uplot"
+	cp -R "$ROOT/web" "$new/web"
+	cp "$ROOT/conf/openapi.yaml" "$new/openapi.yaml"
+	pkg=$ROOT/node_modules
+	if [ -d "$pkg/swagger-ui-dist" ] && [ -d "$pkg/uplot/dist" ]; then
+		cp "$pkg/swagger-ui-dist/"{swagger-ui.css,swagger-ui-bundle.js,swagger-ui-standalone-preset.js,favicon-16x16.png,favicon-32x32.png} \
+			"$new/swagger-ui/"
+		cp "$pkg/uplot/dist/"{uPlot.esm.js,uPlot.min.css} "$new/uplot/"
+	else
+		warn "node_modules missing: /docs and /dashboard will lack their scripts (run: make web)"
+	fi
+	chmod -R a+rX "$new"
+	rm -rf -- "$www"
+	mv -- "$new" "$www"
 }
 
 # nginx_start: returns 3 when the port is taken.
@@ -440,6 +474,7 @@ nginx_start() {
 		return 0
 	fi
 	bin=$(nginx_bin)
+	www_sync
 	nginx_render
 	if port_in_use "$LISTEN_ADDR" "$PORT"; then
 		say "port $PORT on $LISTEN_ADDR is already in use (try PORT=...)"
@@ -531,6 +566,8 @@ stack: running under $VAR_DIR
   API          $url/
   health       $url/healthz
   metrics      $url/metrics (local only)
+  API docs     $url/docs
+  dashboard    $url/dashboard
   DATABASE_URL $(database_url)
   logs         $LOG_DIR/{worker,nginx-access,nginx-error,postgres}.log
   stop         make stop      (VAR_DIR=$VAR_DIR tools/stack.sh down)
@@ -554,6 +591,7 @@ cmd_up() {
 	ensure_dirs
 	if [ -n "$(nginx_pid)" ] && [ -n "$(pool_pid)" ]; then
 		adopt_state
+		www_sync # pick up edits of the static pages
 		say "already running"
 		print_banner
 		return 0
@@ -597,6 +635,7 @@ cmd_down() {
 	pool_stop
 	pg_stop
 	if ((stopped == 0)); then say "nothing running under $VAR_DIR"; fi
+	[ ! -d "$SHORT_DIR/www" ] || rm -rf -- "$SHORT_DIR/www"
 	[ ! -d "$SHORT_DIR" ] || rmdir "$SHORT_DIR/pg" "$SHORT_DIR/nginx-tmp"/* "$SHORT_DIR/nginx-tmp" "$SHORT_DIR" 2>/dev/null || true
 	return 0
 }

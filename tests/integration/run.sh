@@ -3,9 +3,10 @@
 # with the real migrations, the real worker pool and nginx, all under a temp dir.
 #
 #   tests/integration/run.sh BUILD/test_integration [criterion args...]
+#   tests/integration/run.sh --cmd "SHELL COMMAND"      (e.g. the web tests: node --test ...)
 #
-# The binary gets: EVENTS_BASE_URL, DATABASE_URL, EVENTS_SAMPLE_CSV, EVENTS_VAR_DIR,
-# EVENTS_POOL_PID. Exit status is the binary's. The temp dir is removed afterwards, except
+# The binary (or command, run by bash from the repository root) gets: EVENTS_BASE_URL,
+# DATABASE_URL, EVENTS_SAMPLE_CSV, EVENTS_VAR_DIR, EVENTS_POOL_PID. Exit status is its own. The temp dir is removed afterwards, except
 # after a failure outside CI, when it is kept for inspection.
 set -euo pipefail
 
@@ -14,10 +15,17 @@ LIB_PROG=integration
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
 
-[ $# -ge 1 ] || die "usage: tests/integration/run.sh TEST_BINARY [args...]"
-BINARY=$(realpath -- "$1") || die "no such test binary: $1"
-shift
-[ -x "$BINARY" ] || die "not executable: $BINARY"
+[ $# -ge 1 ] || die "usage: tests/integration/run.sh TEST_BINARY [args...] | --cmd COMMAND"
+CMD=''
+if [ "$1" = --cmd ]; then
+	[ $# -eq 2 ] && [ -n "$2" ] || die "usage: tests/integration/run.sh --cmd COMMAND"
+	CMD=$2
+	shift 2
+else
+	BINARY=$(realpath -- "$1") || die "no such test binary: $1"
+	shift
+	[ -x "$BINARY" ] || die "not executable: $BINARY"
+fi
 
 # Always a throwaway cluster; no settings from the developer's conf/events.env.
 unset DATABASE_URL PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
@@ -88,6 +96,11 @@ say "stack up at $EVENTS_BASE_URL (VAR_DIR $VAR_DIR, pool pid $EVENTS_POOL_PID)"
 
 # From the repository root: tests call tools/stack.sh (e.g. pg-stop/pg-start) by relative path.
 rc=0
-(cd "$ROOT" && "$BINARY" --jobs 1 "$@") || rc=$?
-say "test binary exited with $rc"
+if [ -n "$CMD" ]; then
+	(cd "$ROOT" && bash -c "$CMD") || rc=$?
+	say "test command exited with $rc"
+else
+	(cd "$ROOT" && "$BINARY" --jobs 1 "$@") || rc=$?
+	say "test binary exited with $rc"
+fi
 exit "$rc"

@@ -1,0 +1,384 @@
+// The dashboard: reads the date range (URL ?from=&to=&granularity=, else the last 30 days
+// with data), asks the public /stats/* routes, and draws a DAU line (uPlot), a top-events bar
+// list and a retention heatmap. Every number drawn is also in the DOM (data-* attributes and a
+// visually hidden table) for screen readers and for tests/web/dashboard.test.mjs.
+import uPlot from '/assets/uplot/uPlot.esm.js';
+
+const DAY_MS = 86400000;
+const MAX_RANGE_DAYS = 3660;      // API.md: to - from + 1 <= 3660
+const MAX_COHORTS = 31;           // heatmap rows
+const MAX_WINDOWS = { day: 14, week: 12 };
+const CONCURRENCY = 4;            // nginx limits /stats/* per client; stay well under the burst
+
+const $ = (sel) => document.querySelector(sel);
+const fmt = new Intl.NumberFormat('en-US');
+
+// --- dates (all UTC, as the API) ---------------------------------------------------------
+
+const iso = (ms) => new Date(ms).toISOString().slice(0, 10);
+const parseDay = (s) => (/^\d{4}-\d{2}-\d{2}$/.test(s || '') ? Date.parse(s + 'T00:00:00Z') : NaN);
+const todayMs = () => parseDay(iso(Date.now()));
+const addDays = (ms, n) => ms + n * DAY_MS;
+const daysBetween = (a, b) => Math.round((b - a) / DAY_MS);
+const shortDay = (ms) =>
+  new Date(ms).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+// --- HTTP ----------------------------------------------------------------------------------
+
+class ApiError extends Error {}
+
+// getJSON: GET a stats route; waits out a 429 (Retry-After) a few times.
+async function getJSON(path, params, signal) {
+  const url = path + '?' + new URLSearchParams(params);
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(url, { headers: { Accept: 'application/json' }, signal });
+    if (res.status === 429 && attempt < 5) {
+      const wait = Number(res.headers.get('Retry-After')) || 1;
+      await new Promise((r) => setTimeout(r, wait * 1000));
+      continue;
+    }
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      /* a non-JSON answer is reported below */
+    }
+    if (!res.ok) {
+      const why = body && body.message ? body.message : res.statusText;
+      throw new ApiError(`${path}: ${res.status} ${why}`);
+    }
+    return body;
+  }
+}
+
+// pool: run tasks (functions returning promises) with at most n in flight; results in order.
+async function pool(tasks, n) {
+  const out = new Array(tasks.length);
+  let next = 0;
+  async function lane() {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]();
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(n, tasks.length) }, lane));
+  return out;
+}
+
+// --- range ---------------------------------------------------------------------------------
+
+// initialRange: URL parameters when valid; else the last 30 days, moved back to the last 30
+// days that have data when those are empty (one long DAU query).
+async function initialRange(signal) {
+  const q = new URLSearchParams(location.search);
+  const from = parseDay(q.get('from'));
+  const to = parseDay(q.get('to'));
+  const gran = ['day', 'week', 'auto'].includes(q.get('granularity')) ? q.get('granularity') : 'auto';
+  if (!isNaN(from) && !isNaN(to) && to >= from && daysBetween(from, to) < MAX_RANGE_DAYS)
+    return { from, to, gran, dau: null };
+  const end = todayMs();
+  const recent = await getJSON('/stats/dau', { from: iso(addDays(end, -29)), to: iso(end) }, signal);
+  if (recent.some((d) => d.unique_users > 0)) return { from: addDays(end, -29), to: end, gran, dau: recent };
+  const all = await getJSON('/stats/dau', { from: iso(addDays(end, 1 - MAX_RANGE_DAYS)), to: iso(end) }, signal);
+  for (let i = all.length - 1; i >= 0; i--) {
+    if (all[i].unique_users > 0) {
+      const last = parseDay(all[i].date);
+      return { from: addDays(last, -29), to: last, gran, dau: null };
+    }
+  }
+  return { from: addDays(end, -29), to: end, gran, dau: recent };
+}
+
+function showRange(r) {
+  $('#from').value = iso(r.from);
+  $('#to').value = iso(r.to);
+  $('#granularity').value = r.gran;
+}
+
+function rangeFromForm() {
+  const from = parseDay($('#from').value);
+  const to = parseDay($('#to').value);
+  if (isNaN(from) || isNaN(to)) throw new ApiError('pick both dates');
+  if (to < from) throw new ApiError('"to" is before "from"');
+  if (daysBetween(from, to) >= MAX_RANGE_DAYS) throw new ApiError(`at most ${MAX_RANGE_DAYS} days`);
+  return { from, to, gran: $('#granularity').value, dau: null };
+}
+
+// --- DAU line chart --------------------------------------------------------------------------
+
+let dauPlot = null;
+
+function movingAverage(values, k) {
+  const out = [];
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) {
+    sum += values[i];
+    if (i >= k) sum -= values[i - k];
+    out.push(i >= k - 1 ? Math.round((sum / k) * 10) / 10 : null);
+  }
+  return out;
+}
+
+function renderDau(dau) {
+  const xs = dau.map((d) => parseDay(d.date) / 1000);
+  const ys = dau.map((d) => d.unique_users);
+  const el = $('#dau-chart');
+  const withAvg = dau.length >= 21;
+  const data = withAvg ? [xs, ys, movingAverage(ys, 7)] : [xs, ys];
+
+  const tbody = $('#dau-table tbody');
+  tbody.replaceChildren(
+    ...dau.map((d) => {
+      const tr = document.createElement('tr');
+      tr.dataset.date = d.date;
+      tr.dataset.value = d.unique_users;
+      tr.innerHTML = `<td>${d.date}</td><td>${d.unique_users}</td>`;
+      return tr;
+    }),
+  );
+
+  if (dauPlot) dauPlot.destroy();
+  const fill = (u) => {
+    if (!u.bbox || !Number.isFinite(u.bbox.top + u.bbox.height)) return 'rgba(37, 99, 235, 0.12)';
+    const g = u.ctx.createLinearGradient(0, u.bbox.top, 0, u.bbox.top + u.bbox.height);
+    g.addColorStop(0, 'rgba(37, 99, 235, 0.28)');
+    g.addColorStop(1, 'rgba(37, 99, 235, 0.02)');
+    return g;
+  };
+  const series = [
+    { value: (u, v) => (v == null ? '–' : iso(v * 1000)) },
+    {
+      label: 'DAU',
+      stroke: '#2563eb',
+      width: 2,
+      fill,
+      points: { show: dau.length <= 62, size: 5, fill: '#fff' },
+      value: (u, v) => (v == null ? '–' : fmt.format(v)),
+    },
+  ];
+  if (withAvg)
+    series.push({ label: '7-day average', stroke: '#f59e0b', width: 1.5, dash: [6, 4], points: { show: false } });
+  const opts = {
+    width: el.clientWidth || 800,
+    height: 280,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    cursor: { drag: { x: true, y: false }, points: { size: 8 } },
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
+    axes: [
+      { stroke: '#52606d', grid: { stroke: '#eef1f4' }, ticks: { stroke: '#d9dee3' } },
+      { stroke: '#52606d', grid: { stroke: '#eef1f4' }, ticks: { show: false }, size: 56,
+        values: (u, vals) => vals.map((v) => fmt.format(v)) },
+    ],
+    series,
+  };
+  dauPlot = new uPlot(opts, data, el);
+}
+
+new ResizeObserver(() => {
+  const el = $('#dau-chart');
+  if (dauPlot && el.clientWidth) dauPlot.setSize({ width: el.clientWidth, height: 280 });
+}).observe(document.documentElement);
+
+// --- top events bars -------------------------------------------------------------------------
+
+const PALETTE = ['#2563eb', '#0891b2', '#059669', '#65a30d', '#d97706', '#dc2626', '#db2777', '#7c3aed', '#4f46e5', '#0d9488'];
+
+function renderTop(top) {
+  const list = $('#top-bars');
+  const max = top.length ? top[0].count : 1;
+  if (!top.length) {
+    list.innerHTML = '<li class="empty">No events in this range.</li>';
+    return;
+  }
+  list.replaceChildren(
+    ...top.map((t, i) => {
+      const li = document.createElement('li');
+      li.className = 'bar';
+      li.dataset.eventType = t.event_type;
+      li.dataset.count = t.count;
+      const name = document.createElement('span');
+      name.className = 'bar-name';
+      name.textContent = t.event_type;
+      name.title = t.event_type;
+      const track = document.createElement('span');
+      track.className = 'bar-track';
+      const fillEl = document.createElement('span');
+      fillEl.className = 'bar-fill';
+      fillEl.style.width = `${Math.max(0.5, (100 * t.count) / max)}%`;
+      fillEl.style.background = PALETTE[i % PALETTE.length];
+      track.append(fillEl);
+      const val = document.createElement('span');
+      val.className = 'bar-value';
+      val.textContent = fmt.format(t.count);
+      li.append(name, track, val);
+      return li;
+    }),
+  );
+}
+
+// --- retention heatmap -----------------------------------------------------------------------
+
+// heatColor: white → deep blue by rate (perceptually even enough for 0..1), text colour to match.
+function heatColor(rate) {
+  const t = Math.sqrt(Math.max(0, Math.min(1, rate)));
+  const lerp = (a, b) => Math.round(a + (b - a) * t);
+  return { bg: `rgb(${lerp(239, 30)}, ${lerp(246, 64)}, ${lerp(255, 175)})`, fg: t > 0.55 ? '#fff' : '#1f2933' };
+}
+
+function retentionPlan(r) {
+  const span = daysBetween(r.from, r.to) + 1;
+  const gran = r.gran === 'auto' ? (span <= 45 ? 'day' : 'week') : r.gran;
+  const p = gran === 'day' ? 1 : 7;
+  const periods = Math.max(1, Math.floor(span / p));
+  const windows = Math.min(MAX_WINDOWS[gran], periods - 1);
+  // The latest cohorts that start inside the range, oldest first.
+  const count = Math.min(MAX_COHORTS, periods);
+  const starts = [];
+  for (let i = periods - count; i < periods; i++) starts.push(addDays(r.from, i * p));
+  return { gran, p, windows, starts, cohortsInRange: periods };
+}
+
+async function loadRetention(r, signal) {
+  const plan = retentionPlan(r);
+  const tasks = plan.starts.map((s) => () =>
+    getJSON('/stats/retention', { start_date: iso(s), windows: plan.windows, granularity: plan.gran }, signal));
+  return { plan, rows: await pool(tasks, CONCURRENCY) };
+}
+
+function renderRetention(r, { plan, rows: all }) {
+  // Leading empty cohorts (before the first user arrived) are noise: drop them.
+  const first = all.findIndex((row) => row.cohort_size > 0);
+  const rows = first > 0 ? all.slice(first) : all;
+  const thead = $('#ret-table thead');
+  const tbody = $('#ret-table tbody');
+  const unit = plan.gran === 'day' ? 'Day' : 'Week';
+  const head = ['<tr><th scope="col" class="cohort">Cohort</th><th scope="col" class="size">Users</th>'];
+  for (let k = 0; k <= plan.windows; k++) head.push(`<th scope="col">${unit} ${k}</th>`);
+  thead.innerHTML = head.join('') + '</tr>';
+
+  tbody.replaceChildren(
+    ...rows.map((row) => {
+      const tr = document.createElement('tr');
+      tr.dataset.cohort = row.start_date;
+      tr.dataset.cohortSize = row.cohort_size;
+      const start = parseDay(row.start_date);
+      const label = plan.gran === 'day' ? shortDay(start) : `${shortDay(start)} – ${shortDay(addDays(start, 6))}`;
+      tr.innerHTML = `<th scope="row" class="cohort">${label}</th><td class="size">${fmt.format(row.cohort_size)}</td>`;
+      for (const w of row.windows) {
+        const td = document.createElement('td');
+        td.dataset.window = w.index;
+        td.dataset.count = w.count;
+        td.dataset.rate = w.rate;
+        if (parseDay(w.start) > r.to) {
+          td.className = 'future';
+          td.title = `${w.start}: after the selected range`;
+        } else if (row.cohort_size === 0) {
+          td.className = 'none';
+          td.textContent = '·';
+          td.title = 'empty cohort';
+        } else {
+          const c = heatColor(w.rate);
+          td.className = 'cell';
+          td.style.background = c.bg;
+          td.style.color = c.fg;
+          td.textContent = `${(w.rate * 100).toFixed(w.rate >= 0.9995 || w.rate === 0 ? 0 : 1)}%`;
+          td.title = `${row.start_date} cohort, ${unit.toLowerCase()} ${w.index} (${w.start}): ` +
+            `${fmt.format(w.count)} of ${fmt.format(row.cohort_size)} users`;
+        }
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+  const shown = rows.length < plan.cohortsInRange ? `latest ${rows.length} of ${plan.cohortsInRange}` : `${rows.length}`;
+  const hidden = first > 0 ? ` (${first} empty before hidden)` : '';
+  $('#ret-note').textContent = `${shown} ${plan.gran === 'day' ? 'daily' : 'weekly'} cohorts${hidden} · first event ever`;
+  return rows;
+}
+
+// --- summary cards ---------------------------------------------------------------------------
+
+function renderCards(dau, top, rows) {
+  const vals = dau.map((d) => d.unique_users);
+  const peak = Math.max(0, ...vals);
+  const peakDay = dau.find((d) => d.unique_users === peak);
+  const avg = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0;
+  const events = top.reduce((a, t) => a + t.count, 0);
+  $('#kpi-peak').textContent = fmt.format(peak);
+  $('#kpi-peak-day').textContent = peak && peakDay ? `on ${peakDay.date}` : 'no users';
+  $('#kpi-avg').textContent = fmt.format(Math.round(avg * 10) / 10);
+  $('#kpi-days').textContent = `over ${dau.length} days`;
+  $('#kpi-events').textContent = fmt.format(events);
+  $('#kpi-events').dataset.value = events;
+  $('#kpi-types').textContent = `${top.length} event types`;
+  const cohort = rows.reduce((a, r) => a + r.cohort_size, 0);
+  const w1 = rows.filter((r) => r.windows.length > 1 && r.cohort_size > 0);
+  const w1rate = w1.length ? w1.reduce((a, r) => a + r.windows[1].count, 0) / w1.reduce((a, r) => a + r.cohort_size, 0) : null;
+  $('#kpi-new').textContent = fmt.format(cohort);
+  $('#kpi-ret').textContent = w1rate == null ? ' ' : `${(w1rate * 100).toFixed(1)}% back in period 1`;
+}
+
+// --- wiring ----------------------------------------------------------------------------------
+
+let current = null; // AbortController of the load in progress
+
+function setState(state) {
+  document.body.dataset.state = state;
+  for (const id of ['#dau-panel', '#top-panel', '#ret-panel']) $(id).dataset.state = state;
+}
+
+function showError(msg) {
+  const el = $('#error');
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+async function load(rangeOrNull) {
+  if (current) current.abort();
+  const ctl = new AbortController();
+  current = ctl;
+  setState('loading');
+  showError('');
+  try {
+    const r = rangeOrNull || (await initialRange(ctl.signal));
+    showRange(r);
+    const q = new URLSearchParams({ from: iso(r.from), to: iso(r.to) });
+    if (r.gran !== 'auto') q.set('granularity', r.gran);
+    history.replaceState(null, '', `${location.pathname}?${q}`);
+    const params = { from: iso(r.from), to: iso(r.to) };
+    const [dau, top, ret] = await Promise.all([
+      r.dau ? Promise.resolve(r.dau) : getJSON('/stats/dau', params, ctl.signal),
+      getJSON('/stats/top-events', { ...params, limit: 10 }, ctl.signal),
+      loadRetention(r, ctl.signal),
+    ]);
+    if (ctl.signal.aborted) return;
+    renderDau(dau);
+    renderTop(top);
+    const rows = renderRetention(r, ret);
+    renderCards(dau, top, rows);
+    setState('ready');
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    showError(`Could not load the statistics: ${err.message}`);
+    setState('error');
+  }
+}
+
+$('#range').addEventListener('submit', (e) => {
+  e.preventDefault();
+  try {
+    load(rangeFromForm());
+  } catch (err) {
+    showError(err.message);
+  }
+});
+
+for (const b of document.querySelectorAll('.presets button')) {
+  b.addEventListener('click', () => {
+    const to = parseDay($('#to').value) || todayMs();
+    $('#from').value = iso(addDays(to, 1 - Number(b.dataset.days)));
+    $('#range').requestSubmit();
+  });
+}
+
+load(null);
