@@ -110,7 +110,7 @@ NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 if [ -x "$NGINX" ]; then
 	mkdir -p "$TMP/ngx/tmp" "$TMP/ngx/logs"
 	# Docker config: "app" does not resolve here, and the nginx user may not exist.
-	sed -e 's/server app:9000;/server 127.0.0.1:9000;/' \
+	sed -e 's/server app:9000/server 127.0.0.1:9000/g' \
 		-e 's/^user nginx;//' \
 		-e "s|^pid .*;|pid $TMP/ngx/nginx.pid;|" \
 		-e "s|/dev/stdout|$TMP/ngx/logs/access.log|g" \
