@@ -33,7 +33,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
-	format reload import bench-import web web-test adminer
+	format reload import bench-import bench web web-test adminer
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -88,6 +88,11 @@ import: all
 
 bench-import: all
 	tools/bench_import.sh
+
+# The whole service at scale: 10M generated events loaded, then every scenario under wrk
+# (pinned to one core) against a hello-world FastCGI ceiling; writes bench/results/latest.md.
+bench: all
+	tools/bench.sh
 
 # The npm packages of the static pages (swagger-ui-dist, uplot) and of their tests; "npm ci"
 # only when node_modules is missing or older than package-lock.json. No install scripts run:

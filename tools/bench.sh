@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# make bench: the service at scale on this machine, against the ceiling of its request path.
+#
+#   1. gen_csv writes ROWS events (default 10 000 000) to data/events_bench_<ROWS>.csv (kept)
+#   2. a throwaway stack (embedded PostgreSQL, WORKERS workers, nginx) loads them with
+#      import_events, then VACUUM ANALYZE
+#   3. wrk, pinned to one core with taskset (-c BENCH_CPU, default 0), runs each scenario for
+#      DURATION with CONNS connections; a hello-world libfcgi responder behind the same nginx
+#      config is measured the same way: the ceiling each row is compared with
+#   4. the table goes to stdout and to bench/results/latest.md
+#
+# Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (4), BENCH_CPU (0), OUT.
+# Never fails on timing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB_PROG=bench
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
+cd "$ROOT"
+
+ROWS=${ROWS:-10000000}
+USERS=${USERS:-$((ROWS / 50))}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+BENCH_CPU=${BENCH_CPU:-0}
+export WORKERS=${WORKERS:-4}
+BUILD=${BUILD:-$ROOT/build}
+OUT=${OUT:-$ROOT/bench/results/latest.md}
+FILE=$ROOT/data/events_bench_${ROWS}.csv
+export BENCH_LUA=$ROOT/bench/lua
+
+for b in gen_csv import_events migrate events-fcgi; do
+	[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run make first"
+done
+command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+
+# --- data ------------------------------------------------------------------------------------
+if [ ! -s "$FILE" ]; then
+	say "generating $ROWS events (users $USERS, 2025-01-01 + 365 days)"
+	"$BUILD/gen_csv" "$FILE.tmp" --rows "$ROWS" --users "$USERS" --start 2025-01-01 --days 365 --seed 7
+	mv "$FILE.tmp" "$FILE"
+fi
+
+# --- stacks ----------------------------------------------------------------------------------
+unset DATABASE_URL PGHOST PGPORT PGDATABASE PGUSER PGSERVICE
+export EVENTS_ENV_FILE=/dev/null EVENTS_METRICS_EPHEMERAL=1 RATE_LIMIT_EXEMPT=127.0.0.1
+SVC_DIR=$(mktemp -d /tmp/events-bench.XXXXXX)
+HELLO_DIR=$(mktemp -d /tmp/events-hello.XXXXXX)
+HELLO_BUILD=$HELLO_DIR/build
+chmod 755 "$SVC_DIR" "$HELLO_DIR"
+cleanup() {
+	trap - EXIT INT TERM
+	VAR_DIR=$HELLO_DIR DATABASE_URL=postgresql:///none "$ROOT/tools/stack.sh" down >/dev/null 2>&1 || true
+	VAR_DIR=$SVC_DIR "$ROOT/tools/stack.sh" down >/dev/null 2>&1 || true
+	local pgdir=$SVC_DIR/pg
+	[ ! -L "$pgdir" ] || rm -rf -- "$(readlink -- "$pgdir")"
+	rm -rf -- "$SVC_DIR" "$HELLO_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+SVC_PORT=$(free_port)
+VAR_DIR=$SVC_DIR PORT=$SVC_PORT "$ROOT/tools/stack.sh" up >"$SVC_DIR/up.log" 2>&1 ||
+	{ cat "$SVC_DIR/up.log" >&2; die "the service stack did not start"; }
+eval "$(VAR_DIR=$SVC_DIR "$ROOT/tools/stack.sh" env)"
+export DATABASE_URL
+SVC_POOL=$(cat "$SVC_DIR/run/pool.pid")
+
+say "loading $FILE"
+IMPORT=$("$BUILD/import_events" "$FILE" | tail -n 1)
+say "import: $IMPORT"
+psql -X -q "$DATABASE_URL" -c "VACUUM ANALYZE" >/dev/null
+
+mkdir -p "$HELLO_BUILD"
+cc -O2 -o "$HELLO_BUILD/events-fcgi" "$ROOT/bench/hello.c" -lfcgi
+printf '#!/bin/sh\nexit 0\n' >"$HELLO_BUILD/migrate" && chmod +x "$HELLO_BUILD/migrate"
+HELLO_PORT=$(free_port)
+VAR_DIR=$HELLO_DIR PORT=$HELLO_PORT BUILD=$HELLO_BUILD "$ROOT/tools/stack.sh" up >"$HELLO_DIR/up.log" 2>&1 ||
+	{ cat "$HELLO_DIR/up.log" >&2; die "the hello-world stack did not start"; }
+
+# --- measuring -------------------------------------------------------------------------------
+# worker_rss POOL_PID: the largest VmRSS (KB) among the pool's workers.
+worker_rss() {
+	local kid max=0 rss
+	for kid in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$kid/status" 2>/dev/null || echo 0)
+		[ "${rss:-0}" -gt "$max" ] && max=$rss
+	done
+	echo "$max"
+}
+
+# run_wrk SCRIPT URL [CONNS]: the BENCH line of one wrk run, pinned to BENCH_CPU.
+run_wrk() {
+	taskset -c "$BENCH_CPU" wrk -t1 -c"${3:-$CONNS}" -d"$DURATION" --latency -s "$1" "$2" 2>&1 |
+		sed -n 's/^BENCH //p'
+}
+
+j() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"; }
+
+ROWS_MD=()
+CEILING_RPS=
+# scenario NAME SCRIPT PATH [CONNS]
+scenario() {
+	local name=$1 script=$2 path=$3 conns=${4:-$CONNS} before after res rps ev ratio
+	before=$(worker_rss "$SVC_POOL")
+	res=$(run_wrk "$script" "http://127.0.0.1:$SVC_PORT$path" "$conns")
+	after=$(worker_rss "$SVC_POOL")
+	record "$name" "$res" "$before" "$after"
+}
+
+record() {
+	local name=$1 res=$2 before=$3 after=$4 rps ev ratio
+	[ -n "$res" ] || { warn "$name: wrk printed no result"; return 0; }
+	rps=$(j "$res" rps)
+	ev=$(awk -v r="$rps" -v e="$(j "$res" events_per_request)" 'BEGIN { if (e > 0) printf "%.0f", r * e; else printf "-" }')
+	ratio=$(awk -v r="$rps" -v c="${CEILING_RPS:-0}" 'BEGIN { if (c > 0) printf "%.2f", r / c; else printf "1.00" }')
+	ROWS_MD+=("| $name | $(printf '%.0f' "$rps") | $ev | $(j "$res" p50_ms) | $(j "$res" p99_ms) | $(j "$res" non2xx) | $(j "$res" socket_errors) | $ratio | $before → $after |")
+	say "$name: $res"
+}
+
+GET=$ROOT/bench/lua/get.lua
+INGEST=$ROOT/bench/lua/ingest.lua
+
+res=$(run_wrk "$GET" "http://127.0.0.1:$HELLO_PORT/healthz")
+CEILING_RPS=$(j "$res" rps)
+record "hello-world FastCGI (ceiling)" "$res" - -
+
+scenario healthz "$GET" /healthz
+scenario dau_30d "$GET" "/stats/dau?from=2025-11-01&to=2025-11-30"
+scenario dau_365d "$GET" "/stats/dau?from=2025-01-01&to=2025-12-31"
+scenario top_events_30d "$GET" "/stats/top-events?from=2025-11-01&to=2025-11-30"
+scenario retention_day_7 "$GET" "/stats/retention?start_date=2025-06-02&windows=7"
+scenario retention_week_12 "$GET" "/stats/retention?start_date=2025-03-03&windows=12&granularity=week"
+BATCH=1000 scenario ingest_batch_1000 "$INGEST" /events 4
+BATCH=1 scenario ingest_single "$INGEST" /events
+
+# stats while another wrk ingests at full speed
+before=$(worker_rss "$SVC_POOL")
+BATCH=1000 taskset -c "$BENCH_CPU" wrk -t1 -c4 -d"$DURATION" -s "$INGEST" "http://127.0.0.1:$SVC_PORT/events" >"$SVC_DIR/bg-ingest.log" 2>&1 &
+bg=$!
+sleep 1
+res=$(run_wrk "$GET" "http://127.0.0.1:$SVC_PORT/stats/dau?from=2025-11-01&to=2025-11-30")
+wait "$bg" || true
+record stats_during_ingest "$res" "$before" "$(worker_rss "$SVC_POOL")"
+say "background ingest: $(sed -n 's/^BENCH //p' "$SVC_DIR/bg-ingest.log")"
+
+# --- the table -------------------------------------------------------------------------------
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem=$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+pgv=$(psql -X -tAq "$DATABASE_URL" -c "SHOW server_version")
+{
+	echo "# make bench — $(date -u +%Y-%m-%d)"
+	echo
+	echo "Machine: $(nproc) cores ($cpu), $mem RAM, $(uname -sr); PostgreSQL $pgv, $(nginx -v 2>&1 | sed 's/.*: //'), libfcgi $(dpkg-query -W -f='${Version}' libfcgi-bin 2>/dev/null || dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null || echo '?')."
+	echo "Data: $ROWS generated events ($USERS users, 2025), loaded with import_events: \`$IMPORT\`."
+	echo "Load: wrk, 1 thread pinned to CPU $BENCH_CPU with taskset, $CONNS connections (ingest_batch_1000: 4), $DURATION per row,"
+	echo "on the same 2-core machine as nginx, $WORKERS workers and PostgreSQL. Ratio = req/s over the hello-world row."
+	echo
+	echo "| scenario | req/s | events/s | p50 ms | p99 ms | non-2xx | socket errors | ratio to ceiling | worker RSS KB before → after |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	printf '%s\n' "${ROWS_MD[@]}"
+} >"$OUT"
+echo
+cat "$OUT"
