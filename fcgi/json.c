@@ -1,7 +1,8 @@
 /* json.c: request bodies in, response bodies out, with json-c.
  *
  * json-c is lenient where PostgreSQL's jsonb and RFC 8259 are not, so a body is first read
- * once by scan(): it rejects NaN/Infinity literals and unpaired UTF-16 surrogate escapes
+ * once by scan(): it rejects invalid UTF-8, NaN/Infinity literals and unpaired UTF-16 surrogate
+ * escapes
  * (json-c accepts the first and silently replaces the second), and it notes integers beyond
  * 64 bits (json-c clamps them) and \u0000 escapes (jsonb cannot store them), so that the
  * events holding them can be rejected instead of stored changed. */
@@ -137,6 +138,12 @@ scan(const char *p, size_t len, unsigned *flags, const char **why)
 {
 	const char *end = p + len;
 	*flags = 0;
+	/* strict UTF-8 (json-c lets overlong forms, surrogates and code points past U+10FFFF
+	 * through, which PostgreSQL would then refuse) */
+	if (!event_utf8_valid(p, len)) {
+		*why = "not valid UTF-8";
+		return -1;
+	}
 	while (p < end) {
 		if (*p == '"') {
 			unsigned before = *flags;

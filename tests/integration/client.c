@@ -1169,3 +1169,91 @@ it_side_stack_down(struct it_side_stack *s)
 		fprintf(stderr, "side stack: cleanup of %s failed\n", s->var_dir);
 	s->var_dir[0] = '\0';
 }
+
+/* ---- the pool's processes -------------------------------------------------------------------- */
+
+pid_t
+it_pool_pid(void)
+{
+	const char *p = getenv("EVENTS_POOL_PID");
+
+	return p && atoi(p) > 0 ? (pid_t)atoi(p) : 0;
+}
+
+/* A running worker: its command line is "EXE --worker SLOT". */
+static int
+is_worker(pid_t pid)
+{
+	char path[64], buf[512];
+	size_t n, a;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (!(fp = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	a = strlen(buf) + 1;
+	return a < n && strcmp(buf + a, "--worker") == 0;
+}
+
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int
+it_pool_workers(pid_t pool, pid_t *out, int cap)
+{
+	char path[128], buf[4096];
+	size_t n;
+	int k = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pool, (int)pool);
+	if (pool <= 0 || !(fp = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	for (char *s = buf, *e; k < cap; s = e) {
+		long v = strtol(s, &e, 10);
+
+		if (e == s)
+			break;
+		if (is_worker((pid_t)v))
+			out[k++] = (pid_t)v;
+	}
+	qsort(out, (size_t)k, sizeof(*out), cmp_pid);
+	return k;
+}
+
+long
+it_proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(fp = fopen(path, "r")))
+		return -1;
+	while (kb < 0 && fgets(line, sizeof(line), fp))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(fp);
+	return kb;
+}
+
+double
+it_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

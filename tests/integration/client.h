@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -178,5 +179,24 @@ struct it_side_stack {
 void it_side_stack_up(struct it_side_stack *s, const char *env);
 /* Stops it (tools/stack.sh down) and removes its directory; safe to call twice. */
 void it_side_stack_down(struct it_side_stack *s);
+
+/* ---- the pool's processes -------------------------------------------------------------------- */
+
+/* These make no assertions, so load threads may call them too. */
+
+/* $EVENTS_POOL_PID as a pid, 0 when it is not set. */
+pid_t it_pool_pid(void);
+
+/* The running workers of the pool whose supervisor is pool: its children that are
+ * "events-fcgi --worker SLOT" processes (not yet exec'd children and zombies are left out), read
+ * from /proc. Writes at most cap pids to out in ascending order; returns how many, -1 when the
+ * supervisor is not running. */
+int it_pool_workers(pid_t pool, pid_t *out, int cap);
+
+/* VmRSS of pid in KiB from /proc/PID/status, -1 when it cannot be read. */
+long it_proc_rss_kb(pid_t pid);
+
+/* CLOCK_MONOTONIC in seconds. */
+double it_now(void);
 
 #endif

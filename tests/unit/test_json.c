@@ -197,6 +197,10 @@ Test(json, body_forms)
 		{"[Infinity]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
 		{"[\"\\ud800\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
 		{"[\"\xff\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+		/* overlong, surrogate, beyond U+10FFFF: json-c alone lets these through */
+		{"[{\"properties\":{\"a\":\"x\xc0\xafy\"}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+		{"[{\"properties\":{\"\xed\xa0\x80\":1}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+		{"{\"a\":\"\xf4\x90\x80\x80\"}\n", JSON_BODY_NDJSON, JSON_MALFORMED, 0, 0},
 		{"{\"events\":5}", JSON_BODY_JSON, JSON_INVALID, 0, -1},
 		{"42", JSON_BODY_JSON, JSON_INVALID, 0, 0},
 		{"null", JSON_BODY_JSON, JSON_INVALID, 0, 0},
