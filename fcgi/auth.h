@@ -29,7 +29,7 @@ int auth_load(struct auth *a) __attribute__((warn_unused_result));
 
 /* Parses one entry into a->keys; -1 with *why on a bad entry. For tests and auth_load. */
 int auth_add(struct auth *a, const char *entry, size_t len, const char **why)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Whether the request may proceed: 1 when no keys are configured, when need is AUTH_NONE, or
  * when one of the credentials (either may be NULL) is a key with the scope. *why says what

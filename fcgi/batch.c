@@ -87,8 +87,7 @@ dup_n(const char *s, size_t len)
 }
 
 static int
-check_text(const char *s, size_t len, size_t max, const char *field, long index,
-	   struct verrs *v)
+check_text(const char *s, size_t len, size_t max, const char *field, long index, struct verrs *v)
 {
 	const char *why;
 	if (!s) {
@@ -106,8 +105,7 @@ check_text(const char *s, size_t len, size_t max, const char *field, long index,
 }
 
 static int
-check_time(const struct event_input *in, int64_t now_us, long index, struct verrs *v,
-	   int64_t *us)
+check_time(const struct event_input *in, int64_t now_us, long index, struct verrs *v, int64_t *us)
 {
 	const char *why;
 	if (!in->occurred_at) {

@@ -44,7 +44,7 @@ struct verrs {
 
 /* Records a problem; beyond VERR_MAX it is only counted. */
 void verrs_add(struct verrs *v, long index, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* API.md's top-level message: the first problem in words ("event 3: occurred_at: ..."), and
  * how many more there are. */

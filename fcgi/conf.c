@@ -19,7 +19,8 @@ int_setting(const char *name, int def, int min, int max, int *out)
 	errno = 0;
 	n = strtol(v, &end, 10);
 	if (errno || *end || n < min || n > max) {
-		fprintf(stderr, "%s=%s: expected a whole number from %d to %d\n", name, v, min, max);
+		fprintf(stderr, "%s=%s: expected a whole number from %d to %d\n", name, v, min,
+			max);
 		return -1;
 	}
 	*out = (int)n;
@@ -35,7 +36,8 @@ conf_load(struct conf *c)
 		c->database_url = NULL;
 	c->max_future_seconds = 86400;
 	if (int_setting("WORKERS", 4, 1, 256, &c->workers) ||
-	    int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000, &c->db_statement_timeout_ms))
+	    int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000,
+			&c->db_statement_timeout_ms))
 		return -1;
 	if (auth_load(&c->auth) < 0)
 		return -1;

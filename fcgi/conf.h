@@ -5,9 +5,9 @@
 #include "auth.h"
 
 struct conf {
-	const char *database_url; /* DATABASE_URL; NULL: libpq's PG* variables and defaults */
-	int workers;		  /* WORKERS, 1..256, default 4 */
-	int log_level;		  /* LOG_LEVEL: debug|info|warn|error, default info */
+	const char *database_url;    /* DATABASE_URL; NULL: libpq's PG* variables and defaults */
+	int workers;		     /* WORKERS, 1..256, default 4 */
+	int log_level;		     /* LOG_LEVEL: debug|info|warn|error, default info */
 	int db_statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS, default 30000 */
 	int max_future_seconds;	     /* fixed by API.md: 86400 */
 	struct auth auth;	     /* API_KEYS / API_KEYS_FILE; none: open */

@@ -27,21 +27,20 @@ struct stmt {
 };
 
 static const struct stmt statements[] = {
-	{"dau", "SELECT day - $1::date, sum(users)::bigint FROM daily_users"
-		" WHERE day BETWEEN $1::date AND $2::date GROUP BY day"},
-	{"top", "SELECT event_type, sum(events)::bigint AS n FROM daily_event_types"
-		" WHERE day BETWEEN $1::date AND $2::date GROUP BY event_type"
-		" ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $3::int"},
-	{"retention",
-	 "WITH cohort AS (SELECT user_id FROM users"
-	 "  WHERE first_day >= $1::date AND first_day < $1::date + $2::int)"
-	 " SELECT -1, count(*) FROM cohort"
-	 " UNION ALL"
-	 " SELECT (ud.day - $1::date) / $2::int, count(DISTINCT ud.user_id)"
-	 " FROM cohort c JOIN user_days ud ON ud.user_id = c.user_id"
-	 "  AND ud.day >= $1::date AND ud.day < $1::date + $2::int * ($3::int + 1)"
-	 " GROUP BY 1"},
-	{"merge", "SELECT ingest_merge($1::int)"},
+    {"dau", "SELECT day - $1::date, sum(users)::bigint FROM daily_users"
+	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY day"},
+    {"top", "SELECT event_type, sum(events)::bigint AS n FROM daily_event_types"
+	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY event_type"
+	    " ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $3::int"},
+    {"retention", "WITH cohort AS (SELECT user_id FROM users"
+		  "  WHERE first_day >= $1::date AND first_day < $1::date + $2::int)"
+		  " SELECT -1, count(*) FROM cohort"
+		  " UNION ALL"
+		  " SELECT (ud.day - $1::date) / $2::int, count(DISTINCT ud.user_id)"
+		  " FROM cohort c JOIN user_days ud ON ud.user_id = c.user_id"
+		  "  AND ud.day >= $1::date AND ud.day < $1::date + $2::int * ($3::int + 1)"
+		  " GROUP BY 1"},
+    {"merge", "SELECT ingest_merge($1::int)"},
 };
 
 struct db *
@@ -97,8 +96,13 @@ set_error(struct db *db, const char *what, const char *detail)
 enum db_status
 db_connect(struct db *db)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", "keepalives_idle",
-			      "keepalives_interval", "keepalives_count", NULL};
+	const char *keys[] = {"dbname",
+			      "application_name",
+			      "connect_timeout",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      NULL};
 	const char *vals[] = {db->conninfo, db->appname, "2", "10", "3", "3", NULL};
 	char sql[160];
 	PGresult *r;
@@ -112,8 +116,10 @@ db_connect(struct db *db)
 		disconnect(db);
 		return DB_UNAVAILABLE;
 	}
-	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning",
-		 db->statement_timeout_ms);
+	snprintf(
+	    sql, sizeof sql,
+	    "SET statement_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning",
+	    db->statement_timeout_ms);
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_error(db, "session setup", PQerrorMessage(db->conn));
@@ -313,8 +319,8 @@ rollback(struct db *db)
  * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a
  * second try; *sent_commit says the outcome may be unknown. */
 static enum db_status
-staged_call(struct db *db, const struct batch *b, const char *name, const char *param,
-	    int commit, int64_t *n, int *retry)
+staged_call(struct db *db, const struct batch *b, const char *name, const char *param, int commit,
+	    int64_t *n, int *retry)
 {
 	enum db_status st;
 	PGresult *r;
@@ -575,8 +581,9 @@ db_migration_apply(struct db *db, const char *version, const char *sql, const ch
 		return st;
 	}
 	PQclear(r);
-	r = PQexecParams(db->conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-			 2, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(db->conn,
+			 "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
+			 NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		st = failure(db, "record migration");
 		PQclear(r);
@@ -619,11 +626,10 @@ dry_count(struct db *db, const struct batch *b, int64_t *n)
 	PGresult *r;
 	if ((st = stage(db, b)) != DB_OK)
 		return st;
-	r = PQexec(db->conn,
-		   "WITH fresh AS (INSERT INTO loader_seen"
-		   " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
-		   " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
-		   " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
+	r = PQexec(db->conn, "WITH fresh AS (INSERT INTO loader_seen"
+			     " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
+			     " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+			     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		st = failure(db, "dry-run count");
 		PQclear(r);

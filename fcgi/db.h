@@ -32,11 +32,11 @@ const char *db_last_error(const struct db *db);
  * summaries; *accepted = events newly stored. stripe (0..32767) picks the summary counter
  * rows this writer bumps, so that concurrent writers do not contend. */
 enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */
 enum db_status db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Top event types of [from_day, to_day]: *rows is malloc'd (with the strings inside the same
  * block); caller frees *rows. */
@@ -57,11 +57,11 @@ enum db_status db_migrate_lock(struct db *db) __attribute__((warn_unused_result)
 /* The checksum recorded for a migration (malloc'd hex text in *checksum, NULL when not
  * applied), after making sure the bookkeeping table exists. */
 enum db_status db_migration_checksum(struct db *db, const char *version, char **checksum)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* The checksum the database computes for sql (md5 hex), malloc'd. */
 enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Runs sql and records version + checksum, in one transaction. */
 enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
@@ -78,7 +78,7 @@ enum db_status db_loader_begin(struct db *db, int dry_run) __attribute__((warn_u
  * nor seen in an earlier batch (nor repeated earlier in b); b's ids join the seen set. A
  * database error leaves the transaction usable (savepoint). */
 enum db_status db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Ends a dry run: rolls its transaction back. No-op otherwise. */
 void db_loader_end(struct db *db, int dry_run);

@@ -57,13 +57,13 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 		free(body);
 		return;
 	case DB_UNAVAILABLE:
-		http_error(req, 503, "unavailable", "database unavailable; nothing was stored", NULL,
-			   "Retry-After: 1\r\n");
+		http_error(req, 503, "unavailable", "database unavailable; nothing was stored",
+			   NULL, "Retry-After: 1\r\n");
 		return;
 	default:
 		log_msg(LOG_ERROR, "events", "ingest failed: %s", db_last_error(app->db));
-		http_error(req, 500, "internal", "ingest failed; see the server log for this request id",
-			   NULL, NULL);
+		http_error(req, 500, "internal",
+			   "ingest failed; see the server log for this request id", NULL, NULL);
 	}
 }
 

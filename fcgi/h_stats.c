@@ -60,8 +60,7 @@ date_param(const struct qs *q, const char *key, int required, int64_t *day, stru
 
 /* A whole number in [min, max]; absent means def. */
 static int
-int_param(const struct qs *q, const char *key, int def, int min, int max, int *out,
-	  struct verrs *v)
+int_param(const struct qs *q, const char *key, int def, int min, int max, int *out, struct verrs *v)
 {
 	const char *s = single(q, key, v);
 	long n = 0;
@@ -121,7 +120,8 @@ db_failed(struct app *app, struct http_req *req, enum db_status st)
 		return 0;
 	metrics_add(METRIC_DB_ERRORS, 1);
 	if (st == DB_UNAVAILABLE) {
-		http_error(req, 503, "unavailable", "database unavailable", NULL, "Retry-After: 1\r\n");
+		http_error(req, 503, "unavailable", "database unavailable", NULL,
+			   "Retry-After: 1\r\n");
 		return 1;
 	}
 	log_msg(LOG_ERROR, "stats", "query failed: %s", db_last_error(app->db));

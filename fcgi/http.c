@@ -28,8 +28,8 @@ http_request_id_ok(const char *s)
 		return 0;
 	for (; s[n]; n++) {
 		char c = s[n];
-		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '_' || c == '-';
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok || n >= HTTP_REQUEST_ID_MAX)
 			return 0;
 	}
@@ -108,8 +108,8 @@ http_read_body(struct http_req *r)
 {
 	FCGX_Stream *in = ((FCGX_Request *)r->fcgx)->in;
 	size_t cap = r->content_length > 0 && r->content_length <= HTTP_BODY_MAX
-			     ? (size_t)r->content_length + 1
-			     : 65536;
+			 ? (size_t)r->content_length + 1
+			 : 65536;
 	if (r->content_length > HTTP_BODY_MAX) {
 		drain(in);
 		return HTTP_BODY_TOO_LARGE;
@@ -141,18 +141,30 @@ static const char *
 reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
 	}
 }
 

@@ -14,16 +14,16 @@ struct http_req {
 	const char *method;
 	const char *path; /* without the query string */
 	const char *query;
-	const char *content_type; /* NULL when absent */
-	const char *api_key;	  /* X-API-Key, NULL when absent */
+	const char *content_type;  /* NULL when absent */
+	const char *api_key;	   /* X-API-Key, NULL when absent */
 	const char *authorization; /* Authorization, NULL when absent */
-	long content_length;	  /* -1 when absent */
+	long content_length;	   /* -1 when absent */
 	char request_id[HTTP_REQUEST_ID_MAX + 1];
 	char *body; /* NUL-terminated, owned; after http_read_body */
 	size_t body_len;
-	int head;    /* a HEAD request: answer without a body */
-	int status;  /* what was answered, for the access log */
-	int route;   /* enum route_id, for the access log */
+	int head;     /* a HEAD request: answer without a body */
+	int status;   /* what was answered, for the access log */
+	int route;    /* enum route_id, for the access log */
 	double start; /* monotonic seconds */
 };
 

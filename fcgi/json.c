@@ -258,8 +258,8 @@ props_problem(struct json_object *o, unsigned flags, int depth)
 }
 
 static void
-take_string(struct json_object *obj, const char *key, const char **s, size_t *len,
-	    unsigned bit, struct event_input *in, long index, struct verrs *v)
+take_string(struct json_object *obj, const char *key, const char **s, size_t *len, unsigned bit,
+	    struct event_input *in, long index, struct verrs *v)
 {
 	struct json_object *f;
 	if (!json_object_object_get_ex(obj, key, &f) || json_object_is_type(f, json_type_null))
@@ -279,7 +279,8 @@ take_user_id(struct json_object *obj, unsigned flags, char buf[24], struct event
 	     long index, struct verrs *v)
 {
 	struct json_object *f;
-	if (!json_object_object_get_ex(obj, "user_id", &f) || json_object_is_type(f, json_type_null))
+	if (!json_object_object_get_ex(obj, "user_id", &f) ||
+	    json_object_is_type(f, json_type_null))
 		return;
 	if (json_object_is_type(f, json_type_string)) {
 		in->user_id = json_object_get_string(f);
@@ -324,7 +325,7 @@ take_properties(struct json_object *obj, unsigned flags, struct event_input *in,
 		return;
 	}
 	in->properties = json_object_to_json_string_length(
-		f, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	    f, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	in->properties_len = len;
 }
 
@@ -345,8 +346,8 @@ take_event(struct json_object *obj, unsigned flags, long index, int64_t now_us, 
 	take_string(obj, "occurred_at", &in.occurred_at, &in.occurred_at_len, EVENT_F_TIME, &in,
 		    index, v);
 	take_user_id(obj, flags, user_buf, &in, index, v);
-	take_string(obj, "event_type", &in.event_type, &in.event_type_len, EVENT_F_TYPE, &in,
-		    index, v);
+	take_string(obj, "event_type", &in.event_type, &in.event_type_len, EVENT_F_TYPE, &in, index,
+		    v);
 	take_properties(obj, flags, &in, index, v);
 	if (event_validate(&in, now_us, index, v, &e) < 0)
 		return -1;
@@ -434,8 +435,7 @@ blank(const char *s, size_t len)
 
 /* NDJSON: one event per line, index = zero-based physical line; blank lines are skipped. */
 static enum json_result
-parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b,
-		  struct verrs *v)
+parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b, struct verrs *v)
 {
 	const char *p = body, *end = body + len;
 	size_t lines = 0;
@@ -512,7 +512,7 @@ json_properties_normalize(const char *s, size_t len, char **out, const char **wh
 		*why = props_problem(o, flags, 0);
 	if (!*why) {
 		*out = strdup(json_object_to_json_string_ext(
-			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		if (!*out)
 			*why = "out of memory";
 	}
@@ -525,8 +525,8 @@ json_properties_normalize(const char *s, size_t len, char **out, const char **wh
 static char *
 render(struct json_object *o)
 {
-	char *s = o ? strdup(json_object_to_json_string_ext(
-			      o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE))
+	char *s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE))
 		    : NULL;
 	json_object_put(o);
 	return s;
@@ -546,8 +546,8 @@ json_render_error(const char *code, const char *message, const struct verrs *v)
 				json_object_object_add(e, "index",
 						       json_object_new_int64(v->items[i].index));
 			if (v->items[i].field[0])
-				json_object_object_add(
-					e, "field", json_object_new_string(v->items[i].field));
+				json_object_object_add(e, "field",
+						       json_object_new_string(v->items[i].field));
 			json_object_object_add(e, "message",
 					       json_object_new_string(v->items[i].message));
 			json_object_array_add(d, e);
@@ -563,7 +563,8 @@ json_render_ingest(size_t received, size_t accepted)
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "received", json_object_new_int64((int64_t)received));
 	json_object_object_add(o, "accepted", json_object_new_int64((int64_t)accepted));
-	json_object_object_add(o, "duplicates", json_object_new_int64((int64_t)(received - accepted)));
+	json_object_object_add(o, "duplicates",
+			       json_object_new_int64((int64_t)(received - accepted)));
 	return render(o);
 }
 
@@ -628,9 +629,11 @@ char *
 json_render_retention(int64_t start_day, int period, int64_t cohort, size_t windows,
 		      const int64_t *counts)
 {
-	struct json_object *o = json_object_new_object(), *a = json_object_new_array_ext((int)windows + 1);
+	struct json_object *o = json_object_new_object(),
+			   *a = json_object_new_array_ext((int)windows + 1);
 	json_object_object_add(o, "start_date", date_string(start_day));
-	json_object_object_add(o, "granularity", json_object_new_string(period == 7 ? "week" : "day"));
+	json_object_object_add(o, "granularity",
+			       json_object_new_string(period == 7 ? "week" : "day"));
 	json_object_object_add(o, "cohort_size", json_object_new_int64(cohort));
 	for (size_t k = 0; k <= windows; k++) {
 		struct json_object *w = json_object_new_object();

@@ -22,13 +22,13 @@ enum json_result {
  * empty. The caller owns b (batch_clear). */
 enum json_result json_parse_events(const char *body, size_t len, enum json_body kind,
 				   int64_t now_us, struct batch *b, struct verrs *v)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Validates one properties cell (the CSV loader's properties_json): a JSON object, stored
  * compact. On success *out is a malloc'd compact serialisation (caller frees) and 0 is
  * returned; otherwise -1 and *why says what is wrong. An empty cell means {}. */
 int json_properties_normalize(const char *s, size_t len, char **out, const char **why)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Renderers: each returns a malloc'd NUL-terminated JSON text the caller frees, or NULL when
  * out of memory. */

@@ -103,8 +103,8 @@ timestamp(char out[64])
 }
 
 void
-log_event(enum log_level level, const char *logger, const char *msg,
-	  const struct log_field *fields, size_t nfields)
+log_event(enum log_level level, const char *logger, const char *msg, const struct log_field *fields,
+	  size_t nfields)
 {
 	char line[LOG_LINE_MAX], ts[64], num[48];
 	const size_t cap = sizeof line - 64; /* room for the closing pid field, always written */

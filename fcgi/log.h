@@ -29,7 +29,7 @@ void log_event(enum log_level level, const char *logger, const char *msg,
 
 /* printf-style convenience for the common case of a plain message. */
 void log_msg(enum log_level level, const char *logger, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Appends s[0..len) JSON-escaped (without quotes) to buf of size cap at *pos; never
  * overflows, truncating instead. Shared with the error-line writer. */

@@ -36,10 +36,12 @@ access_log(const struct http_req *req)
 	char msg[512];
 	double ms = (http_now() - req->start) * 1000.0;
 	struct log_field f[] = {
-		{"method", req->method, 0},	{"path", req->path, 0},
-		{"route", router_pattern(req->route), 0},
-		{"status", NULL, req->status},	{"duration_ms", NULL, (double)(long)(ms * 1000) / 1000},
-		{"request_id", req->request_id, 0},
+	    {"method", req->method, 0},
+	    {"path", req->path, 0},
+	    {"route", router_pattern(req->route), 0},
+	    {"status", NULL, req->status},
+	    {"duration_ms", NULL, (double)(long)(ms * 1000) / 1000},
+	    {"request_id", req->request_id, 0},
 	};
 	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
 		 req->method, req->path, req->status, req->request_id);

@@ -28,10 +28,10 @@ enum {
 
 static const char *const methods[M_METHODS] = {"GET",	 "HEAD",    "POST",  "PUT",
 					       "DELETE", "OPTIONS", "PATCH", "OTHER"};
-static const int statuses[M_STATUSES] = {200, 204, 400, 401, 403, 404, 405, 408, 413, 414,
-					 415, 422, 429, 500, 502, 503, 504, 0 /* other */};
+static const int statuses[M_STATUSES] = {200, 204, 400, 401, 403, 404, 405, 408, 413,
+					 414, 415, 422, 429, 500, 502, 503, 504, 0 /* other */};
 static const double bounds[M_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-					     0.1,    0.25,  0.5,	1,     2.5,   5};
+					     0.1,    0.25,  0.5,    1,	   2.5,	 5};
 
 struct slot {
 	_Atomic uint64_t requests[M_ROUTES][M_METHODS][M_STATUSES];
@@ -205,8 +205,7 @@ struct out {
 	int failed;
 };
 
-static void
-emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 emit(struct out *o, const char *fmt, ...)
@@ -255,10 +254,15 @@ render_requests(struct out *o, int nroutes, const char *(*label)(int))
 				if (!n)
 					continue;
 				if (statuses[s])
-					emit(o, "http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
-					     methods[m], label(r), statuses[s], (unsigned long long)n);
+					emit(o,
+					     "http_requests_total{method=\"%s\",route=\"%s\","
+					     "status=\"%d\"} %llu\n",
+					     methods[m], label(r), statuses[s],
+					     (unsigned long long)n);
 				else
-					emit(o, "http_requests_total{method=\"%s\",route=\"%s\",status=\"other\"} %llu\n",
+					emit(o,
+					     "http_requests_total{method=\"%s\",route=\"%s\","
+					     "status=\"other\"} %llu\n",
 					     methods[m], label(r), (unsigned long long)n);
 			}
 }
@@ -266,17 +270,22 @@ render_requests(struct out *o, int nroutes, const char *(*label)(int))
 static void
 render_durations(struct out *o, int nroutes, const char *(*label)(int))
 {
-	emit(o, "# HELP http_request_duration_seconds Time from accepting a request to its answer.\n"
-		"# TYPE http_request_duration_seconds histogram\n");
+	emit(o,
+	     "# HELP http_request_duration_seconds Time from accepting a request to its answer.\n"
+	     "# TYPE http_request_duration_seconds histogram\n");
 	for (int r = 0; r < nroutes && r < M_ROUTES; r++) {
 		uint64_t cum = 0;
 		for (int b = 0; b < M_BUCKETS; b++) {
 			cum += SUM(buckets[r][b]);
 			if (b < M_BUCKETS - 1)
-				emit(o, "http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+				emit(o,
+				     "http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
+				     "%llu\n",
 				     label(r), bounds[b], (unsigned long long)cum);
 			else
-				emit(o, "http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+				emit(o,
+				     "http_request_duration_seconds_bucket{route=\"%s\",le=\"+"
+				     "Inf\"} %llu\n",
 				     label(r), (unsigned long long)cum);
 		}
 		emit(o, "http_request_duration_seconds_sum{route=\"%s\"} %.9f\n", label(r),
@@ -321,14 +330,17 @@ metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 		       METRIC_EVENTS_REJECTED);
 	render_counter(&o, "db_errors_total", "Requests that failed on the database.",
 		       METRIC_DB_ERRORS);
-	emit(&o, "# HELP fcgi_workers Live worker processes of the pool.\n# TYPE fcgi_workers gauge\n"
-		 "fcgi_workers %lld\n",
+	emit(&o,
+	     "# HELP fcgi_workers Live worker processes of the pool.\n# TYPE fcgi_workers gauge\n"
+	     "fcgi_workers %lld\n",
 	     (long long)atomic_load(&seg->workers));
-	emit(&o, "# HELP process_start_time_seconds Start time of the pool supervisor, Unix time.\n"
-		 "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+	emit(&o,
+	     "# HELP process_start_time_seconds Start time of the pool supervisor, Unix time.\n"
+	     "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
 	     (long long)atomic_load(&seg->start_time));
-	emit(&o, "# HELP events_build_info Build of the running workers.\n"
-		 "# TYPE events_build_info gauge\nevents_build_info{version=\"%s\"} 1\n",
+	emit(&o,
+	     "# HELP events_build_info Build of the running workers.\n"
+	     "# TYPE events_build_info gauge\nevents_build_info{version=\"%s\"} 1\n",
 	     EVENTS_VERSION);
 	if (o.failed) {
 		free(o.p);

@@ -13,13 +13,13 @@ struct route {
 };
 
 static const struct route routes[ROUTE__MAX] = {
-	[ROUTE_EVENTS] = {"/events", "POST", h_events_post, AUTH_INGEST},
-	[ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau, AUTH_READ},
-	[ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events, AUTH_READ},
-	[ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention, AUTH_READ},
-	[ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz, AUTH_NONE},
-	[ROUTE_METRICS] = {"/metrics", "GET", h_metrics, AUTH_NONE},
-	[ROUTE_UNKNOWN] = {"unknown", NULL, NULL, AUTH_NONE},
+    [ROUTE_EVENTS] = {"/events", "POST", h_events_post, AUTH_INGEST},
+    [ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau, AUTH_READ},
+    [ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events, AUTH_READ},
+    [ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention, AUTH_READ},
+    [ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz, AUTH_NONE},
+    [ROUTE_METRICS] = {"/metrics", "GET", h_metrics, AUTH_NONE},
+    [ROUTE_UNKNOWN] = {"unknown", NULL, NULL, AUTH_NONE},
 };
 
 const char *

@@ -111,7 +111,8 @@ main(int argc, char **argv)
 	qsort(names, n, sizeof names[0], by_name);
 	db = db_new(getenv("DATABASE_URL"), "events-migrate", 0);
 	if (!db || db_migrate_lock(db) != DB_OK) {
-		fprintf(stderr, "migrate: cannot connect: %s\n", db ? db_last_error(db) : "out of memory");
+		fprintf(stderr, "migrate: cannot connect: %s\n",
+			db ? db_last_error(db) : "out of memory");
 		rc = 1;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)

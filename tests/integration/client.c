@@ -1140,11 +1140,13 @@ it_side_stack_up(struct it_side_stack *s, const char *env)
 	cr_assert(mkdtemp(s->var_dir), "mkdtemp");
 	for (int attempt = 0; attempt < 5; attempt++) {
 		s->port = 20000 + (int)(((unsigned)getpid() * 7919u + (unsigned)attempt * 104729u +
-					 (unsigned)time(NULL)) % 40000u);
-		snprintf(cmd, sizeof cmd,
-			 "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null %s "
-			 "tools/stack.sh up >%s/up.log 2>&1",
-			 s->var_dir, s->var_dir, s->port, env ? env : "", s->var_dir);
+					 (unsigned)time(NULL)) %
+					40000u);
+		snprintf(
+		    cmd, sizeof cmd,
+		    "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null %s "
+		    "tools/stack.sh up >%s/up.log 2>&1",
+		    s->var_dir, s->var_dir, s->port, env ? env : "", s->var_dir);
 		int rc = system(cmd);
 		if (rc == 0)
 			return;

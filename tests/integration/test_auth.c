@@ -93,24 +93,25 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 		const char *method, *path, *body, *header;
 		long want;
 	} cases[] = {
-		{"POST", "/events", body, NULL, 401},
-		{"POST", "/events", body, "X-API-Key: wrong-key", 401},
-		{"POST", "/events", body, "X-API-Key: read-only-key-0123", 401},
-		{"POST", "/events", body, "Authorization: Bearer ingest-only-key-0123", 200},
-		{"GET", dau, NULL, NULL, 401},
-		{"GET", dau, NULL, "Authorization: Bearer ingest-only-key-0123", 401},
-		{"GET", dau, NULL, "X-API-Key: read-only-key-0123", 200},
-		{"GET", "/healthz", NULL, NULL, 200},
-		{"GET", "/metrics", NULL, NULL, 200},
+	    {"POST", "/events", body, NULL, 401},
+	    {"POST", "/events", body, "X-API-Key: wrong-key", 401},
+	    {"POST", "/events", body, "X-API-Key: read-only-key-0123", 401},
+	    {"POST", "/events", body, "Authorization: Bearer ingest-only-key-0123", 200},
+	    {"GET", dau, NULL, NULL, 401},
+	    {"GET", dau, NULL, "Authorization: Bearer ingest-only-key-0123", 401},
+	    {"GET", dau, NULL, "X-API-Key: read-only-key-0123", 200},
+	    {"GET", "/healthz", NULL, NULL, 200},
+	    {"GET", "/metrics", NULL, NULL, 200},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct reply r = call(cases[i].method, cases[i].path, cases[i].body, cases[i].header);
+		struct reply r =
+		    call(cases[i].method, cases[i].path, cases[i].body, cases[i].header);
 		cr_expect_eq(r.status, cases[i].want, "case %zu: %s %s with %s: %ld %s", i,
-			     cases[i].method, cases[i].path, cases[i].header ? cases[i].header : "no key",
-			     r.status, r.body);
+			     cases[i].method, cases[i].path,
+			     cases[i].header ? cases[i].header : "no key", r.status, r.body);
 		if (cases[i].want == 401) {
-			cr_expect(strstr(r.body, "\"error\":\"unauthorized\"") != NULL, "case %zu: %s", i,
-				  r.body);
+			cr_expect(strstr(r.body, "\"error\":\"unauthorized\"") != NULL,
+				  "case %zu: %s", i, r.body);
 			cr_expect(r.www_auth[0] != '\0', "case %zu: WWW-Authenticate", i);
 		}
 	}

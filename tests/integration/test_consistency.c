@@ -20,8 +20,8 @@ enum { NEV = 6000, NUSERS = 250, NCLIENTS = 4, CSV_SHARE = 1500 };
 #define FIRST_DAY INT64_C(17532) /* 2018-01-01 */
 #define NDAYS 90
 
-static const char *const types[] = {"k_open", "k_view", "k_view", "k_view", "k_buy", "k_search",
-				    "k_open", "K_Z",	"k_open", "k_b a"};
+static const char *const types[] = {"k_open",	"k_view", "k_view", "k_view", "k_buy",
+				    "k_search", "k_open", "K_Z",    "k_open", "k_b a"};
 
 static struct model_event ev[NEV];
 static char *json_of[NEV];
@@ -62,7 +62,8 @@ run_client(void *arg)
 		char *body = malloc(cap);
 		body[len++] = '[';
 		for (int i = 0; i < size && pos < n; i++, pos++)
-			len += (size_t)sprintf(body + len, "%s%s", len > 1 ? "," : "", json_of[mine[pos]]);
+			len += (size_t)sprintf(body + len, "%s%s", len > 1 ? "," : "",
+					       json_of[mine[pos]]);
 		for (int i = 0; i < extra; i++) /* duplicates of anybody's events */
 			len += (size_t)sprintf(body + len, ",%s", json_of[rand_r(&seed) % NEV]);
 		body[len++] = ']';
@@ -126,9 +127,9 @@ make_events(void)
 		unsigned m, d;
 		const char *err;
 		event_civil_from_days(FIRST_DAY + day, &y, &m, &d);
-		snprintf(at_of[i], sizeof at_of[i], "%04lld-%02u-%02uT%02u:%02u:%02u%s", (long long)y,
-			 m, d, rand_r(&seed) % 24, rand_r(&seed) % 60, rand_r(&seed) % 60,
-			 offs[rand_r(&seed) % 4]);
+		snprintf(at_of[i], sizeof at_of[i], "%04lld-%02u-%02uT%02u:%02u:%02u%s",
+			 (long long)y, m, d, rand_r(&seed) % 24, rand_r(&seed) % 60,
+			 rand_r(&seed) % 60, offs[rand_r(&seed) % 4]);
 		it_uuid(ev[i].event_id);
 		cr_assert_eq(event_time_parse(at_of[i], strlen(at_of[i]), &ev[i].us, &err), 0);
 		ev[i].day = event_day_of(ev[i].us);
@@ -161,11 +162,12 @@ dau_matches_sql(PGconn *db, int64_t from, int64_t to)
 	struct http_resp r;
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q = PQexecParams(db,
-				   "SELECT d::date, (SELECT count(DISTINCT user_id) FROM events"
-				   "  WHERE (occurred_at AT TIME ZONE 'UTC')::date = d::date)"
-				   " FROM generate_series($1::date, $2::date, '1 day') d ORDER BY 1",
-				   2, NULL, params, NULL, NULL, 0);
+	PGresult *q =
+	    PQexecParams(db,
+			 "SELECT d::date, (SELECT count(DISTINCT user_id) FROM events"
+			 "  WHERE (occurred_at AT TIME ZONE 'UTC')::date = d::date)"
+			 " FROM generate_series($1::date, $2::date, '1 day') d ORDER BY 1",
+			 2, NULL, params, NULL, NULL, 0);
 	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
 	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: days", path);
 	for (int i = 0; i < PQntuples(q); i++) {
@@ -219,24 +221,24 @@ retention_matches_sql(PGconn *db, int64_t start, int windows, int period)
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s", path);
 	PGresult *q = PQexecParams(
-		db,
-		"WITH d AS (SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events),"
-		" firsts AS (SELECT user_id, min(day) AS first FROM d GROUP BY user_id),"
-		" cohort AS (SELECT user_id FROM firsts WHERE first >= $1::date"
-		"   AND first < $1::date + $3::int)"
-		" SELECT k, (SELECT count(DISTINCT d.user_id) FROM d JOIN cohort c USING (user_id)"
-		"   WHERE d.day >= $1::date + k * $3::int AND d.day < $1::date + (k + 1) * $3::int),"
-		"  (SELECT count(*) FROM cohort)"
-		" FROM generate_series(0, $2::int) k ORDER BY k",
-		3, NULL, params, NULL, NULL, 0);
+	    db,
+	    "WITH d AS (SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events),"
+	    " firsts AS (SELECT user_id, min(day) AS first FROM d GROUP BY user_id),"
+	    " cohort AS (SELECT user_id FROM firsts WHERE first >= $1::date"
+	    "   AND first < $1::date + $3::int)"
+	    " SELECT k, (SELECT count(DISTINCT d.user_id) FROM d JOIN cohort c USING (user_id)"
+	    "   WHERE d.day >= $1::date + k * $3::int AND d.day < $1::date + (k + 1) * $3::int),"
+	    "  (SELECT count(*) FROM cohort)"
+	    " FROM generate_series(0, $2::int) k ORDER BY k",
+	    3, NULL, params, NULL, NULL, 0);
 	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
 	json_object *wins = jget(r.json, "windows");
 	cr_expect_eq(json_object_get_int64(jget(r.json, "cohort_size")),
 		     strtoll(PQgetvalue(q, 0, 2), NULL, 10), "%s: cohort", path);
 	cr_assert_eq((int)json_object_array_length(wins), PQntuples(q), "%s: windows", path);
 	for (int k = 0; k < PQntuples(q); k++)
-		cr_expect_eq(json_object_get_int64(jget(json_object_array_get_idx(wins, (size_t)k),
-							"count")),
+		cr_expect_eq(json_object_get_int64(
+				 jget(json_object_array_get_idx(wins, (size_t)k), "count")),
 			     strtoll(PQgetvalue(q, k, 1), NULL, 10), "%s: window %d", path, k);
 	PQclear(q);
 	http_resp_free(&r);

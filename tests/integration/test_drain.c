@@ -88,10 +88,11 @@ Test(drain, stop_answers_requests_in_flight, .fini = down, .timeout = 90)
 	long waiting = 0;
 	for (int i = 0; i < 100 && waiting == 0; i++) {
 		usleep(50 * 1000);
-		waiting = db_scalar_ll(db,
-				       "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-				       " AND application_name LIKE 'events-fcgi/%'",
-				       0, NULL);
+		waiting = db_scalar_ll(
+		    db,
+		    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		    " AND application_name LIKE 'events-fcgi/%'",
+		    0, NULL);
 	}
 	cr_assert_eq(waiting, 1, "the request is waiting on the lock inside a worker");
 
@@ -99,7 +100,8 @@ Test(drain, stop_answers_requests_in_flight, .fini = down, .timeout = 90)
 	pid_t stopper = fork();
 	cr_assert_geq(stopper, 0);
 	if (stopper == 0) {
-		snprintf(cmd, sizeof cmd, "VAR_DIR=%s tools/stack.sh down >/dev/null 2>&1", side.var_dir);
+		snprintf(cmd, sizeof cmd, "VAR_DIR=%s tools/stack.sh down >/dev/null 2>&1",
+			 side.var_dir);
 		_exit(system(cmd) == 0 ? 0 : 1);
 	}
 	sleep(1);

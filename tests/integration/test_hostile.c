@@ -815,8 +815,8 @@ gen_disconnect(struct hreq *q, unsigned *seed, int variant)
 		valid_batch(&body, seed, 1 + variant % 20);
 		/* Sent whole, the request is valid and may well be stored before nginx notices the
 		 * client has gone: another user id keeps it out of "nothing malformed stored". */
-		for (char *u = body.p; variant % 2 && (u = memmem(u, body.len - (size_t)(u - body.p),
-								 "hostile", 7));)
+		for (char *u = body.p;
+		     variant % 2 && (u = memmem(u, body.len - (size_t)(u - body.p), "hostile", 7));)
 			memcpy(u, "HOSTILE", 7);
 	}
 	buf_printf(&q->body,

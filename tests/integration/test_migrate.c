@@ -85,8 +85,9 @@ Test(migrate, applies_once_and_records_checksums)
 	cr_expect(strstr(out, "applied 0001_init") != NULL, "first run applies 0001: %s", out);
 	long long files = count_in(url, "SELECT count(*) FROM schema_migrations");
 	cr_expect_geq(files, 1);
-	cr_expect_eq(count_in(url, "SELECT count(*) FROM schema_migrations WHERE length(checksum) = 32"),
-		     files, "every migration recorded with an md5 checksum");
+	cr_expect_eq(
+	    count_in(url, "SELECT count(*) FROM schema_migrations WHERE length(checksum) = 32"),
+	    files, "every migration recorded with an md5 checksum");
 	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "second run: %s", out);
 	cr_expect(strstr(out, "0 applied") != NULL, "second run applies nothing: %s", out);
 	drop_db(name);
@@ -136,9 +137,11 @@ Test(migrate, concurrent_migrators_do_not_collide)
 		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "migrator %d exit status %d", i,
 			  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	}
-	cr_expect_eq(count_in(url, "SELECT count(*) FROM schema_migrations WHERE version = '0001_init'"),
-		     1, "applied exactly once");
-	cr_expect_eq(count_in(url, "SELECT count(*) FROM pg_proc WHERE proname = 'ingest_merge'"), 1);
+	cr_expect_eq(
+	    count_in(url, "SELECT count(*) FROM schema_migrations WHERE version = '0001_init'"), 1,
+	    "applied exactly once");
+	cr_expect_eq(count_in(url, "SELECT count(*) FROM pg_proc WHERE proname = 'ingest_merge'"),
+		     1);
 	drop_db(name);
 	free(name);
 	free(url);

@@ -24,16 +24,16 @@ Test(auth, entries)
 		int ok;
 		unsigned scopes;
 	} cases[] = {
-		{"abc", 1, AUTH_INGEST | AUTH_READ},
-		{"abc:ingest", 1, AUTH_INGEST},
-		{"abc:read", 1, AUTH_READ},
-		{"abc:read+ingest", 1, AUTH_INGEST | AUTH_READ},
-		{"abc:", 0, 0},
-		{"abc:write", 0, 0},
-		{":read", 0, 0},
-		{"a b", 0, 0},
-		{"k\"ey", 0, 0},
-		{"A-Za-z0.9_~+/=", 1, AUTH_INGEST | AUTH_READ},
+	    {"abc", 1, AUTH_INGEST | AUTH_READ},
+	    {"abc:ingest", 1, AUTH_INGEST},
+	    {"abc:read", 1, AUTH_READ},
+	    {"abc:read+ingest", 1, AUTH_INGEST | AUTH_READ},
+	    {"abc:", 0, 0},
+	    {"abc:write", 0, 0},
+	    {":read", 0, 0},
+	    {"a b", 0, 0},
+	    {"k\"ey", 0, 0},
+	    {"A-Za-z0.9_~+/=", 1, AUTH_INGEST | AUTH_READ},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct auth a;
@@ -66,21 +66,21 @@ Test(auth, allows)
 		const char *x_api_key, *authorization;
 		int allowed;
 	} cases[] = {
-		{&none, AUTH_INGEST, NULL, NULL, 1},
-		{&a, AUTH_NONE, NULL, NULL, 1},
-		{&a, AUTH_INGEST, NULL, NULL, 0},
-		{&a, AUTH_INGEST, "ingest-key", NULL, 1},
-		{&a, AUTH_READ, "ingest-key", NULL, 0},
-		{&a, AUTH_READ, "read-key", NULL, 1},
-		{&a, AUTH_READ, NULL, "Bearer read-key", 1},
-		{&a, AUTH_READ, NULL, "bearer   read-key  ", 1},
-		{&a, AUTH_READ, NULL, "Basic cmVhZC1rZXk=", 0},
-		{&a, AUTH_INGEST, NULL, "Bearer both-key", 1},
-		{&a, AUTH_READ, "both-key", NULL, 1},
-		{&a, AUTH_READ, "read-ke", NULL, 0},
-		{&a, AUTH_READ, "read-keyy", NULL, 0},
-		{&a, AUTH_READ, "", NULL, 0},
-		{&a, AUTH_READ, "wrong", "Bearer read-key", 1},
+	    {&none, AUTH_INGEST, NULL, NULL, 1},
+	    {&a, AUTH_NONE, NULL, NULL, 1},
+	    {&a, AUTH_INGEST, NULL, NULL, 0},
+	    {&a, AUTH_INGEST, "ingest-key", NULL, 1},
+	    {&a, AUTH_READ, "ingest-key", NULL, 0},
+	    {&a, AUTH_READ, "read-key", NULL, 1},
+	    {&a, AUTH_READ, NULL, "Bearer read-key", 1},
+	    {&a, AUTH_READ, NULL, "bearer   read-key  ", 1},
+	    {&a, AUTH_READ, NULL, "Basic cmVhZC1rZXk=", 0},
+	    {&a, AUTH_INGEST, NULL, "Bearer both-key", 1},
+	    {&a, AUTH_READ, "both-key", NULL, 1},
+	    {&a, AUTH_READ, "read-ke", NULL, 0},
+	    {&a, AUTH_READ, "read-keyy", NULL, 0},
+	    {&a, AUTH_READ, "", NULL, 0},
+	    {&a, AUTH_READ, "wrong", "Bearer read-key", 1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		why = NULL;

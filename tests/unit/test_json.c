@@ -23,8 +23,8 @@ static char *
 event_with(const char *field, const char *json_value)
 {
 	const char *names[] = {"event_id", "occurred_at", "user_id", "event_type", "properties"};
-	const char *defaults[] = {"\"" ID "\"", "\"2025-08-01T10:00:00Z\"", "\"u1\"",
-				  "\"login\"", "{\"a\":1}"};
+	const char *defaults[] = {"\"" ID "\"", "\"2025-08-01T10:00:00Z\"", "\"u1\"", "\"login\"",
+				  "{\"a\":1}"};
 	char *out = malloc(200000), *p = out;
 	p += sprintf(p, "[{");
 	for (int i = 0; i < 5; i++) {
@@ -62,51 +62,51 @@ Test(json, field_rules)
 	char *u256 = repeat('u', 256, 1), *u257 = repeat('u', 257, 1);
 	char *t128 = repeat('t', 128, 1), *t129 = repeat('t', 129, 1);
 	const struct field_case cases[] = {
-		{"event_id", "\"" ID "\"", JSON_OK, ID},
-		{"event_id", "\"25A4B866-040B-466F-945C-148E4720F511\"", JSON_OK, ID},
-		{"event_id", "\"25a4b866040b466f945c148e4720f511\"", JSON_INVALID, NULL},
-		{"event_id", "42", JSON_INVALID, NULL},
-		{"event_id", NULL, JSON_INVALID, NULL},
-		{"event_id", "null", JSON_INVALID, NULL},
-		{"user_id", "42", JSON_OK, "42"},
-		{"user_id", "\"42\"", JSON_OK, "42"},
-		{"user_id", "-9223372036854775808", JSON_OK, "-9223372036854775808"},
-		{"user_id", "9223372036854775807", JSON_OK, "9223372036854775807"},
-		{"user_id", "9223372036854775808", JSON_INVALID, NULL},
-		{"user_id", "-9223372036854775809", JSON_INVALID, NULL},
-		{"user_id", "1.5", JSON_INVALID, NULL},
-		{"user_id", "1.0", JSON_INVALID, NULL},
-		{"user_id", "true", JSON_INVALID, NULL},
-		{"user_id", "\"\"", JSON_INVALID, NULL},
-		{"user_id", "\"a\\u0001b\"", JSON_INVALID, NULL},
-		{"user_id", "\"a\\u0085b\"", JSON_INVALID, NULL},
-		{"user_id", "\"ünï\"", JSON_OK, "ünï"},
-		{"user_id", u256, JSON_OK, NULL},
-		{"user_id", u257, JSON_INVALID, NULL},
-		{"user_id", NULL, JSON_INVALID, NULL},
-		{"event_type", t128, JSON_OK, NULL},
-		{"event_type", t129, JSON_INVALID, NULL},
-		{"event_type", "\"\"", JSON_INVALID, NULL},
-		{"event_type", "\"a\\nb\"", JSON_INVALID, NULL},
-		{"event_type", "7", JSON_INVALID, NULL},
-		{"occurred_at", "\"2025-08-01T10:00:00+03:00\"", JSON_OK, NULL},
-		{"occurred_at", "\"2025-08-01 10:00:00.123456789z\"", JSON_OK, NULL},
-		{"occurred_at", "\"2025-02-30T10:00:00Z\"", JSON_INVALID, NULL},
-		{"occurred_at", "\"2025-08-01T24:00:00Z\"", JSON_INVALID, NULL},
-		{"occurred_at", "\"2026-01-01T23:59:59Z\"", JSON_OK, NULL},  /* 24 h ahead: allowed */
-		{"occurred_at", "\"2026-01-02T00:00:01Z\"", JSON_INVALID, NULL}, /* beyond 24 h */
-		{"occurred_at", "1700000000", JSON_INVALID, NULL},
-		{"properties", NULL, JSON_OK, "{}"},
-		{"properties", "null", JSON_OK, "{}"},
-		{"properties", "{}", JSON_OK, "{}"},
-		{"properties", "{ \"b\" : [1, 2.50, \"x/y\"] }", JSON_OK, "{\"b\":[1,2.50,\"x/y\"]}"},
-		{"properties", "{\"big\":1e400}", JSON_OK, "{\"big\":1e400}"},
-		{"properties", "{\"n\":18446744073709551615}", JSON_OK, "{\"n\":18446744073709551615}"},
-		{"properties", "{\"n\":18446744073709551616}", JSON_INVALID, NULL},
-		{"properties", "{\"n\":-9223372036854775809}", JSON_INVALID, NULL},
-		{"properties", "{\"s\":\"a\\u0000b\"}", JSON_INVALID, NULL},
-		{"properties", "[1]", JSON_INVALID, NULL},
-		{"properties", "\"x\"", JSON_INVALID, NULL},
+	    {"event_id", "\"" ID "\"", JSON_OK, ID},
+	    {"event_id", "\"25A4B866-040B-466F-945C-148E4720F511\"", JSON_OK, ID},
+	    {"event_id", "\"25a4b866040b466f945c148e4720f511\"", JSON_INVALID, NULL},
+	    {"event_id", "42", JSON_INVALID, NULL},
+	    {"event_id", NULL, JSON_INVALID, NULL},
+	    {"event_id", "null", JSON_INVALID, NULL},
+	    {"user_id", "42", JSON_OK, "42"},
+	    {"user_id", "\"42\"", JSON_OK, "42"},
+	    {"user_id", "-9223372036854775808", JSON_OK, "-9223372036854775808"},
+	    {"user_id", "9223372036854775807", JSON_OK, "9223372036854775807"},
+	    {"user_id", "9223372036854775808", JSON_INVALID, NULL},
+	    {"user_id", "-9223372036854775809", JSON_INVALID, NULL},
+	    {"user_id", "1.5", JSON_INVALID, NULL},
+	    {"user_id", "1.0", JSON_INVALID, NULL},
+	    {"user_id", "true", JSON_INVALID, NULL},
+	    {"user_id", "\"\"", JSON_INVALID, NULL},
+	    {"user_id", "\"a\\u0001b\"", JSON_INVALID, NULL},
+	    {"user_id", "\"a\\u0085b\"", JSON_INVALID, NULL},
+	    {"user_id", "\"ünï\"", JSON_OK, "ünï"},
+	    {"user_id", u256, JSON_OK, NULL},
+	    {"user_id", u257, JSON_INVALID, NULL},
+	    {"user_id", NULL, JSON_INVALID, NULL},
+	    {"event_type", t128, JSON_OK, NULL},
+	    {"event_type", t129, JSON_INVALID, NULL},
+	    {"event_type", "\"\"", JSON_INVALID, NULL},
+	    {"event_type", "\"a\\nb\"", JSON_INVALID, NULL},
+	    {"event_type", "7", JSON_INVALID, NULL},
+	    {"occurred_at", "\"2025-08-01T10:00:00+03:00\"", JSON_OK, NULL},
+	    {"occurred_at", "\"2025-08-01 10:00:00.123456789z\"", JSON_OK, NULL},
+	    {"occurred_at", "\"2025-02-30T10:00:00Z\"", JSON_INVALID, NULL},
+	    {"occurred_at", "\"2025-08-01T24:00:00Z\"", JSON_INVALID, NULL},
+	    {"occurred_at", "\"2026-01-01T23:59:59Z\"", JSON_OK, NULL}, /* 24 h ahead: allowed */
+	    {"occurred_at", "\"2026-01-02T00:00:01Z\"", JSON_INVALID, NULL}, /* beyond 24 h */
+	    {"occurred_at", "1700000000", JSON_INVALID, NULL},
+	    {"properties", NULL, JSON_OK, "{}"},
+	    {"properties", "null", JSON_OK, "{}"},
+	    {"properties", "{}", JSON_OK, "{}"},
+	    {"properties", "{ \"b\" : [1, 2.50, \"x/y\"] }", JSON_OK, "{\"b\":[1,2.50,\"x/y\"]}"},
+	    {"properties", "{\"big\":1e400}", JSON_OK, "{\"big\":1e400}"},
+	    {"properties", "{\"n\":18446744073709551615}", JSON_OK, "{\"n\":18446744073709551615}"},
+	    {"properties", "{\"n\":18446744073709551616}", JSON_INVALID, NULL},
+	    {"properties", "{\"n\":-9223372036854775809}", JSON_INVALID, NULL},
+	    {"properties", "{\"s\":\"a\\u0000b\"}", JSON_INVALID, NULL},
+	    {"properties", "[1]", JSON_INVALID, NULL},
+	    {"properties", "\"x\"", JSON_INVALID, NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct field_case *c = &cases[i];
@@ -182,30 +182,30 @@ Test(json, body_forms)
 	snprintf(b5, sizeof b5, "%s\n{\"a\":\n%s\n", ev, ev);
 	snprintf(b6, sizeof b6, "[%s,%s,1]", ev, ev);
 	const struct body_case cases[] = {
-		{b1, JSON_BODY_JSON, JSON_OK, 1, -2},
-		{b2, JSON_BODY_JSON, JSON_OK, 2, -2},
-		{b3, JSON_BODY_JSON, JSON_OK, 1, -2},
-		{b4, JSON_BODY_NDJSON, JSON_OK, 2, -2},
-		{b5, JSON_BODY_NDJSON, JSON_MALFORMED, 0, 1},
-		{b6, JSON_BODY_JSON, JSON_INVALID, 0, 2},
-		{"[]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
-		{"", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"\n\n", JSON_BODY_NDJSON, JSON_INVALID, 0, -1},
-		{"[1,", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[1] x", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[NaN]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[Infinity]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[\"\\ud800\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[\"\xff\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		/* overlong, surrogate, beyond U+10FFFF: json-c alone lets these through */
-		{"[{\"properties\":{\"a\":\"x\xc0\xafy\"}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"[{\"properties\":{\"\xed\xa0\x80\":1}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
-		{"{\"a\":\"\xf4\x90\x80\x80\"}\n", JSON_BODY_NDJSON, JSON_MALFORMED, 0, 0},
-		{"{\"events\":5}", JSON_BODY_JSON, JSON_INVALID, 0, -1},
-		{"42", JSON_BODY_JSON, JSON_INVALID, 0, 0},
-		{"null", JSON_BODY_JSON, JSON_INVALID, 0, 0},
-		{"7\nnull\n", JSON_BODY_NDJSON, JSON_INVALID, 0, 0},
-		{"[{\"a\\u0000\":1}]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
+	    {b1, JSON_BODY_JSON, JSON_OK, 1, -2},
+	    {b2, JSON_BODY_JSON, JSON_OK, 2, -2},
+	    {b3, JSON_BODY_JSON, JSON_OK, 1, -2},
+	    {b4, JSON_BODY_NDJSON, JSON_OK, 2, -2},
+	    {b5, JSON_BODY_NDJSON, JSON_MALFORMED, 0, 1},
+	    {b6, JSON_BODY_JSON, JSON_INVALID, 0, 2},
+	    {"[]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
+	    {"", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"\n\n", JSON_BODY_NDJSON, JSON_INVALID, 0, -1},
+	    {"[1,", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[1] x", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[NaN]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[Infinity]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[\"\\ud800\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[\"\xff\"]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    /* overlong, surrogate, beyond U+10FFFF: json-c alone lets these through */
+	    {"[{\"properties\":{\"a\":\"x\xc0\xafy\"}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"[{\"properties\":{\"\xed\xa0\x80\":1}}]", JSON_BODY_JSON, JSON_MALFORMED, 0, -1},
+	    {"{\"a\":\"\xf4\x90\x80\x80\"}\n", JSON_BODY_NDJSON, JSON_MALFORMED, 0, 0},
+	    {"{\"events\":5}", JSON_BODY_JSON, JSON_INVALID, 0, -1},
+	    {"42", JSON_BODY_JSON, JSON_INVALID, 0, 0},
+	    {"null", JSON_BODY_JSON, JSON_INVALID, 0, 0},
+	    {"7\nnull\n", JSON_BODY_NDJSON, JSON_INVALID, 0, 0},
+	    {"[{\"a\\u0000\":1}]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct batch b;
@@ -268,7 +268,7 @@ Test(json, ndjson_line_with_nul_byte)
 	struct batch b = {0};
 	struct verrs v = {0};
 	enum json_result r =
-		json_parse_events(body, sizeof body - 1, JSON_BODY_NDJSON, NOW, &b, &v);
+	    json_parse_events(body, sizeof body - 1, JSON_BODY_NDJSON, NOW, &b, &v);
 	cr_expect_eq(r, JSON_MALFORMED, "a NUL byte is not JSON: got %d", r);
 	cr_expect_eq(v.items[0].index, 0);
 	batch_clear(&b);
