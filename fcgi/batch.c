@@ -46,8 +46,10 @@ batch_push(struct batch *b, struct event *e)
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		struct event *ev = realloc(b->ev, cap * sizeof *ev);
-		if (!ev)
+		if (!ev) {
+			event_free(e);
 			return -1;
+		}
 		b->ev = ev;
 		b->cap = cap;
 	}
@@ -56,15 +58,32 @@ batch_push(struct batch *b, struct event *e)
 }
 
 void
+event_free(struct event *e)
+{
+	free(e->user_id);
+	free(e->event_type);
+	free(e->properties);
+	e->user_id = e->event_type = e->properties = NULL;
+}
+
+void
 batch_clear(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		free(b->ev[i].user_id);
-		free(b->ev[i].event_type);
-		free(b->ev[i].properties);
-	}
+	for (size_t i = 0; i < b->n; i++)
+		event_free(&b->ev[i]);
 	free(b->ev);
 	memset(b, 0, sizeof *b);
+}
+
+char *
+batch_strdup_n(const char *s, size_t len)
+{
+	char *p = malloc(len + 1);
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
 }
 
 int64_t
@@ -73,17 +92,6 @@ batch_now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static char *
-dup_n(const char *s, size_t len)
-{
-	char *p = malloc(len + 1);
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
 }
 
 static int
@@ -155,13 +163,12 @@ event_validate(const struct event_input *in, int64_t now_us, long index, struct 
 	}
 	if (bad)
 		return -1;
-	e.user_id = dup_n(in->user_id, in->user_id_len);
-	e.event_type = dup_n(in->event_type, in->event_type_len);
-	e.properties = in->properties ? dup_n(in->properties, in->properties_len) : dup_n("{}", 2);
+	e.user_id = batch_strdup_n(in->user_id, in->user_id_len);
+	e.event_type = batch_strdup_n(in->event_type, in->event_type_len);
+	e.properties = in->properties ? batch_strdup_n(in->properties, in->properties_len)
+				      : batch_strdup_n("{}", 2);
 	if (!e.user_id || !e.event_type || !e.properties) {
-		free(e.user_id);
-		free(e.event_type);
-		free(e.properties);
+		event_free(&e);
 		verrs_add(v, index, "", "out of memory");
 		return -1;
 	}

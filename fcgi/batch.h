@@ -50,7 +50,11 @@ void verrs_add(struct verrs *v, long index, const char *field, const char *fmt, 
  * how many more there are. */
 void verrs_summary(const struct verrs *v, char *out, size_t cap);
 
-/* Appends a copy of e (taking ownership of its strings: they must be malloc'd). */
+/* Frees the strings of e (not e itself). */
+void event_free(struct event *e);
+
+/* Appends a copy of e, taking ownership of its malloc'd strings: when out of memory they are
+ * freed and -1 is returned. */
 int batch_push(struct batch *b, struct event *e) __attribute__((warn_unused_result));
 
 /* Frees every event's strings and the array; b is empty and reusable afterwards. */
@@ -80,6 +84,10 @@ enum { EVENT_F_ID = 1, EVENT_F_TIME = 2, EVENT_F_USER = 4, EVENT_F_TYPE = 8, EVE
  * the given index; returns 0 when the event is valid, -1 otherwise (out untouched). */
 int event_validate(const struct event_input *in, int64_t now_us, long index, struct verrs *v,
 		   struct event *out) __attribute__((warn_unused_result));
+
+/* A NUL-terminated malloc'd copy of exactly len bytes of s (strndup would stop at a NUL
+ * inside), or NULL when out of memory. */
+char *batch_strdup_n(const char *s, size_t len);
 
 /* Current time in microseconds since the epoch. */
 int64_t batch_now_us(void);

@@ -19,9 +19,8 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* Value of a hex digit, or -1. */
-static int
-hex_value(char c)
+int
+event_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -58,7 +57,7 @@ event_uuid_parse(const char *s, size_t len, char out[EVENT_UUID_BUF], const char
 		char c = s[i];
 		int want_hyphen = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (want_hyphen ? c != '-' : hex_value(c) < 0) {
+		if (want_hyphen ? c != '-' : event_hex_value(c) < 0) {
 			*err = "not a UUID";
 			return -1;
 		}

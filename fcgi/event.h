@@ -52,6 +52,9 @@ int64_t event_day_of(int64_t us);
 int event_text_check(const char *s, size_t len, size_t max, const char **err)
     __attribute__((warn_unused_result));
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int event_hex_value(char c);
+
 /* 1 if s[0..len) is valid UTF-8 (same rules as above, control characters allowed), else 0. */
 int event_utf8_valid(const char *s, size_t len);
 

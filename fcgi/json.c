@@ -20,18 +20,6 @@ enum { JSON_MAX_DEPTH = 64 };
 
 enum scan_flag { SCAN_BIGINT = 1, SCAN_NUL = 2, SCAN_NUL_IN_KEY = 4 };
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The code unit of a \uXXXX escape at s (s points at the backslash), or -1. */
 static long
 u_escape(const char *s, const char *end)
@@ -40,7 +28,7 @@ u_escape(const char *s, const char *end)
 	if (end - s < 6 || s[1] != 'u')
 		return -1;
 	for (int i = 2; i < 6; i++) {
-		int h = hexval(s[i]);
+		int h = event_hex_value(s[i]);
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -352,9 +340,6 @@ take_event(struct json_object *obj, unsigned flags, long index, int64_t now_us, 
 	if (event_validate(&in, now_us, index, v, &e) < 0)
 		return -1;
 	if (batch_push(b, &e) < 0) {
-		free(e.user_id);
-		free(e.event_type);
-		free(e.properties);
 		verrs_add(v, index, "", "out of memory");
 		return -1;
 	}
@@ -415,18 +400,6 @@ parse_json_body(const char *body, size_t len, int64_t now_us, struct batch *b, s
 	return r;
 }
 
-/* A NUL-terminated copy of exactly len bytes (strndup would stop at a NUL inside). */
-static char *
-dup_bytes(const char *s, size_t len)
-{
-	char *p = malloc(len + 1);
-	if (p) {
-		memcpy(p, s, len);
-		p[len] = '\0';
-	}
-	return p;
-}
-
 static int
 blank(const char *s, size_t len)
 {
@@ -456,7 +429,7 @@ parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b,
 		unsigned flags;
 		if (!blank(p, n)) {
 			/* a copy: parse_text wants its text NUL-terminated */
-			char *line = dup_bytes(p, n);
+			char *line = batch_strdup_n(p, n);
 			struct json_object *o = NULL;
 			int rc = line ? parse_text(line, n, why, sizeof why, &flags, &o) : -1;
 			free(line);
@@ -497,7 +470,7 @@ json_properties_normalize(const char *s, size_t len, char **out, const char **wh
 		*out = strdup("{}");
 		return *out ? 0 : -1;
 	}
-	if (!(text = dup_bytes(s, len)))
+	if (!(text = batch_strdup_n(s, len)))
 		return *why = "out of memory", -1;
 	int rc = parse_text(text, len, msg, sizeof msg, &flags, &o);
 	free(text);

@@ -7,18 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes s[0..len) into a new NUL-terminated string; the caller frees *out. */
 static int
 decode(const char *s, size_t len, char **out, size_t *out_len, const char **err)
@@ -37,8 +25,8 @@ decode(const char *s, size_t len, char **out, size_t *out_len, const char **err)
 			buf[n++] = s[i] == '+' ? ' ' : s[i];
 			continue;
 		}
-		if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0 ||
-		    (lo = hex_value(s[i + 2])) < 0) {
+		if (len - i < 3 || (hi = event_hex_value(s[i + 1])) < 0 ||
+		    (lo = event_hex_value(s[i + 2])) < 0) {
 			*err = "bad percent-encoding";
 			goto fail;
 		}

@@ -583,12 +583,8 @@ row(struct loader *L, const struct csv_record *rec)
 	}
 	struct slot *sl = &L->slots[L->filling];
 	sl->lines[sl->b.n] = rec->line;
-	if (batch_push(&sl->b, &ev) < 0) {
-		free(ev.user_id);
-		free(ev.event_type);
-		free(ev.properties);
+	if (batch_push(&sl->b, &ev) < 0)
 		return fail("out of memory");
-	}
 	if (sl->b.n >= L->opt.batch_size && flush(L) < 0)
 		return 1;
 	if ((L->read & 4095) == 0)
