@@ -6,6 +6,10 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+# Sanitizer flags, on compile and link (make asan sets them for its build in build/asan).
+SAN     ?=
+CFLAGS  += $(SAN)
+LDFLAGS += $(SAN)
 PKG_CFLAGS := $(shell pkg-config --cflags libpq json-c 2>/dev/null || echo -I/usr/include/postgresql -I/usr/include/json-c)
 PKG_LIBS   := $(shell pkg-config --libs libpq json-c 2>/dev/null || echo -lpq -ljson-c)
 CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
@@ -32,6 +36,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
+.PHONY: asan fuzz valgrind soak rss
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
 	format reload import bench-import bench web web-test adminer
 all: $(BINS)
@@ -115,6 +120,7 @@ deps-test:
 test: deps-test
 	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration
 	@$(MAKE) --no-print-directory unit compose-check integration web-test
+	@$(MAKE) --no-print-directory asan fuzz rss
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -129,6 +135,72 @@ web-test: $(BINS) web
 
 compose-check: web
 	@tools/compose_check.sh
+
+# --- sanitizers, fuzzing, leaks (README "Sanitizers, fuzzing, leaks") ----------------------
+ASAN_BUILD := build/asan
+ASAN_LOGS  := $(CURDIR)/$(ASAN_BUILD)/logs
+# GCC's UBSan instrumentation blurs value ranges: -Wformat-truncation stays a warning there.
+ASAN_SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	-Wno-error=format-truncation
+ASAN_LOG   := abort_on_error=0:log_path=$(ASAN_LOGS)/asan
+ASAN_UBSAN := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan
+# Leak checks in the unit suite and in every process of the stack. A small quarantine (freed
+# blocks kept poisoned to catch use after free): the default 256 MB would make each worker's
+# RSS grow for a long while, which the memory-flatness tests would take for a leak.
+ASAN_ENV   := ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=8:$(ASAN_LOG) $(ASAN_UBSAN)
+# The Criterion integration binary itself: no leak check (a failed assertion ends a test
+# without its clean-up, so its leaks only repeat the failure).
+ASAN_ITEST := ASAN_OPTIONS=detect_leaks=0:$(ASAN_LOG) $(ASAN_UBSAN) \
+	$(ASAN_BUILD)/test_integration --jobs 1
+
+# Everything built with ASan + UBSan into build/asan, then the unit suite and the integration
+# suite against a stack whose supervisor, workers and migrate are the ASan binaries (tests
+# still run build/migrate and build/import_events themselves). Reports go to files in
+# build/asan/logs, not into worker.log; LeakSanitizer runs when a process exits (workers at
+# the stack's shutdown). Any report fails the target.
+asan: $(BINS)
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 SAN='$(ASAN_SAN)' \
+		all $(ASAN_BUILD)/test_unit $(ASAN_BUILD)/test_integration
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@rc=0; \
+	$(ASAN_ENV) $(ASAN_BUILD)/test_unit --jobs 2 || rc=1; \
+	BUILD=$(ASAN_BUILD) $(ASAN_ENV) tests/integration/run.sh --cmd '$(ASAN_ITEST)' || rc=1; \
+	for f in $(ASAN_LOGS)/*; do \
+		[ -f "$$f" ] || continue; echo "== $$f" >&2; cat "$$f" >&2; rc=1; \
+	done; \
+	[ $$rc -ne 0 ] || echo "asan: unit and integration suites clean under ASan + UBSan"; \
+	exit $$rc
+
+# libFuzzer harnesses (clang, ASan + UBSan), each run for FUZZ_SECONDS on a copy of its seed
+# corpus (tests/fuzz/run.sh). make fuzz FUZZ_SECONDS=3600 for a long run.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := events fields qs csv
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+$(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/json.c fcgi/event.c fcgi/batch.c
+$(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/json.c fcgi/event.c fcgi/batch.c
+$(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/qs.c fcgi/event.c
+$(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c tools/csv.c
+$(FUZZ_BINS): $(wildcard fcgi/*.h tools/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Itools -o $@ $(filter %.c,$^) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# A worker's RSS stays flat: 10k requests of a mixed workload, then 100k more (make test);
+# make soak: 1M. One worker takes them all (tests/soak/rss.sh).
+rss: $(BINS)
+	tests/soak/rss.sh 10000 110000
+
+soak: $(BINS)
+	tests/soak/rss.sh 10000 1000000
+
+# The workers under valgrind memcheck through a mixed workload: no errors, no leaks.
+valgrind: $(BINS)
+	tests/soak/valgrind.sh 5000
 
 format:
 	clang-format -i fcgi/*.c fcgi/*.h tools/*.c tests/*/*.c

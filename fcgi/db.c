@@ -132,13 +132,23 @@ db_connect(struct db *db)
 	return DB_OK;
 }
 
-/* What a failed result means: connection lost (DB_UNAVAILABLE, connection dropped) or an
- * error the server reported (DB_ERROR). Logs once with the statement's name. */
+/* 1 for errors that mean the server is going or gone even though libpq may not have noticed
+ * yet: class 08 (connection exception) and 57P (administrator or crash shutdown, "cannot
+ * connect now"), e.g. the FATAL a session gets while PostgreSQL is being stopped. */
+static int
+server_gone(const PGresult *r)
+{
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3));
+}
+
+/* What a failed result r (may be NULL) means: connection lost (DB_UNAVAILABLE, connection
+ * dropped) or an error the server reported (DB_ERROR). Logs once with the statement's name. */
 static enum db_status
-failure(struct db *db, const char *what)
+failure(struct db *db, const char *what, const PGresult *r)
 {
 	set_error(db, what, PQerrorMessage(db->conn));
-	if (PQstatus(db->conn) != CONNECTION_OK) {
+	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
 		log_msg(LOG_WARN, "db", "connection lost: %s", db->err);
 		disconnect(db);
 		return DB_UNAVAILABLE;
@@ -153,7 +163,7 @@ exec_ok(struct db *db, const char *sql, ExecStatusType want)
 	PGresult *r = PQexec(db->conn, sql);
 	enum db_status st = DB_OK;
 	if (PQresultStatus(r) != want)
-		st = failure(db, sql);
+		st = failure(db, sql, r);
 	PQclear(r);
 	return st;
 }
@@ -170,7 +180,7 @@ ready(struct db *db)
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			st = failure(db, statements[i].name);
+			st = failure(db, statements[i].name, r);
 			PQclear(r);
 			return st == DB_ERROR ? DB_UNAVAILABLE : st;
 		}
@@ -193,7 +203,7 @@ query(struct db *db, const char *name, int nparams, const char *const *params, P
 		*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 		if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 			return DB_OK;
-		st = failure(db, name);
+		st = failure(db, name, *out);
 		PQclear(*out);
 		*out = NULL;
 		if (st != DB_UNAVAILABLE)
@@ -266,7 +276,7 @@ stage(struct db *db, const struct batch *b)
 	PGresult *r = PQexec(db->conn, "COPY ingest_stage (event_id, occurred_at, user_id,"
 				       " event_type, properties, ord) FROM STDIN");
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		st = failure(db, "COPY ingest_stage");
+		st = failure(db, "COPY ingest_stage", r);
 		PQclear(r);
 		return st;
 	}
@@ -286,11 +296,11 @@ stage(struct db *db, const struct batch *b)
 		st = DB_UNAVAILABLE;
 	while ((r = PQgetResult(db->conn))) {
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-			st = failure(db, "COPY ingest_stage");
+			st = failure(db, "COPY ingest_stage", r);
 		PQclear(r);
 	}
 	if (st == DB_UNAVAILABLE && db->conn)
-		st = failure(db, "COPY ingest_stage");
+		st = failure(db, "COPY ingest_stage", NULL);
 	return st;
 }
 
@@ -334,7 +344,7 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	r = PQexecPrepared(db->conn, name, param ? 1 : 0, &param, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		*retry = retryable(r);
-		st = failure(db, name);
+		st = failure(db, name, r);
 		PQclear(r);
 		rollback(db);
 		return st;
@@ -538,7 +548,7 @@ one_text(struct db *db, const char *sql, int nparams, const char *const *params,
 	enum db_status st = DB_OK;
 	*out = NULL;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		st = failure(db, sql);
+		st = failure(db, sql, r);
 	else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && !(*out = strdup(PQgetvalue(r, 0, 0))))
 		st = DB_ERROR;
 	PQclear(r);
@@ -575,7 +585,7 @@ db_migration_apply(struct db *db, const char *version, const char *sql, const ch
 		return st;
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = failure(db, version);
+		st = failure(db, version, r);
 		PQclear(r);
 		rollback(db);
 		return st;
@@ -585,7 +595,7 @@ db_migration_apply(struct db *db, const char *version, const char *sql, const ch
 			 "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
 			 NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		st = failure(db, "record migration");
+		st = failure(db, "record migration", r);
 		PQclear(r);
 		rollback(db);
 		return st;
@@ -631,7 +641,7 @@ dry_count(struct db *db, const struct batch *b, int64_t *n)
 			     " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
 			     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = failure(db, "dry-run count");
+		st = failure(db, "dry-run count", r);
 		PQclear(r);
 		return st;
 	}

@@ -1,6 +1,11 @@
 /* pool.c: a small pre-fork supervisor (kcgi's kfcgi.c is the model). Signals are blocked
  * and taken synchronously with sigtimedwait, so there is no async-signal-safety to get
- * wrong: the loop is the only place anything happens. */
+ * wrong: the loop is the only place anything happens.
+ *
+ * EVENTS_WORKER_WRAPPER (unset by default): a command the workers are started under, for the
+ * leak checks, e.g. "valgrind --leak-check=full --log-file=/tmp/vg.%p" (make valgrind). It is
+ * split at spaces (no quoting), looked up in PATH, and given the worker's own command line
+ * ("EXE --worker SLOT") as its last arguments. */
 #include "pool.h"
 #include "log.h"
 #include "metrics.h"
@@ -14,15 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { POOL_MAX = 256, STOP_GRACE_S = 10 };
+enum { POOL_MAX = 256, STOP_GRACE_S = 10, WRAPPER_ARGS_MAX = 64 };
 
 struct pool {
 	const char *exe;
 	int n;
-	pid_t slot[POOL_MAX];	   /* the current worker of each slot, 0 when none */
-	pid_t retiring[POOL_MAX];  /* old workers finishing their last request after a reload */
-	double started[POOL_MAX];  /* when each slot's worker started, for crash-loop backoff */
-	int failures[POOL_MAX];	   /* quick deaths in a row */
+	pid_t slot[POOL_MAX];	  /* the current worker of each slot, 0 when none */
+	pid_t retiring[POOL_MAX]; /* old workers finishing their last request after a reload */
+	double started[POOL_MAX]; /* when each slot's worker started, for crash-loop backoff */
+	int failures[POOL_MAX];	  /* quick deaths in a row */
 	sigset_t mask;
 };
 
@@ -32,6 +37,32 @@ now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* In the child: becomes the worker of slot, under EVENTS_WORKER_WRAPPER when it is set.
+ * Returns only when exec failed. */
+static void
+exec_worker(const char *exe, const char *slot)
+{
+	const char *wrapper = getenv("EVENTS_WORKER_WRAPPER");
+	char *argv[WRAPPER_ARGS_MAX + 4], *copy, *save = NULL;
+	int n = 0;
+	if (wrapper && *wrapper && (copy = strdup(wrapper))) {
+		for (char *w = strtok_r(copy, " ", &save); w && n < WRAPPER_ARGS_MAX;
+		     w = strtok_r(NULL, " ", &save))
+			argv[n++] = w;
+	}
+	if (n == 0) {
+		execl(exe, exe, "--worker", slot, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
+		return;
+	}
+	argv[n++] = (char *)exe;
+	argv[n++] = "--worker";
+	argv[n++] = (char *)slot;
+	argv[n] = NULL;
+	execvp(argv[0], argv);
+	fprintf(stderr, "exec %s (EVENTS_WORKER_WRAPPER): %s\n", argv[0], strerror(errno));
 }
 
 static pid_t
@@ -46,8 +77,7 @@ spawn(struct pool *p, int i)
 	if (pid == 0) {
 		sigprocmask(SIG_UNBLOCK, &p->mask, NULL);
 		snprintf(slot, sizeof slot, "%d", i);
-		execl(p->exe, p->exe, "--worker", slot, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", p->exe, strerror(errno));
+		exec_worker(p->exe, slot);
 		_exit(127);
 	}
 	p->slot[i] = pid;
@@ -90,7 +120,8 @@ reap(struct pool *p, int stopping)
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				log_msg(LOG_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
 					WIFSIGNALED(status) ? "killed by signal" : "exited with",
-					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+					WIFSIGNALED(status) ? WTERMSIG(status)
+							    : WEXITSTATUS(status));
 			p->failures[i] = now() - p->started[i] < 1.0 ? p->failures[i] + 1 : 0;
 		}
 	}
@@ -189,9 +220,10 @@ pool_run(const struct conf *c, const char *exe)
 	sigaddset(&p.mask, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &p.mask, NULL);
 	if (c->auth.n == 0)
-		log_msg(LOG_WARN, "pool",
-			"no API keys configured (API_KEYS, API_KEYS_FILE): /events and /stats/* are "
-			"open to every client nginx lets through");
+		log_msg(
+		    LOG_WARN, "pool",
+		    "no API keys configured (API_KEYS, API_KEYS_FILE): /events and /stats/* are "
+		    "open to every client nginx lets through");
 	else
 		log_msg(LOG_INFO, "pool", "%zu API keys configured", c->auth.n);
 	if (metrics_create(p.n) < 0)

@@ -46,6 +46,10 @@ docker-compose       cmd:docker-compose
 chromium             cmd:chromium
 chromium-driver      cmd:chromedriver
 prometheus           cmd:promtool
+clang                cmd:clang
+libclang-rt-14-dev   glob:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a
+valgrind             cmd:valgrind
+wrk                  cmd:wrk
 '
 
 installed() { # dpkg says PACKAGE is installed
