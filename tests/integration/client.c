@@ -1259,3 +1259,31 @@ it_now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+void
+it_sleep(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+it_want_workers(void)
+{
+	const char *w = getenv("WORKERS");
+
+	return w && atoi(w) > 0 ? atoi(w) : 4;
+}
+
+int
+it_stack(const char *cmd)
+{
+	const char *dir = getenv("EVENTS_VAR_DIR");
+	char line[2048];
+
+	cr_assert(dir && *dir, "EVENTS_VAR_DIR must be set");
+	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", dir, cmd);
+	return system(line);
+}

@@ -199,4 +199,14 @@ long it_proc_rss_kb(pid_t pid);
 /* CLOCK_MONOTONIC in seconds. */
 double it_now(void);
 
+/* Sleeps s seconds (fractions too), resuming after signals. */
+void it_sleep(double s);
+
+/* The pool size the harness started ($WORKERS, default 4). */
+int it_want_workers(void);
+
+/* Runs "VAR_DIR=$EVENTS_VAR_DIR tools/stack.sh CMD" (output to stderr); its system() status.
+ * Asserts EVENTS_VAR_DIR is set. */
+int it_stack(const char *cmd);
+
 #endif

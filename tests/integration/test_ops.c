@@ -23,32 +23,6 @@
 
 enum { MAX_WORKERS = 64 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int
-want_workers(void)
-{
-	const char *w = getenv("WORKERS");
-
-	return w && atoi(w) > 0 ? atoi(w) : 4;
-}
-
 static pid_t
 pool_pid(void)
 {
@@ -65,15 +39,6 @@ var_dir(void)
 
 	cr_assert(d && *d, "EVENTS_VAR_DIR must be set");
 	return d;
-}
-
-static int
-stack(const char *cmd)
-{
-	char line[2048];
-
-	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", var_dir(), cmd);
-	return system(line);
 }
 
 /* The pool's children (workers, and old ones still finishing), from /proc; returns how many. */
@@ -131,13 +96,13 @@ in_set(pid_t p, const pid_t *set, int n)
 	return 0;
 }
 
-/* The pool is complete: exactly want_workers() children, each a running worker of a distinct
+/* The pool is complete: exactly it_want_workers() children, each a running worker of a distinct
  * slot, none of them in exclude. Fills out (sorted by slot). */
 static int
 pool_complete(const pid_t *exclude, int nex, pid_t *out)
 {
 	pid_t kids[MAX_WORKERS];
-	int n = pool_children(kids, MAX_WORKERS), want = want_workers();
+	int n = pool_children(kids, MAX_WORKERS), want = it_want_workers();
 
 	if (n != want)
 		return 0;
@@ -157,12 +122,12 @@ pool_complete(const pid_t *exclude, int nex, pid_t *out)
 static double
 wait_pool(const pid_t *exclude, int nex, pid_t *out, double timeout)
 {
-	double t0 = now_s();
+	double t0 = it_now();
 
 	for (;;) {
 		if (pool_complete(exclude, nex, out))
-			return now_s() - t0;
-		if (now_s() - t0 > timeout)
+			return it_now() - t0;
+		if (it_now() - t0 > timeout)
 			return -1;
 		usleep(2 * 1000);
 	}
@@ -225,10 +190,10 @@ static json_object *
 wait_log_line(const char *file, const char *logger, const char *level, const char *key,
 	      const char *val)
 {
-	double t0 = now_s();
+	double t0 = it_now();
 	json_object *j;
 
-	while (!(j = find_log_line(file, logger, level, key, val)) && now_s() - t0 < 3.0)
+	while (!(j = find_log_line(file, logger, level, key, val)) && it_now() - t0 < 3.0)
 		usleep(50 * 1000);
 	return j;
 }
@@ -271,7 +236,7 @@ Test(ops, kill9_refill, .timeout = 60)
 	const char *params[2];
 	struct http_resp r;
 	PGconn *db = db_open();
-	int slot, n = want_workers();
+	int slot, n = it_want_workers();
 	long long conns = -1;
 	double dt, t0;
 
@@ -283,10 +248,10 @@ Test(ops, kill9_refill, .timeout = 60)
 	since = db_scalar_text(db, "SELECT clock_timestamp()::text", 0, NULL);
 	cr_assert(since, "expected the database clock");
 
-	t0 = now_s();
+	t0 = it_now();
 	cr_assert_eq(kill(victim, SIGKILL), 0, "kill -9 %d: %s", (int)victim, strerror(errno));
 	(void)wait_pool(&victim, 1, after, 5.0);
-	dt = now_s() - t0; /* from before the kill: the refill may happen before kill returns */
+	dt = it_now() - t0; /* from before the kill: the refill may happen before kill returns */
 	fprintf(stderr,
 		"ops/kill9_refill: worker %d (slot %d) killed with SIGKILL; the pool had %d "
 		"running workers again after %.1f ms\n",
@@ -335,8 +300,8 @@ Test(ops, kill9_refill, .timeout = 60)
 		  "expected the new worker %d to answer requests (access log)", (int)fresh);
 
 	/* ...with a connection of its own, opened after the kill; the dead one's is gone */
-	t0 = now_s();
-	while (now_s() - t0 < 3.0) {
+	t0 = it_now();
+	while (it_now() - t0 < 3.0) {
 		conns = db_scalar_ll(db,
 				     "SELECT count(*) FROM pg_stat_activity"
 				     " WHERE application_name LIKE 'events-fcgi/%'",
@@ -470,7 +435,7 @@ Test(ops, reload_zero_failures, .timeout = 120)
 	size_t nids = 0;
 	char *text, **ids;
 	PGconn *db;
-	int n = want_workers();
+	int n = it_want_workers();
 
 	http_client_set_timeout(mc, 10);
 	cr_assert_geq(wait_pool(NULL, 0, before, 5.0), 0,
@@ -482,7 +447,7 @@ Test(ops, reload_zero_failures, .timeout = 120)
 	free(text);
 
 	memset(l, 0, sizeof(l));
-	t0 = now_s();
+	t0 = it_now();
 	for (int i = 0; i < NCLIENTS; i++) {
 		l[i].c = http_client_new();
 		http_client_set_timeout(l[i].c, 20);
@@ -492,11 +457,11 @@ Test(ops, reload_zero_failures, .timeout = 120)
 		cr_assert_eq(pthread_create(&l[i].thread, NULL, load_run, &l[i]), 0,
 			     "pthread_create");
 	}
-	sleep_s(1.0);
-	cr_assert_eq(stack("reload"), 0, "expected tools/stack.sh reload to succeed");
-	sleep_s(1.5);
-	cr_assert_eq(stack("reload"), 0, "expected the second tools/stack.sh reload to succeed");
-	sleep_s(1.5);
+	it_sleep(1.0);
+	cr_assert_eq(it_stack("reload"), 0, "expected tools/stack.sh reload to succeed");
+	it_sleep(1.5);
+	cr_assert_eq(it_stack("reload"), 0, "expected the second tools/stack.sh reload to succeed");
+	it_sleep(1.5);
 	atomic_store(&stop, 1);
 	for (int i = 0; i < NCLIENTS; i++) {
 		pthread_join(l[i].thread, NULL);
@@ -506,7 +471,7 @@ Test(ops, reload_zero_failures, .timeout = 120)
 		curl_errors += l[i].curl_errors;
 		nids += l[i].nids;
 	}
-	dt = now_s() - t0;
+	dt = it_now() - t0;
 	fprintf(stderr,
 		"ops/reload_zero_failures: %ld requests in %.1f s by %d clients across 2 reloads "
 		"(%ld batches of %d events posted), %ld non-2xx, %ld connection errors\n",
@@ -596,7 +561,7 @@ Test(ops, rate_limit, .timeout = 60)
 
 	http_client_set_timeout(c, 10);
 	http_client_set_interface(c, "127.0.0.2");
-	t0 = now_s();
+	t0 = it_now();
 	for (int i = 0; i < 60; i++) {
 		http_client_request(c, &r, "GET", path, NULL, NULL, 0, NULL);
 		if (r.status == 429) {
@@ -627,7 +592,7 @@ Test(ops, rate_limit, .timeout = 60)
 		    i % 2 ? "/healthz" : "/metrics", r.status);
 		http_resp_free(&r);
 	}
-	dt = now_s() - t0;
+	dt = it_now() - t0;
 	fprintf(stderr,
 		"ops/rate_limit: 60 GET /stats/dau from 127.0.0.2 in %.0f ms: %d x 200, %d x 429 "
 		"(first 429 at request %d)\n",
@@ -639,7 +604,7 @@ Test(ops, rate_limit, .timeout = 60)
 		      "expected at most burst + 20 r/s x %.2f s answered 200, got %d", dt, ok);
 
 	/* back under the limit: the bucket refills */
-	sleep_s(2.0);
+	it_sleep(2.0);
 	for (int i = 0; i < 10; i++) {
 		http_client_request(c, &r, "GET", path, NULL, NULL, 0, NULL);
 		cr_assert_eq(r.status, 200,
@@ -647,7 +612,7 @@ Test(ops, rate_limit, .timeout = 60)
 			     "%d): expected 200, got %ld %.200s",
 			     i, r.status, r.body);
 		http_resp_free(&r);
-		sleep_s(0.1);
+		it_sleep(0.1);
 	}
 	/* the exempt address is never limited */
 	http_client_set_interface(c, "127.0.0.1");
@@ -888,8 +853,8 @@ Test(ops, error_log_follow, .timeout = 60)
 		     PQerrorMessage(locker));
 	PQclear(res);
 	cr_assert_eq(pthread_create(&th, NULL, blocked_get, &b), 0, "pthread_create");
-	t0 = now_s();
-	while (!pid && now_s() - t0 < 10.0) {
+	t0 = it_now();
+	while (!pid && it_now() - t0 < 10.0) {
 		pid = db_scalar_text(db,
 				     "SELECT min(pid)::text FROM pg_stat_activity WHERE"
 				     " application_name LIKE 'events-fcgi/%' AND wait_event_type ="

@@ -24,43 +24,15 @@ enum { NCLIENTS = 4, MAX_WORKERS = 64, MAX_SAMPLES = 1 << 16 };
 
 static int pg_stopped;
 
-static void
-sleep_s(double s)
-{
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static int
-want_workers(void)
-{
-	const char *w = getenv("WORKERS");
-
-	return w && atoi(w) > 0 ? atoi(w) : 4;
-}
-
-static int
-stack(const char *cmd)
-{
-	const char *dir = getenv("EVENTS_VAR_DIR");
-	char line[2048];
-
-	cr_assert(dir && *dir, "EVENTS_VAR_DIR must be set");
-	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", dir, cmd);
-	return system(line);
-}
-
 /* Runs even when an assertion failed, so PostgreSQL is never left stopped. */
 static void
 restart_pg(void)
 {
-	if (pg_stopped && stack("pg-start") == 0)
+	if (pg_stopped && it_stack("pg-start") == 0)
 		pg_stopped = 0;
 }
 
-/* Waits up to timeout seconds for the pool to have want_workers() running workers; fills out
+/* Waits up to timeout seconds for the pool to have it_want_workers() running workers; fills out
  * (ascending pids) and returns how many it has at the end. */
 static int
 wait_full_pool(pid_t *out, double timeout)
@@ -70,7 +42,7 @@ wait_full_pool(pid_t *out, double timeout)
 
 	for (;;) {
 		n = it_pool_workers(it_pool_pid(), out, MAX_WORKERS);
-		if (n == want_workers() || it_now() - t0 > timeout)
+		if (n == it_want_workers() || it_now() - t0 > timeout)
 			return n;
 		usleep(5 * 1000);
 	}
@@ -233,7 +205,7 @@ post_batch(struct client *cl, long seq)
 				cl->abandoned++;
 				break;
 			}
-			sleep_s(pause < cl->retry_cap ? pause : cl->retry_cap);
+			it_sleep(pause < cl->retry_cap ? pause : cl->retry_cap);
 			continue;
 		}
 		if (st == 0)
@@ -423,28 +395,28 @@ Test(zy_faults, db_restart_under_load, .fini = restart_pg, .timeout = 120)
 	http_client_set_timeout(hc, 5);
 	cr_assert(pool > 0, "EVENTS_POOL_PID must be set");
 	nb = wait_full_pool(before, 5.0);
-	cr_assert_eq(nb, want_workers(), "expected %d workers before the test, found %d",
-		     want_workers(), nb);
+	cr_assert_eq(nb, it_want_workers(), "expected %d workers before the test, found %d",
+		     it_want_workers(), nb);
 	pids_str(before, nb, sb, sizeof(sb));
 
 	clients_start(cl, &stop, 2015, BATCH, "it-zy-db", 0.2);
-	sleep_s(1.0);
+	it_sleep(1.0);
 	t_stop0 = it_now();
-	rc_stop = stack("pg-stop");
+	rc_stop = it_stack("pg-stop");
 	pg_stopped = 1;
 	t_down = it_now();
 	/* down for ~4 s; /healthz checked from here meanwhile */
 	while (rc_stop == 0 && it_now() - t_down < 4.0) {
 		check_health_down(hc, &max_health);
 		health_checks++;
-		sleep_s(0.4);
+		it_sleep(0.4);
 	}
 	t_start0 = it_now();
-	rc_start = stack("pg-start");
+	rc_start = it_stack("pg-start");
 	if (rc_start == 0)
 		pg_stopped = 0;
 	t_up = it_now();
-	sleep_s(3.0);
+	it_sleep(3.0);
 	clients_stop(cl, &stop, 10.0);
 
 	for (int i = 0; i < NCLIENTS; i++) {
@@ -599,13 +571,13 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 
 	cr_assert(pool > 0, "EVENTS_POOL_PID must be set");
 	nb = wait_full_pool(before, 5.0);
-	cr_assert_eq(nb, want_workers(), "expected %d workers before the test, found %d",
-		     want_workers(), nb);
+	cr_assert_eq(nb, it_want_workers(), "expected %d workers before the test, found %d",
+		     it_want_workers(), nb);
 
 	/* a 503 is not expected here; it would be counted (and the batch retried) */
 	clients_start(cl, &stop, 2016, BATCH, "it-zy-kill", 0.2);
 	t0 = it_now();
-	sleep_s(0.3);
+	it_sleep(0.3);
 	while (it_now() - t0 < 5.0) {
 		pid_t w[MAX_WORKERS];
 		int n = it_pool_workers(pool, w, MAX_WORKERS);
@@ -614,7 +586,7 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 			kills++;
 		else
 			none_alive++;
-		sleep_s(0.2 + (double)(rand_r(&seed) % 100) / 1000.0);
+		it_sleep(0.2 + (double)(rand_r(&seed) % 100) / 1000.0);
 	}
 	clients_stop(cl, &stop, 0.0);
 	t0 = it_now();
@@ -669,8 +641,8 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 		     ngen);
 	check_summaries(db, 2016, "it-zy-kill");
 	PQfinish(db);
-	cr_assert_eq(na, want_workers(), "expected the pool refilled to %d workers, has %d: %s",
-		     want_workers(), na, sa);
+	cr_assert_eq(na, it_want_workers(), "expected the pool refilled to %d workers, has %d: %s",
+		     it_want_workers(), na, sa);
 	free(gen);
 	clients_free(cl);
 }

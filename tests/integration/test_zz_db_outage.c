@@ -13,32 +13,12 @@
 
 static int pg_stopped;
 
-static int
-stack(const char *cmd)
-{
-	const char *dir = getenv("EVENTS_VAR_DIR");
-	char line[2048];
-
-	cr_assert(dir && *dir, "EVENTS_VAR_DIR must be set");
-	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", dir, cmd);
-	return system(line);
-}
-
 /* Runs even when an assertion failed, so PostgreSQL is never left stopped. */
 static void
 restart_pg(void)
 {
-	if (pg_stopped && stack("pg-start") == 0)
+	if (pg_stopped && it_stack("pg-start") == 0)
 		pg_stopped = 0;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The pool's worker pids, sorted, space-separated, from /proc (malloc'd). */
@@ -87,7 +67,7 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 
 	workers_before = pool_children();
 	cr_assert(workers_before && *workers_before, "expected the pool to have workers");
-	cr_assert_eq(stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
+	cr_assert_eq(it_stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
 	pg_stopped = 1;
 
 	for (int i = 0; i < 8; i++) { /* every worker, whichever answers, says 503 */
@@ -97,10 +77,10 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 		json_object_array_add(e,
 				      it_event(down_id, "2010-07-01T10:00:00Z", "it-outage", NULL));
 		s = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-		t0 = now_s();
+		t0 = it_now();
 		http_client_request(c, &r, "POST", "/events", "application/json", s, strlen(s),
 				    NULL);
-		dt = now_s() - t0;
+		dt = it_now() - t0;
 		cr_assert_neq(r.status, 0,
 			      "POST /events with the database down: expected an answer within the "
 			      "5 s hang guard, got none after %.2f s (%s)",
@@ -135,10 +115,10 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 	cr_assert(r.retry_after, "GET /stats/dau with the database down: expected Retry-After");
 	http_resp_free(&r);
 
-	cr_assert_eq(stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
+	cr_assert_eq(it_stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
 	pg_stopped = 0;
 
-	t0 = now_s();
+	t0 = it_now();
 	for (;;) {
 		long st = health(c, &r);
 
@@ -146,7 +126,7 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 		if (st == 200)
 			break;
 		cr_assert_lt(
-		    now_s() - t0, 10.0,
+		    it_now() - t0, 10.0,
 		    "expected /healthz to be 200 within 10 s of PostgreSQL starting again, "
 		    "last status %ld",
 		    st);
@@ -158,11 +138,11 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 
 		e = it_event(up_id, "2010-07-01T11:00:00Z", "it-outage", NULL);
 		s = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
-		t0 = now_s();
+		t0 = it_now();
 		for (;;) {
 			http_client_request(c, &r, "POST", "/events", "application/json", s,
 					    strlen(s), NULL);
-			if (r.status == 200 || now_s() - t0 > 10.0)
+			if (r.status == 200 || it_now() - t0 > 10.0)
 				break;
 			http_resp_free(&r);
 			usleep(200 * 1000);
