@@ -32,14 +32,12 @@ static const struct stmt statements[] = {
     {"top", "SELECT event_type, sum(events)::bigint AS n FROM daily_event_types"
 	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY event_type"
 	    " ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $3::int"},
-    {"retention", "WITH cohort AS (SELECT user_id FROM users"
-		  "  WHERE first_day >= $1::date AND first_day < $1::date + $2::int)"
-		  " SELECT -1, count(*) FROM cohort"
-		  " UNION ALL"
-		  " SELECT (ud.day - $1::date) / $2::int, count(DISTINCT ud.user_id)"
-		  " FROM cohort c JOIN user_days ud ON ud.user_id = c.user_id"
-		  "  AND ud.day >= $1::date AND ud.day < $1::date + $2::int * ($3::int + 1)"
-		  " GROUP BY 1"},
+    /* window k of the cohort starting at $1 is the cell (period, $1, $1 + k * period);
+     * window 0 is the cohort size (migration 0003) */
+    {"retention", "SELECT (active - $1::date) / $2::int, sum(users)::bigint FROM retention_cells"
+		  " WHERE period = $2::int AND cohort = $1::date"
+		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
+		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int)"},
 };
 
@@ -466,11 +464,10 @@ db_retention(struct db *db, int64_t start_day, int period, int windows, int64_t 
 	for (int i = 0; i < PQntuples(r); i++) {
 		long long k = strtoll(PQgetvalue(r, i, 0), NULL, 10);
 		long long v = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		if (k == -1)
-			*cohort = v;
-		else if (k >= 0 && k <= windows)
+		if (k >= 0 && k <= windows)
 			counts[k] = v;
 	}
+	*cohort = counts[0];
 	PQclear(r);
 	return DB_OK;
 }

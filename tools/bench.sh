@@ -9,7 +9,8 @@
 #      config is measured the same way: the ceiling each row is compared with
 #   4. the table goes to stdout and to bench/results/latest.md
 #
-# Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (4), BENCH_CPU (0), OUT.
+# Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (4), BENCH_CPU (0), OUT,
+# SCENARIOS (names to run, space-separated; default all).
 # Never fails on timing.
 set -euo pipefail
 
@@ -101,8 +102,10 @@ j() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"; }
 ROWS_MD=()
 CEILING_RPS=
 # scenario NAME SCRIPT PATH [CONNS]
+wanted() { [ -z "${SCENARIOS:-}" ] || [[ " $SCENARIOS " == *" $1 "* ]]; }
 scenario() {
 	local name=$1 script=$2 path=$3 conns=${4:-$CONNS} before after res rps ev ratio
+	wanted "$name" || return 0
 	before=$(worker_rss "$SVC_POOL")
 	res=$(run_wrk "$script" "http://127.0.0.1:$SVC_PORT$path" "$conns")
 	after=$(worker_rss "$SVC_POOL")
@@ -136,14 +139,16 @@ BATCH=1000 scenario ingest_batch_1000 "$INGEST" /events 4
 BATCH=1 scenario ingest_single "$INGEST" /events
 
 # stats while another wrk ingests at full speed
-before=$(worker_rss "$SVC_POOL")
-BATCH=1000 taskset -c "$BENCH_CPU" wrk -t1 -c4 -d"$DURATION" -s "$INGEST" "http://127.0.0.1:$SVC_PORT/events" >"$SVC_DIR/bg-ingest.log" 2>&1 &
-bg=$!
-sleep 1
-res=$(run_wrk "$GET" "http://127.0.0.1:$SVC_PORT/stats/dau?from=2025-11-01&to=2025-11-30")
-wait "$bg" || true
-record stats_during_ingest "$res" "$before" "$(worker_rss "$SVC_POOL")"
-say "background ingest: $(sed -n 's/^BENCH //p' "$SVC_DIR/bg-ingest.log")"
+if wanted stats_during_ingest; then
+	before=$(worker_rss "$SVC_POOL")
+	BATCH=1000 taskset -c "$BENCH_CPU" wrk -t1 -c4 -d"$DURATION" -s "$INGEST" "http://127.0.0.1:$SVC_PORT/events" >"$SVC_DIR/bg-ingest.log" 2>&1 &
+	bg=$!
+	sleep 1
+	res=$(run_wrk "$GET" "http://127.0.0.1:$SVC_PORT/stats/dau?from=2025-11-01&to=2025-11-30")
+	wait "$bg" || true
+	record stats_during_ingest "$res" "$before" "$(worker_rss "$SVC_POOL")"
+	say "background ingest: $(sed -n 's/^BENCH //p' "$SVC_DIR/bg-ingest.log")"
+fi
 
 # --- the table -------------------------------------------------------------------------------
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)

@@ -1287,3 +1287,32 @@ it_stack(const char *cmd)
 	snprintf(line, sizeof(line), "VAR_DIR='%s' tools/stack.sh %s >&2", dir, cmd);
 	return system(line);
 }
+
+/* The whole retention summary (every cohort, bucket and period, stripes summed) against a
+ * recomputation from the raw events, in one snapshot so that other writers cannot skew it. */
+void
+it_check_retention_cells(PGconn *db)
+{
+	PGresult *q = PQexec(
+	    db,
+	    "WITH d AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day"
+	    "   FROM events),"
+	    " f AS (SELECT user_id, min(day) AS f FROM d GROUP BY user_id),"
+	    " b AS (SELECT DISTINCT user_id, day - k AS s FROM d, generate_series(0, 6) k),"
+	    " truth AS ("
+	    "  SELECT 1 AS period, f.f AS cohort, d.day AS active, count(*) AS users"
+	    "  FROM d JOIN f USING (user_id) GROUP BY 2, 3"
+	    "  UNION ALL"
+	    "  SELECT 7, f.f - ((f.f - b.s) % 7 + 7) % 7, b.s, count(*)"
+	    "  FROM b JOIN f USING (user_id) GROUP BY 2, 3),"
+	    " cells AS (SELECT period::int, cohort, active, sum(users)::bigint AS users"
+	    "  FROM retention_cells GROUP BY 1, 2, 3 HAVING sum(users) <> 0)"
+	    " SELECT (SELECT count(*) FROM truth),"
+	    "  (SELECT count(*) FROM (TABLE truth EXCEPT TABLE cells) x),"
+	    "  (SELECT count(*) FROM (TABLE cells EXCEPT TABLE truth) y)");
+	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	cr_assert_gt(strtoll(PQgetvalue(q, 0, 0), NULL, 10), 100, "cells recomputed: %s", PQgetvalue(q, 0, 0));
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0, "cells missing or wrong");
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 2), NULL, 10), 0, "cells that should not exist");
+	PQclear(q);
+}

@@ -96,6 +96,8 @@ PGconn *db_open(void);
 /* Runs sql with text params and returns the single value of its single row as a long long
  * (asserts the query succeeds and returns one row, one non-NULL column). */
 long long db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params);
+/* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
+void it_check_retention_cells(PGconn *db);
 
 /* Same, returning the text value (malloc'd, caller frees), or NULL when there is no row or the
  * value is NULL. */

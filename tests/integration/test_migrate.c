@@ -146,3 +146,67 @@ Test(migrate, concurrent_migrators_do_not_collide)
 	free(name);
 	free(url);
 }
+
+/* Stages n random events of users mg1..mg800 in [start, start + days) and merges them with
+ * whatever ingest_merge() the database has (the one of the migrations applied so far). */
+static void
+load_via_merge(PGconn *c, int n, const char *start, int days, double seed)
+{
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+		 "BEGIN; SELECT ingest_session_init(); SELECT setseed(%g);"
+		 " INSERT INTO ingest_stage (event_id, occurred_at, user_id, event_type, properties, ord)"
+		 " SELECT gen_random_uuid(),"
+		 "  '%s'::timestamptz + random() * %d * interval '1 day',"
+		 "  'mg' || (1 + floor(random() * 800))::int, 'e' || floor(random() * 5)::int, '{}', g"
+		 " FROM generate_series(1, %d) g;"
+		 " SELECT ingest_merge(0); COMMIT",
+		 seed, start, days, n);
+	PGresult *r = PQexec(c, sql);
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+	PQclear(r);
+}
+
+/* An existing database upgrades: events merged under 0001+0002 (no retention summary yet),
+ * then the remaining migrations build retention_cells from what is stored; a second load
+ * that moves users to earlier cohorts keeps them equal to a recomputation. */
+Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
+{
+	char out[4096], dir[] = "/tmp/events-mig-XXXXXX", cmd[256];
+	char *name = fresh_db(), *url = url_for(name);
+	cr_assert(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd, "cp migrations/0001_*.sql migrations/0002_*.sql %s/", dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_eq(run_migrate(url, dir, out, sizeof out), 0, "%s", out);
+	PGconn *c = PQconnectdb(url);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	cr_assert_eq(db_scalar_ll(c, "SELECT count(*) FROM pg_tables"
+				     " WHERE tablename = 'retention_cells'", 0, NULL),
+		     0, "0001+0002 only");
+	load_via_merge(c, 20000, "2019-03-01", 60, 0.25);
+	cr_assert_eq(db_scalar_ll(c, "SELECT count(*) FROM events", 0, NULL), 20000);
+
+	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
+	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
+	it_check_retention_cells(c);
+
+	/* earlier days for the same users: their cohorts move */
+	PQfinish(c);
+	c = PQconnectdb(url); /* a new session: the new staging tables */
+	load_via_merge(c, 6000, "2019-02-10", 25, 0.5);
+	cr_assert_eq(db_scalar_ll(c, "SELECT count(*) FROM events", 0, NULL), 26000);
+	cr_expect_gt(db_scalar_ll(c,
+				  "SELECT count(*) FROM users WHERE first_day < '2019-03-01'"
+				  " AND user_id IN (SELECT user_id FROM events"
+				  "  WHERE occurred_at >= '2019-03-01')",
+				  0, NULL),
+		     100, "the second load moved users to earlier cohorts");
+	it_check_retention_cells(c);
+	PQfinish(c);
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+	drop_db(name);
+	free(name);
+	free(url);
+}

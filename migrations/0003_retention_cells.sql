@@ -1,0 +1,215 @@
+-- 0003_retention_cells: retention answered from a summary in O(windows) rows.
+--
+-- Until now /stats/retention joined the cohort's users with their user_days: O(cohort size x
+-- active days), 25 answers/s for 12 weeks at 10M events. retention_cells holds, for each
+-- period length (1 = day, 7 = week), cohort bucket and activity bucket, how many users of the
+-- cohort were active in that bucket (striped like daily_users; readers sum the stripes):
+--
+--   period 1: cohort = the user's first day f,            active = a day the user had events
+--   period 7: cohort = the 7-day bucket [c, c+7) holding f, active = a 7-day bucket [a, a+7)
+--             in which the user had events, with c and a in the same phase (c = a mod 7)
+--
+-- A week of the API starts on any day, so buckets of all 7 phases are kept: a day x lies in
+-- the 7 buckets starting at x-6 .. x, one per phase. GET /stats/retention?start_date=S reads
+-- the cells (p, S, S + k*p) for k = 0..windows; window 0 is the cohort size.
+--
+-- ingest_merge maintains the cells in the ingest transaction from the new (user, day) pairs
+-- only, holding the lock of each affected users row (taken in user_id order) so that the
+-- stored days it reads cannot change under it:
+--   * a user whose first day did not move gains the day cells of its new days, and the week
+--     buckets that only its new days fill (found from the stored days within 6 days of each
+--     new day);
+--   * a new user, or one whose first day moved earlier (a late event), has all of its cells
+--     recomputed: the old ones are subtracted from the old cohort and added to the new one.
+-- A week bucket is counted at the earliest of the user's days in it, so no DISTINCT is needed.
+-- Lock order: events, user_days, users, then daily_users, retention_cells, daily_event_types,
+-- each in key order, so concurrent merges cannot deadlock. Every users row with a new day is
+-- now locked (0002 touched only those that moved), which is what makes the reads consistent.
+
+-- The bucket of phase s (mod 7) that holds day f.
+CREATE FUNCTION retention_bucket(f date, s date) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT f - (((f - s) % 7) + 7) % 7 $$;
+
+CREATE TABLE retention_cells (
+    period smallint NOT NULL CHECK (period IN (1, 7)),
+    cohort date     NOT NULL,
+    active date     NOT NULL,
+    stripe smallint NOT NULL,
+    users  bigint   NOT NULL,
+    PRIMARY KEY (period, cohort, active, stripe)
+);
+
+-- Nothing reads users by first day any more.
+DROP INDEX IF EXISTS users_first_day;
+
+CREATE OR REPLACE FUNCTION ingest_session_init() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+        event_id uuid, occurred_at timestamptz, user_id text COLLATE "C",
+        event_type text COLLATE "C", properties jsonb, ord bigint
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS ingest_new (
+        day date, user_id text COLLATE "C", event_type text COLLATE "C"
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS ingest_pairs (
+        user_id text COLLATE "C", day date
+    ) ON COMMIT DELETE ROWS;
+    -- users inserted or moved to an earlier first day by this transaction
+    CREATE TEMP TABLE IF NOT EXISTS ingest_rebuilt (
+        user_id text COLLATE "C", first_day date, new_days date[]
+    ) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS ingest_cells (
+        period smallint, cohort date, active date, delta bigint
+    ) ON COMMIT DELETE ROWS;
+END $$;
+
+-- jit = off: the planner knows nothing of the staging tables' sizes, and its guesses made it
+-- compile every statement (0.6 s per 50 000-row batch of the loader, more than the work).
+CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer) RETURNS bigint LANGUAGE plpgsql
+SET jit = off AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- a session opened before this migration lacks the newer staging tables
+    IF to_regclass('pg_temp.ingest_cells') IS NULL THEN
+        PERFORM ingest_session_init();
+    END IF;
+
+    WITH ins AS (
+        INSERT INTO events (event_id, occurred_at, user_id, event_type, properties)
+        SELECT DISTINCT ON (s.event_id) s.event_id, s.occurred_at, s.user_id, s.event_type,
+               s.properties
+        FROM ingest_stage s
+        -- a scalar subquery, not NOT EXISTS: the planner must not turn it into an anti join
+        -- that reads the whole events table
+        WHERE (SELECT true FROM events e WHERE e.event_id = s.event_id) IS NULL
+        ORDER BY s.event_id, s.ord
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING occurred_at, user_id, event_type
+    )
+    INSERT INTO ingest_new (day, user_id, event_type)
+    SELECT (occurred_at AT TIME ZONE 'UTC')::date, user_id, event_type FROM ins;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+
+    WITH p AS (
+        INSERT INTO user_days (user_id, day)
+        SELECT DISTINCT user_id, day FROM ingest_new ORDER BY user_id, day
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, day
+    )
+    INSERT INTO ingest_pairs (user_id, day) SELECT user_id, day FROM p;
+
+    -- Every user with a new day is locked here (ON CONFLICT DO UPDATE locks the row even when
+    -- its WHERE is false); the rows that come back were inserted or moved earlier.
+    WITH pu AS (
+        SELECT user_id, min(day) AS first_day, array_agg(day) AS days
+        FROM ingest_pairs GROUP BY user_id
+    ), u AS (
+        INSERT INTO users AS u (user_id, first_day)
+        SELECT user_id, first_day FROM pu ORDER BY user_id
+        ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
+            WHERE EXCLUDED.first_day < u.first_day
+        RETURNING u.user_id, u.first_day
+    )
+    INSERT INTO ingest_rebuilt (user_id, first_day, new_days)
+    SELECT u.user_id, u.first_day, pu.days FROM u JOIN pu ON pu.user_id = u.user_id;
+
+    INSERT INTO daily_users AS d (day, stripe, users)
+    SELECT day, p_stripe, count(*) FROM ingest_pairs GROUP BY day ORDER BY day
+    ON CONFLICT (day, stripe) DO UPDATE SET users = d.users + EXCLUDED.users;
+
+    -- A week bucket is counted once per user, at the earliest of the user's days in it: day x
+    -- opens the buckets starting at max(x - 6, previous day + 1) .. x. (Statements from here
+    -- on see every transaction that held these users' locks before us.)
+
+    -- Users whose cohort stayed: each new day d opens the buckets that hold no earlier day of
+    -- the user and no stored day after d. Reads at most 13 days around each new day.
+    INSERT INTO ingest_cells (period, cohort, active, delta)
+    WITH pu AS (
+        SELECT p.user_id, array_agg(p.day) AS days FROM ingest_pairs p
+        WHERE NOT EXISTS (SELECT 1 FROM ingest_rebuilt r WHERE r.user_id = p.user_id)
+        GROUP BY p.user_id
+    ), nb AS (
+        SELECT u.f, d.day,
+               greatest(d.day - 6, x.prev_any + 1) AS lo, least(d.day, x.next_old - 7) AS hi
+        FROM pu
+        -- OFFSET 0 keeps these lookups per user: flattened, the planner (which has no idea
+        -- how many rows the staging tables hold) likes to scan all users or all user_days
+        CROSS JOIN LATERAL (SELECT first_day AS f FROM users WHERE user_id = pu.user_id
+                            OFFSET 0) u
+        CROSS JOIN LATERAL unnest(pu.days) d(day)
+        CROSS JOIN LATERAL (
+            SELECT max(ud.day) FILTER (WHERE ud.day < d.day) AS prev_any,
+                   min(ud.day) FILTER (WHERE ud.day > d.day AND ud.day <> ALL (pu.days)) AS next_old
+            FROM user_days ud
+            WHERE ud.user_id = pu.user_id AND ud.day BETWEEN d.day - 6 AND d.day + 6) x
+    )
+    SELECT 1, f, day, count(*) FROM nb GROUP BY f, day
+    UNION ALL
+    SELECT 7, retention_bucket(f, s), s, count(*)
+    FROM nb CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(day - hi, day - lo) j) b
+    GROUP BY 2, 3;
+
+    -- New and moved users: every day they have goes to the new cohort, and what the old
+    -- cohort held of them (their stored days) is taken back.
+    INSERT INTO ingest_cells (period, cohort, active, delta)
+    WITH d AS (
+        SELECT r.user_id, r.first_day AS f, ud.day, ud.day <> ALL (r.new_days) AS old
+        FROM ingest_rebuilt r
+        CROSS JOIN LATERAL (SELECT x.day FROM user_days x WHERE x.user_id = r.user_id
+                            OFFSET 0) ud
+    ), q AS (
+        SELECT f, day, old,
+               lag(day) OVER w AS prev_any,
+               max(day) FILTER (WHERE old) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   AS prev_old,
+               min(day) FILTER (WHERE old) OVER (PARTITION BY user_id) AS old_f
+        FROM d WINDOW w AS (PARTITION BY user_id ORDER BY day)
+    )
+    SELECT 1, f, day, count(*) FROM q GROUP BY f, day
+    UNION ALL
+    SELECT 1, old_f, day, -count(*) FROM q WHERE old GROUP BY old_f, day
+    UNION ALL
+    SELECT 7, retention_bucket(f, s), s, count(*)
+    FROM q CROSS JOIN LATERAL (SELECT day - j AS s
+                               FROM generate_series(0, day - greatest(day - 6, prev_any + 1)) j) b
+    GROUP BY 2, 3
+    UNION ALL
+    SELECT 7, retention_bucket(old_f, s), s, -count(*)
+    FROM q CROSS JOIN LATERAL (SELECT day - j AS s
+                               FROM generate_series(0, day - greatest(day - 6, prev_old + 1)) j) b
+    WHERE old
+    GROUP BY 2, 3;
+
+    INSERT INTO retention_cells AS c (period, cohort, active, stripe, users)
+    SELECT period, cohort, active, p_stripe, sum(delta) FROM ingest_cells
+    GROUP BY period, cohort, active HAVING sum(delta) <> 0 ORDER BY period, cohort, active
+    ON CONFLICT (period, cohort, active, stripe) DO UPDATE SET users = c.users + EXCLUDED.users;
+
+    INSERT INTO daily_event_types AS t (day, event_type, stripe, events)
+    SELECT day, event_type, p_stripe, count(*) FROM ingest_new
+    GROUP BY day, event_type ORDER BY day, event_type
+    ON CONFLICT (day, event_type, stripe) DO UPDATE SET events = t.events + EXCLUDED.events;
+
+    RETURN n;
+END $$;
+
+-- The cells of the data already stored. Writers wait until this migration commits.
+LOCK TABLE user_days, users IN SHARE MODE;
+
+INSERT INTO retention_cells (period, cohort, active, stripe, users)
+SELECT 1, u.first_day, ud.day, 0, count(*)
+FROM user_days ud JOIN users u ON u.user_id = ud.user_id
+GROUP BY u.first_day, ud.day;
+
+INSERT INTO retention_cells (period, cohort, active, stripe, users)
+SELECT 7, retention_bucket(u.first_day, b.s), b.s, 0, count(*)
+FROM (SELECT user_id, day, lag(day) OVER (PARTITION BY user_id ORDER BY day) AS prev
+      FROM user_days) d
+JOIN users u ON u.user_id = d.user_id
+CROSS JOIN LATERAL (SELECT d.day - j AS s
+                    FROM generate_series(0, d.day - greatest(d.day - 6, d.prev + 1)) j) b
+GROUP BY 2, 3;
