@@ -35,7 +35,7 @@ conf_load(struct conf *c)
 	if (c->database_url && !*c->database_url)
 		c->database_url = NULL;
 	c->max_future_seconds = 86400;
-	if (int_setting("WORKERS", 4, 1, 256, &c->workers) ||
+	if (int_setting("WORKERS", 8, 1, 256, &c->workers) ||
 	    int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000,
 			&c->db_statement_timeout_ms))
 		return -1;

@@ -9,7 +9,7 @@
 #      config is measured the same way: the ceiling each row is compared with
 #   4. the table goes to stdout and to bench/results/latest.md
 #
-# Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (4), BENCH_CPU (0), OUT,
+# Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (8), BENCH_CPU (0), OUT,
 # SCENARIOS (names to run, space-separated; default all).
 # Never fails on timing.
 set -euo pipefail
@@ -25,7 +25,7 @@ USERS=${USERS:-$((ROWS / 50))}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-16}
 BENCH_CPU=${BENCH_CPU:-0}
-export WORKERS=${WORKERS:-4}
+export WORKERS=${WORKERS:-8}
 BUILD=${BUILD:-$ROOT/build}
 OUT=${OUT:-$ROOT/bench/results/latest.md}
 FILE=$ROOT/data/events_bench_${ROWS}.csv

@@ -10,7 +10,7 @@
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
 #   PORT         8000               nginx listen port
 #   LISTEN_ADDR  127.0.0.1          nginx listen address
-#   WORKERS      4                  FastCGI worker processes (read by events-fcgi)
+#   WORKERS      8                  FastCGI worker processes (read by events-fcgi)
 #   DATABASE_URL (unset)            an external database; no embedded cluster when set
 #   BUILD        <repo>/build       where events-fcgi and migrate are
 #   PG_BIN       newest /usr/lib/postgresql/*/bin   PostgreSQL server binaries
@@ -48,7 +48,7 @@ VAR_DIR=$(realpath -m -- "${VAR_DIR:-$ROOT/var}")
 BUILD=$(realpath -m -- "${BUILD:-$ROOT/build}")
 PORT=${PORT:-8000}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
-WORKERS=${WORKERS:-4}
+WORKERS=${WORKERS:-8}
 RATE_LIMIT_RPS=${RATE_LIMIT_RPS:-100}
 RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-200}
 RATE_LIMIT_EXEMPT=${RATE_LIMIT_EXEMPT:-}
