@@ -38,7 +38,8 @@ static const struct stmt statements[] = {
 		  " WHERE period = $2::int AND cohort = $1::date"
 		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
 		  " GROUP BY active"},
-    {"merge", "SELECT ingest_merge($1::int)"},
+    {"merge", "SELECT ingest_merge($1::int, false)"},
+    {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
 };
 
 struct db *
@@ -375,13 +376,14 @@ staged(struct db *db, const struct batch *b, const char *name, const char *param
 }
 
 enum db_status
-db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
+db_ingest(struct db *db, const struct batch *b, int stripe, enum db_ingest_mode mode,
+	  size_t *accepted)
 {
 	char param[16];
 	int64_t n = 0;
 	enum db_status st;
 	snprintf(param, sizeof param, "%d", stripe);
-	st = staged(db, b, "merge", param, 1, &n);
+	st = staged(db, b, mode == DB_MAY_REPEAT ? "merge_skip_stored" : "merge", param, 1, &n);
 	*accepted = st == DB_OK ? (size_t)n : 0;
 	return st;
 }

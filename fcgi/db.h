@@ -28,10 +28,17 @@ enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
 /* The last connection error, for messages (borrowed, valid until the next call). */
 const char *db_last_error(const struct db *db);
 
+/* How a writer expects its batches: DB_FRESH (live traffic: events are new, a resend is the
+ * exception) or DB_MAY_REPEAT (files that may be loaded again: stored ids are looked up and
+ * skipped before the insert, which makes a re-load about twice as fast and costs fresh
+ * events one more index probe each). The result is the same either way. */
+enum db_ingest_mode { DB_FRESH, DB_MAY_REPEAT };
+
 /* Stores b idempotently (first write wins) in one transaction and maintains the per-day
  * summaries; *accepted = events newly stored. stripe (0..32767) picks the summary counter
  * rows this writer bumps, so that concurrent writers do not contend. */
-enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, size_t *accepted)
+enum db_status db_ingest(struct db *db, const struct batch *b, int stripe,
+			 enum db_ingest_mode mode, size_t *accepted)
     __attribute__((warn_unused_result));
 
 /* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */

@@ -45,7 +45,7 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 {
 	size_t accepted;
 	char *body;
-	enum db_status st = db_ingest(app->db, b, app->stripe, &accepted);
+	enum db_status st = db_ingest(app->db, b, app->stripe, DB_FRESH, &accepted);
 	if (st != DB_OK)
 		metrics_add(METRIC_DB_ERRORS, 1);
 	switch (st) {

@@ -54,10 +54,13 @@ BEGIN
     ) ON COMMIT DELETE ROWS;
 END $$;
 
--- jit = off: the planner knows nothing of the staging table's size, and its guesses made it
--- compile statements (0.6 s per 50 000-row batch of the loader, more than the work).
-CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer) RETURNS bigint LANGUAGE plpgsql
-SET jit = off AS $$
+-- p_skip_stored: look up every staged id first and leave out those already stored (loaders:
+-- a file loaded again goes about twice as fast), or let ON CONFLICT find them (live traffic:
+-- one index probe less per new event, ~15 % more events/s in batches of 1 000). The result is
+-- the same. jit = off: the planner knows nothing of the staging table's size, and its
+-- guesses made it compile statements (0.6 s per 50 000-row batch, more than the work).
+CREATE FUNCTION ingest_merge(p_stripe integer, p_skip_stored boolean) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
     n bigint;
     e_day date[]; e_user text[]; e_type text[];   -- the events that were new
@@ -70,8 +73,8 @@ BEGIN
                s.properties
         FROM ingest_stage s
         -- a scalar subquery, not NOT EXISTS: the planner must not turn it into an anti join
-        -- that reads the whole events table
-        WHERE (SELECT true FROM events e WHERE e.event_id = s.event_id) IS NULL
+        -- that reads the whole events table (and OR stops at NOT p_skip_stored when true)
+        WHERE NOT p_skip_stored OR (SELECT true FROM events e WHERE e.event_id = s.event_id) IS NULL
         ORDER BY s.event_id, s.ord
         ON CONFLICT (event_id) DO NOTHING
         RETURNING occurred_at, user_id, event_type
@@ -190,6 +193,10 @@ BEGIN
 
     RETURN n;
 END $$;
+
+-- The one-argument form of 0001/0002, for a binary older than this migration.
+CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer) RETURNS bigint LANGUAGE sql
+AS $$ SELECT ingest_merge(p_stripe, true) $$;
 
 -- The cells of the data already stored. Writers wait until this migration commits.
 LOCK TABLE user_days, users IN SHARE MODE;

@@ -447,7 +447,7 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 	struct batch view = {.ev = sl->b.ev + off, .n = n, .cap = n};
 	size_t fresh = 0;
 	enum db_status st = L->opt.dry_run ? db_loader_dry_count(L->db, &view, &fresh)
-					   : db_ingest(L->db, &view, L->stripe, &fresh);
+					   : db_ingest(L->db, &view, L->stripe, DB_MAY_REPEAT, &fresh);
 	if (st == DB_OK) {
 		L->accepted += fresh;
 		L->dups += n - fresh;

@@ -140,8 +140,12 @@ Test(migrate, concurrent_migrators_do_not_collide)
 	cr_expect_eq(
 	    count_in(url, "SELECT count(*) FROM schema_migrations WHERE version = '0001_init'"), 1,
 	    "applied exactly once");
+	/* the current form and the one-argument form kept for older binaries, once each */
 	cr_expect_eq(count_in(url, "SELECT count(*) FROM pg_proc WHERE proname = 'ingest_merge'"),
-		     1);
+		     2);
+	cr_expect_eq(count_in(url, "SELECT count(DISTINCT pronargs) FROM pg_proc"
+				   " WHERE proname = 'ingest_merge'"),
+		     2);
 	drop_db(name);
 	free(name);
 	free(url);
