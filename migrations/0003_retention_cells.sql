@@ -26,6 +26,27 @@
 -- each in key order, so concurrent merges cannot deadlock. Every users row with a new day is
 -- now locked (0002 touched only those that moved), which is what makes the reads consistent.
 
+-- Upgrading a live database: merges already under way finish before this migration goes on
+-- (so the backfill at the end sees them); merges that start meanwhile wait here. A merge call
+-- that began before the commit still runs the 0002 body, which knows nothing of the cells:
+-- user_days_guard below makes it fail with a serialization failure, which every writer
+-- retries as a new call (running the new body). Old readers of users wait for the commit.
+LOCK TABLE events, user_days, users IN SHARE ROW EXCLUSIVE MODE;
+
+-- user_days is written only by ingest_merge(), which says so for its transaction; anything
+-- else (an older merge body, a hand-written INSERT) would leave the summaries behind. To write
+-- it by hand anyway: SET LOCAL events.merge_version = '3', then maintain every summary.
+CREATE FUNCTION ingest_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('events.merge_version', true) IS DISTINCT FROM '3' THEN
+        RAISE EXCEPTION 'user_days is written by ingest_merge() only; retry the call'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER user_days_guard BEFORE INSERT ON user_days
+    FOR EACH STATEMENT EXECUTE FUNCTION ingest_guard();
+
 -- The bucket of phase s (mod 7) that holds day f.
 CREATE FUNCTION retention_bucket(f date, s date) RETURNS date
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT f - (((f - s) % 7) + 7) % 7 $$;
@@ -86,6 +107,7 @@ BEGIN
         RETURN 0;
     END IF;
 
+    PERFORM set_config('events.merge_version', '3', true);
     WITH p AS (
         INSERT INTO user_days (user_id, day)
         SELECT DISTINCT u COLLATE "C", d FROM unnest(e_user, e_day) t(u, d) ORDER BY 1, 2
@@ -198,8 +220,7 @@ END $$;
 CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer) RETURNS bigint LANGUAGE sql
 AS $$ SELECT ingest_merge(p_stripe, true) $$;
 
--- The cells of the data already stored. Writers wait until this migration commits.
-LOCK TABLE user_days, users IN SHARE MODE;
+-- The cells of the data already stored (writers wait at the lock taken at the top).
 
 INSERT INTO retention_cells (period, cohort, active, stripe, users)
 SELECT 1, u.first_day, ud.day, 0, count(*)

@@ -194,6 +194,14 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
 	it_check_retention_cells(c);
 
+	/* what an older merge body would do after the upgrade: refused, as a retryable failure */
+	PGresult *g = PQexec(c, "INSERT INTO user_days VALUES ('mg1', '2019-01-01')");
+	cr_expect_eq(PQresultStatus(g), PGRES_FATAL_ERROR, "user_days written outside the merge");
+	cr_expect_str_eq(PQresultErrorField(g, PG_DIAG_SQLSTATE) ? PQresultErrorField(g, PG_DIAG_SQLSTATE)
+								     : "",
+			 "40001", "%s", PQerrorMessage(c));
+	PQclear(g);
+
 	/* earlier days for the same users: their cohorts move */
 	PQfinish(c);
 	c = PQconnectdb(url); /* a new session: the new staging tables */
