@@ -181,28 +181,21 @@ BEGIN
                    AS prev_old,
                min(day) FILTER (WHERE old) OVER (PARTITION BY user_id) AS old_f
         FROM rd WINDOW w AS (PARTITION BY user_id ORDER BY day)
+    ),
+    -- Every contribution: a user's day in cohort f, opening the week buckets lo .. hi; sign
+    -- -1 takes back what the old cohort of a moved user held.
+    contrib (f, day, lo, hi, sign) AS (
+        SELECT f, day, lo, hi, 1 FROM nb
+        UNION ALL
+        SELECT f, day, greatest(day - 6, prev_any + 1), day, 1 FROM q
+        UNION ALL
+        SELECT old_f, day, greatest(day - 6, prev_old + 1), day, -1 FROM q WHERE old
     ), deltas (period, cohort, active, delta) AS (
-        SELECT 1, f, day, count(*) FROM nb GROUP BY f, day
+        SELECT 1, f, day, sign FROM contrib
         UNION ALL
-        SELECT 7, retention_bucket(f, s), s, count(*)
-        FROM nb CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(0, 6) j
-                                    WHERE j BETWEEN day - hi AND day - lo) b
-        GROUP BY 2, 3
-        UNION ALL
-        SELECT 1, f, day, count(*) FROM q GROUP BY f, day
-        UNION ALL
-        SELECT 1, old_f, day, -count(*) FROM q WHERE old GROUP BY old_f, day
-        UNION ALL
-        SELECT 7, retention_bucket(f, s), s, count(*)
-        FROM q CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(0, 6) j
-                                   WHERE j <= day - greatest(day - 6, prev_any + 1)) b
-        GROUP BY 2, 3
-        UNION ALL
-        SELECT 7, retention_bucket(old_f, s), s, -count(*)
-        FROM q CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(0, 6) j
-                                   WHERE j <= day - greatest(day - 6, prev_old + 1)) b
-        WHERE old
-        GROUP BY 2, 3
+        SELECT 7, retention_bucket(f, s), s, sign
+        FROM contrib CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(0, 6) j
+                                         WHERE j BETWEEN day - hi AND day - lo) b
     )
     SELECT period, cohort, active, p_stripe, sum(delta) FROM deltas
     GROUP BY period, cohort, active HAVING sum(delta) <> 0 ORDER BY period, cohort, active

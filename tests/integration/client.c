@@ -1182,9 +1182,8 @@ it_pool_pid(void)
 	return p && atoi(p) > 0 ? (pid_t)atoi(p) : 0;
 }
 
-/* A running worker: its command line is "EXE --worker SLOT". */
-static int
-is_worker(pid_t pid)
+int
+it_worker_slot(pid_t pid)
 {
 	char path[64], buf[512];
 	size_t n, a;
@@ -1192,12 +1191,14 @@ is_worker(pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	if (!(fp = fopen(path, "r")))
-		return 0;
+		return -1;
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
 	fclose(fp);
 	buf[n] = '\0';
-	a = strlen(buf) + 1;
-	return a < n && strcmp(buf + a, "--worker") == 0;
+	a = strlen(buf) + 1; /* argv[1] */
+	if (a >= n || strcmp(buf + a, "--worker") != 0 || a + 9 >= n)
+		return -1;
+	return atoi(buf + a + 9);
 }
 
 static int
@@ -1209,7 +1210,7 @@ cmp_pid(const void *a, const void *b)
 }
 
 int
-it_pool_workers(pid_t pool, pid_t *out, int cap)
+it_pool_children(pid_t pool, pid_t *out, int cap)
 {
 	char path[128], buf[4096];
 	size_t n;
@@ -1227,9 +1228,21 @@ it_pool_workers(pid_t pool, pid_t *out, int cap)
 
 		if (e == s)
 			break;
-		if (is_worker((pid_t)v))
-			out[k++] = (pid_t)v;
+		out[k++] = (pid_t)v;
 	}
+	return k;
+}
+
+int
+it_pool_workers(pid_t pool, pid_t *out, int cap)
+{
+	int n = it_pool_children(pool, out, cap), k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (it_worker_slot(out[i]) >= 0)
+			out[k++] = out[i];
+	if (n < 0)
+		return -1;
 	qsort(out, (size_t)k, sizeof(*out), cmp_pid);
 	return k;
 }

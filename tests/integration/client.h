@@ -189,6 +189,14 @@ void it_side_stack_down(struct it_side_stack *s);
 /* $EVENTS_POOL_PID as a pid, 0 when it is not set. */
 pid_t it_pool_pid(void);
 
+/* Every child of the pool whose supervisor is pool (workers, old ones still finishing, children
+ * not yet exec'd), in /proc's order; at most cap; -1 when the supervisor is not running. */
+int it_pool_children(pid_t pool, pid_t *out, int cap);
+
+/* The slot of a running worker ("events-fcgi --worker SLOT"), -1 for anything else (a child
+ * not yet exec'd, a zombie, a process that is gone). */
+int it_worker_slot(pid_t pid);
+
 /* The running workers of the pool whose supervisor is pool: its children that are
  * "events-fcgi --worker SLOT" processes (not yet exec'd children and zombies are left out), read
  * from /proc. Writes at most cap pids to out in ascending order; returns how many, -1 when the

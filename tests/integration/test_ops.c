@@ -45,46 +45,10 @@ var_dir(void)
 static int
 pool_children(pid_t *out, int cap)
 {
-	char path[128], buf[4096];
-	size_t n;
-	int k = 0;
-	FILE *fp;
+	int n = it_pool_children(pool_pid(), out, cap);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pool_pid(), (int)pool_pid());
-	fp = fopen(path, "r");
-	cr_assert(fp, "expected the pool (pid %d) to be running", (int)pool_pid());
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	for (char *s = buf, *e; k < cap; s = e) {
-		long v = strtol(s, &e, 10);
-
-		if (e == s)
-			break;
-		out[k++] = (pid_t)v;
-	}
-	return k;
-}
-
-/* The slot of a running worker ("events-fcgi --worker SLOT"), -1 for anything else (a child
- * not yet exec'd, a zombie, a process that is gone). */
-static int
-worker_slot(pid_t pid)
-{
-	char path[64], buf[512];
-	size_t n, a;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if (!(fp = fopen(path, "r")))
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	a = strlen(buf) + 1; /* argv[1] */
-	if (a >= n || strcmp(buf + a, "--worker") != 0 || a + 9 >= n)
-		return -1;
-	return atoi(buf + a + 9);
+	cr_assert_geq(n, 0, "expected the pool (pid %d) to be running", (int)pool_pid());
+	return n;
 }
 
 static int
@@ -109,7 +73,7 @@ pool_complete(const pid_t *exclude, int nex, pid_t *out)
 	for (int i = 0; i < want; i++)
 		out[i] = 0;
 	for (int i = 0; i < n; i++) {
-		int s = worker_slot(kids[i]);
+		int s = it_worker_slot(kids[i]);
 
 		if (s < 0 || s >= want || out[s] || in_set(kids[i], exclude, nex))
 			return 0;
@@ -244,7 +208,7 @@ Test(ops, kill9_refill, .timeout = 60)
 	cr_assert_geq(wait_pool(NULL, 0, before, 5.0), 0,
 		      "expected the pool to have %d workers before the test", n);
 	victim = before[n - 1];
-	slot = worker_slot(victim);
+	slot = it_worker_slot(victim);
 	since = db_scalar_text(db, "SELECT clock_timestamp()::text", 0, NULL);
 	cr_assert(since, "expected the database clock");
 
@@ -267,7 +231,7 @@ Test(ops, kill9_refill, .timeout = 60)
 		if (!in_set(after[i], before, n))
 			fresh = after[i];
 	cr_assert_neq(fresh, 0, "expected one new worker pid");
-	cr_assert_eq(worker_slot(fresh), slot,
+	cr_assert_eq(it_worker_slot(fresh), slot,
 		     "expected the new worker in the killed one's slot %d", slot);
 
 	for (int i = 0; i < 20; i++) {
