@@ -17,9 +17,9 @@ LDLIBS   += $(PKG_LIBS) -lm
 
 # Code shared by the worker and the command-line tools (no libfcgi in here).
 CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
-	fcgi/auth.c
+	fcgi/auth.c fcgi/pgservice.c fcgi/netlist.c
 # The FastCGI worker: router, handlers, process management.
-WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
+WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
@@ -138,7 +138,10 @@ compose-check: web
 
 # --- sanitizers, fuzzing, leaks (README "Sanitizers, fuzzing, leaks") ----------------------
 ASAN_BUILD := build/asan
-ASAN_LOGS  := $(CURDIR)/$(ASAN_BUILD)/logs
+# Reports of every process of the stack. Workers drop to an unprivileged account when the
+# tests run as root, and a checkout may sit where that account cannot reach: so a directory
+# under /tmp (one per checkout) that every account may write to and none may list.
+ASAN_LOGS  := /tmp/events-asan-$(shell printf %s '$(CURDIR)' | sha1sum | cut -c1-8)
 # GCC's UBSan instrumentation blurs value ranges: -Wformat-truncation stays a warning there.
 ASAN_SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
 	-Wno-error=format-truncation
@@ -156,12 +159,12 @@ ASAN_ITEST := ASAN_OPTIONS=detect_leaks=0:$(ASAN_LOG) $(ASAN_UBSAN) \
 # Everything built with ASan + UBSan into build/asan, then the unit suite and the integration
 # suite against a stack whose supervisor, workers and migrate are the ASan binaries (tests
 # still run build/migrate and build/import_events themselves). Reports go to files in
-# build/asan/logs, not into worker.log; LeakSanitizer runs when a process exits (workers at
+# ASAN_LOGS, not into worker.log; LeakSanitizer runs when a process exits (workers at
 # the stack's shutdown). Any report fails the target.
 asan: $(BINS)
 	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) OPT=-O1 SAN='$(ASAN_SAN)' \
 		all $(ASAN_BUILD)/test_unit $(ASAN_BUILD)/test_integration
-	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 1733 $(ASAN_LOGS)
 	@rc=0; \
 	$(ASAN_ENV) $(ASAN_BUILD)/test_unit --jobs 2 || rc=1; \
 	BUILD=$(ASAN_BUILD) $(ASAN_ENV) tests/integration/run.sh --cmd '$(ASAN_ITEST)' || rc=1; \

@@ -6,7 +6,9 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "netlist.h"
 #include "pool.h"
+#include "privs.h"
 #include "router.h"
 
 #include <fcgiapp.h>
@@ -55,10 +57,19 @@ worker_run(const struct conf *c, int slot)
 	struct app app = {.conf = c, .stripe = slot};
 	FCGX_Request fr;
 	char name[32];
+	pid_t parent = getppid();
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: stop too */
+	if (metrics_attach(slot) < 0)
+		log_msg(LOG_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
+	/* settings read, segment mapped: root is not needed for anything after this */
+	if (privs_drop(getenv("POOL_USER")) < 0)
+		return 1;
+	prctl(PR_SET_PDEATHSIG, SIGTERM); /* the supervisor is gone: stop too (after setuid,
+					     which clears it) */
+	if (getppid() != parent)
+		return 0; /* the supervisor died before the line above */
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
 		log_msg(LOG_ERROR, "worker", "libfcgi initialisation failed");
 		return 1;
@@ -66,8 +77,6 @@ worker_run(const struct conf *c, int slot)
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
 	if (!(app.db = db_new(c->database_url, name, c->db_statement_timeout_ms)))
 		return 1;
-	if (metrics_attach(slot) < 0)
-		log_msg(LOG_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
 		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
@@ -102,6 +111,24 @@ self_path(const char *argv0, char out[PATH_MAX])
 	return 0;
 }
 
+/* --check-config: the settings the workers read (conf_load already said what is wrong) and
+ * the address lists nginx is configured from; one line per problem, exit 2 on any. */
+static int
+check_config(void)
+{
+	static const char *const lists[] = {"RATE_LIMIT_EXEMPT", "METRICS_ALLOW"};
+	char why[256];
+	int rc = 0;
+	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+		const char *v = getenv(lists[i]);
+		if (netlist_check(v, why, sizeof why) < 0) {
+			fprintf(stderr, "%s=%s: %s\n", lists[i], v, why);
+			rc = 2;
+		}
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -114,6 +141,8 @@ main(int argc, char **argv)
 	log_set_level(c.log_level);
 	if (argc == 3 && strcmp(argv[1], "--worker") == 0)
 		return worker_run(&c, atoi(argv[2]));
+	if (argc == 2 && strcmp(argv[1], "--check-config") == 0)
+		return check_config();
 	if (argc != 1) {
 		fprintf(stderr, "usage: spawn-fcgi -n -s SOCKET -- %s\n", argv[0]);
 		return 2;

@@ -4,10 +4,12 @@
 #
 #   tools/adminer.sh up|down|status          (make adminer = tools/deps.sh adminer + up)
 #
-# It logs in to the embedded database of the stack under VAR_DIR (PostgreSQL over its unix
-# socket; the cluster trusts local connections, so any password is accepted) or to DATABASE_URL
-# when that names an external database. Settings: VAR_DIR as for tools/stack.sh;
-# ADMINER_PORT (8080).
+# It logs in to the embedded database of the stack under VAR_DIR as events_ro, a role that reads
+# everything and writes nothing (PostgreSQL over its unix socket, peer authentication: php-fpm
+# runs as www-data with the worker pool's group, which may reach the socket, and the cluster
+# maps www-data to events_ro only), or to DATABASE_URL when that names an external database.
+# A writing session, when one is really needed: make psql (the owner role).
+# Settings: VAR_DIR and POOL_USER as for tools/stack.sh; ADMINER_PORT (8080).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +21,7 @@ VAR_DIR=$(realpath -m -- "${VAR_DIR:-$ROOT/var}")
 ADMINER_PORT=${ADMINER_PORT:-8080}
 ADMINER_PHP=/usr/share/adminer/adminer.php
 WEB_USER=www-data
+POOL_USER=${POOL_USER:-eventsd}
 [[ $ADMINER_PORT =~ ^[0-9]+$ ]] && ((ADMINER_PORT >= 1 && ADMINER_PORT <= 65535)) ||
 	die "ADMINER_PORT must be 1..65535, not '$ADMINER_PORT'"
 
@@ -48,6 +51,8 @@ db_login() {
 	host=$(sed -nE 's|.*[?&]host=([^&]*).*|\1|p' <<<"$url")
 	[ -n "$host" ] || host=$(sed -E 's|^[a-z]+://([^@/]*@)?([^/:]*).*|\2|' <<<"$url")
 	host=$(printf '%b' "${host//%/\\x}")
+	# the embedded cluster (a socket directory): the read-only role
+	case $host in /*) user=events_ro ;; esac
 	printf '%s %s %s' "${host:-localhost}" "${user:-events}" "${db:-events}"
 }
 
@@ -55,8 +60,10 @@ render() {
 	local user_line='' pool_user=''
 	if is_root; then
 		user_line="user $WEB_USER;"
+		# the pool's group reaches the embedded cluster's socket directory (tools/stack.sh)
+		id -u "$POOL_USER" >/dev/null 2>&1 || die "no account $POOL_USER: start the stack first (make run)"
 		pool_user="user = $WEB_USER
-group = $WEB_USER
+group = $(id -gn "$POOL_USER")
 listen.owner = $WEB_USER
 listen.group = $WEB_USER"
 	fi
@@ -146,8 +153,9 @@ cmd_up() {
 adminer: running on http://127.0.0.1:$ADMINER_PORT/ (loopback only)
   open      $url
   login     System PostgreSQL, Server $server, Username $user, Database $db,
-            Password: anything (the embedded cluster trusts local connections;
-            Adminer refuses an empty one)
+            Password: anything (the embedded cluster authenticates the OS account,
+            not a password; Adminer refuses an empty one). events_ro reads
+            everything and writes nothing; to write: make psql
   stop      tools/adminer.sh down
 EOF
 }

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "json.h"
 #include "log.h"
+#include "pgservice.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -166,89 +167,6 @@ parse_args(int argc, char **argv, struct options *o)
 		return 1;
 	}
 	return 0;
-}
-
-/* --- where the database is ------------------------------------------------------------------ */
-
-/* The repository this binary was built in: <repo>/build/import_events -> <repo>. */
-static int
-repo_dir(char *out, size_t cap)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	for (int up = 0; up < 2; up++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash)
-			return -1;
-		*slash = '\0';
-	}
-	return snprintf(out, cap, "%s", exe) < (int)cap ? 0 : -1;
-}
-
-/* Unquotes a value printed by stack.sh's shell_quote ('...' with '\'' for a quote). */
-static void
-shell_unquote(char *s)
-{
-	char *w = s;
-	int q = 0;
-	for (char *p = s; *p; p++) {
-		if (*p == '\'')
-			q = !q;
-		else if (*p == '\\' && !q && p[1])
-			*w++ = *++p;
-		else
-			*w++ = *p;
-	}
-	*w = '\0';
-}
-
-/* The embedded database of `make run`: DATABASE_URL as printed by tools/stack.sh env. */
-static char *
-embedded_url(void)
-{
-	char repo[PATH_MAX], cmd[PATH_MAX + 64], line[4096];
-	char *url = NULL;
-	FILE *p;
-	/* the repository the binary was built in, else the current directory (make import) */
-	if (repo_dir(repo, sizeof repo) < 0 ||
-	    snprintf(cmd, sizeof cmd, "%s/tools/stack.sh", repo) >= (int)sizeof cmd ||
-	    access(cmd, X_OK) != 0) {
-		if (!getcwd(repo, sizeof repo) || access("tools/stack.sh", X_OK) != 0)
-			return NULL;
-	}
-	snprintf(cmd, sizeof cmd, "'%s/tools/stack.sh' env 2>/dev/null", repo);
-	if (!(p = popen(cmd, "r")))
-		return NULL;
-	while (fgets(line, sizeof line, p)) {
-		if (strncmp(line, "export DATABASE_URL=", 20) != 0)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		shell_unquote(line + 20);
-		free(url);
-		url = strdup(line + 20);
-	}
-	pclose(p);
-	return url;
-}
-
-/* DATABASE_URL; else NULL for libpq's PG* variables when any is set; else the embedded
- * database. *owned is what the caller frees. */
-static const char *
-conninfo(char **owned)
-{
-	static const char *const pgvars[] = {"PGHOST",	  "PGHOSTADDR", "PGDATABASE",
-					     "PGSERVICE", "PGPORT",	"PGUSER"};
-	const char *url = getenv("DATABASE_URL");
-	*owned = NULL;
-	if (url && *url)
-		return url;
-	for (size_t i = 0; i < sizeof pgvars / sizeof pgvars[0]; i++)
-		if (getenv(pgvars[i]))
-			return NULL;
-	return *owned = embedded_url();
 }
 
 /* --- rejects ------------------------------------------------------------------------------ */
@@ -644,10 +562,11 @@ open_files(struct loader *L)
 static int
 open_db(struct loader *L)
 {
-	char *owned;
-	const char *ci = conninfo(&owned);
+	char why[256];
+	const char *ci;
+	if (pgservice_conninfo("events", &ci, why, sizeof why) < 0)
+		return fail("%s", why);
 	L->db = db_new(ci, "import_events", 0);
-	free(owned);
 	if (!L->db)
 		return fail("out of memory");
 	/* loaders bump their own counter rows, apart from the workers' (0..N-1); a small fixed

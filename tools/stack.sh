@@ -11,7 +11,11 @@
 #   PORT         8000               nginx listen port
 #   LISTEN_ADDR  127.0.0.1          nginx listen address
 #   WORKERS      8                  FastCGI worker processes (read by events-fcgi)
+#   POOL_USER    eventsd            OS account the workers run as when started as root
+#                                   (created as a system account when missing)
 #   DATABASE_URL (unset)            an external database; no embedded cluster when set
+#   MIGRATE_DATABASE_URL (unset)    with DATABASE_URL: the owning role for migrations (default
+#                                   DATABASE_URL itself)
 #   BUILD        <repo>/build       where events-fcgi and migrate are
 #   PG_BIN       newest /usr/lib/postgresql/*/bin   PostgreSQL server binaries
 #
@@ -55,6 +59,7 @@ RATE_LIMIT_EXEMPT=${RATE_LIMIT_EXEMPT:-}
 METRICS_ALLOW=${METRICS_ALLOW:-}
 [[ $RATE_LIMIT_RPS =~ ^[1-9][0-9]*$ ]] || die "RATE_LIMIT_RPS=$RATE_LIMIT_RPS: expected a whole number of requests per second, 1 or more"
 [[ $RATE_LIMIT_BURST =~ ^[0-9]+$ ]] || die "RATE_LIMIT_BURST=$RATE_LIMIT_BURST: expected a whole number of requests"
+POOL_USER=${POOL_USER:-eventsd}
 EXTERNAL_DB=${DATABASE_URL:-}
 
 RUN_DIR=$VAR_DIR/run
@@ -68,6 +73,7 @@ SHORT_DIR=/tmp/ev-$HASH      # sockets (and nginx temp files) when VAR_DIR canno
 PG_ALT_DIR=/tmp/events-pg-$HASH
 PG_USER=postgres             # OS user running PostgreSQL when we are root
 NGINX_USER=www-data          # nginx worker user when we are root
+WEB_USER=www-data            # Adminer's php-fpm user when we are root (tools/adminer.sh)
 PG_PORT=5432                 # only names the socket file inside our own socket directory
 
 check_settings() {
@@ -76,6 +82,18 @@ check_settings() {
 		die "WORKERS must be 1..256, not '$WORKERS'"
 	local ip_re='^[][0-9A-Fa-f.:]+$'
 	[[ $LISTEN_ADDR =~ $ip_re ]] || die "LISTEN_ADDR '$LISTEN_ADDR' is not an IP address"
+	[[ $POOL_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] && [ "$POOL_USER" != root ] ||
+		die "POOL_USER=$POOL_USER: expected the name of an unprivileged OS account (not root)"
+	# Everything the workers read (LOG_LEVEL, API keys, timeouts, ...) and the address lists
+	# nginx gets (RATE_LIMIT_EXEMPT, METRICS_ALLOW), checked by the binary before anything
+	# starts: one line per problem.
+	[ -x "$BUILD/events-fcgi" ] || die "$BUILD/events-fcgi not built (run: make all)"
+	local out
+	if ! out=$(WORKERS=$WORKERS RATE_LIMIT_EXEMPT=$RATE_LIMIT_EXEMPT METRICS_ALLOW=$METRICS_ALLOW \
+		"$BUILD/events-fcgi" --check-config 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "settings refused; nothing was started"
+	fi
 }
 
 # --- paths that depend on who can reach VAR_DIR -------------------------------------------
@@ -108,13 +126,32 @@ pg_dir() {
 	fi
 }
 
-# sock_dir: where the cluster's unix socket lives.
+# pg_sock_dir: where the cluster's unix socket lives. As root the workers (POOL_USER) must
+# reach it, and nobody else: the directory is postgres:POOL_USER's group, mode 0750.
 pg_sock_dir() {
-	local d
-	d=$(pg_dir)/sock
-	if ((${#d} + ${#PG_PORT} + 10 > 100)); then d=$SHORT_DIR/pg; fi
+	local d dir
+	dir=$(pg_dir)
+	d=$dir/sock
+	if ((${#d} + ${#PG_PORT} + 10 > 100)); then
+		d=$SHORT_DIR/pg
+	elif is_root && { [ "$dir" != "$VAR_DIR/pg" ] || ! can_traverse "$POOL_USER" "$VAR_DIR"; }; then
+		d=$SHORT_DIR/pg
+	fi
 	printf '%s' "$d"
 }
+
+# ensure_pool_user: as root, the unprivileged account the workers run as (a system account
+# with its own group, no home, no shell), created when missing.
+ensure_pool_user() {
+	is_root || return 0
+	id -u "$POOL_USER" >/dev/null 2>&1 && return 0
+	command -v useradd >/dev/null || die "useradd not found; create the OS account '$POOL_USER' by hand"
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin "$POOL_USER" || die "could not create the OS account '$POOL_USER'"
+	say "created the system account '$POOL_USER' for the worker pool"
+}
+
+pool_group() { id -gn "$POOL_USER"; }
 
 # fcgi_sock: the worker pool's socket; nginx's worker user must reach it.
 fcgi_sock() {
@@ -143,8 +180,9 @@ www_dir() {
 	fi
 }
 
+# embedded_url [ROLE]: the embedded database as ROLE (default events, the owner).
 embedded_url() {
-	printf 'postgresql://events@/events?host=%s&port=%s' "$(urlencode "$(pg_sock_dir)")" "$PG_PORT"
+	printf 'postgresql://%s@/events?host=%s&port=%s' "${1:-events}" "$(urlencode "$(pg_sock_dir)")" "$PG_PORT"
 }
 
 # A DATABASE_URL exported from "stack.sh env" (tests, tools) names our own cluster: not external.
@@ -152,6 +190,12 @@ if [ -n "$EXTERNAL_DB" ] && [ "$EXTERNAL_DB" = "$(embedded_url)" ]; then EXTERNA
 
 database_url() {
 	if [ -n "$EXTERNAL_DB" ]; then printf '%s' "$EXTERNAL_DB"; else embedded_url; fi
+}
+
+# app_url: what the worker pool connects with: the service role events_app (a member of
+# events_writer, never a superuser) on the embedded cluster; an external DATABASE_URL as is.
+app_url() {
+	if [ -n "$EXTERNAL_DB" ]; then printf '%s' "$EXTERNAL_DB"; else embedded_url events_app; fi
 }
 
 # state KEY: a value recorded by the last "up" (empty if none).
@@ -215,6 +259,7 @@ pg_pid() {
 # pg_prepare: create the cluster's directories, owned by whoever runs the server.
 pg_prepare() {
 	local dir owner=''
+	ensure_pool_user
 	dir=$(pg_dir)
 	is_root && owner=$PG_USER
 	if is_root && ! id -u "$PG_USER" >/dev/null 2>&1; then
@@ -228,15 +273,52 @@ pg_prepare() {
 		ln -sfn "$PG_ALT_DIR" "$VAR_DIR/pg"
 	fi
 	mkdir -p "$dir/sock"
-	chmod 0755 "$dir" "$dir/sock"
-	[ -z "$owner" ] || chown "$owner:" "$dir" "$dir/sock"
+	chmod 0755 "$dir"
+	[ -z "$owner" ] || chown "$owner:" "$dir"
 	local sock
 	sock=$(pg_sock_dir)
 	if [ "$sock" != "$dir/sock" ]; then
 		make_short_dir
 		mkdir -p "$sock"
-		[ -z "$owner" ] || chown "$owner:" "$sock"
 	fi
+	# the socket's directory: the server's user, and as root the pool's group (workers,
+	# Adminer's php-fpm); no other account can even reach the socket
+	if [ -n "$owner" ]; then
+		chown "$owner:$(pool_group)" "$sock"
+		chmod 0750 "$sock"
+	else
+		chmod 0700 "$sock"
+	fi
+	[ "$sock" = "$dir/sock" ] || chmod 0700 "$dir/sock"
+}
+
+# pg_auth DATA: pg_hba.conf and pg_ident.conf, rewritten at every start. No TCP; over the
+# socket only peer authentication through one map: the account that runs the stack may be
+# the owner (migrations, psql), the service role or the read-only role; POOL_USER only the
+# service role events_app; the web user (Adminer) only the read-only role events_ro.
+pg_auth() {
+	local data=$1 me pool web
+	me=$(id -un)
+	pool=$me web=$me
+	if is_root; then pool=$POOL_USER web=$WEB_USER; fi
+	{
+		echo "# written by tools/stack.sh at every start; edits are lost"
+		echo "# TYPE  DATABASE  USER  METHOD"
+		echo "local   all       all   peer map=events"
+	} >"$data/pg_hba.conf.new"
+	{
+		echo "# written by tools/stack.sh at every start; edits are lost"
+		echo "# MAP    OS-USER   ROLE"
+		printf 'events  %s  events\nevents  %s  events_app\nevents  %s  events_ro\n' "$me" "$me" "$me"
+		[ "$pool" = "$me" ] || printf 'events  %s  events_app\n' "$pool"
+		[ "$web" = "$me" ] || printf 'events  %s  events_ro\n' "$web"
+	} >"$data/pg_ident.conf.new"
+	local f
+	for f in pg_hba.conf pg_ident.conf; do
+		chmod 0600 "$data/$f.new"
+		! is_root || chown "$PG_USER:" "$data/$f.new"
+		mv -f "$data/$f.new" "$data/$f"
+	done
 }
 
 # pg_logfile: server log; must be writable by the server's user.
@@ -267,12 +349,13 @@ pg_start() {
 			die "$data exists but holds no cluster (an interrupted initdb?); remove it and retry"
 		fi
 		say "creating PostgreSQL cluster in $data ($bin)"
-		as_pg "$bin/initdb" -D "$data" -U events -A trust -E UTF8 --locale=C \
+		as_pg "$bin/initdb" -D "$data" -U events -A peer -E UTF8 --locale=C \
 			>>"$LOG_DIR/initdb.log" 2>&1 || {
 			tail_log "$LOG_DIR/initdb.log"
 			die "initdb failed"
 		}
 	fi
+	pg_auth "$data"
 	log=$(pg_logfile)
 	touch "$log"
 	is_root && chown "$PG_USER:" "$log"
@@ -347,13 +430,23 @@ pool_start() {
 	[ "$(dirname "$sock")" = "$SHORT_DIR" ] && make_short_dir
 	mkdir -p "$(dirname "$sock")"
 	rm -f "$sock"
+	# The socket: as root owned by the pool's account and nginx's group, 0660 (nobody else
+	# can talk FastCGI to the workers and skip nginx's limits); otherwise ours alone, 0600.
+	# The workers drop to POOL_USER themselves once they have read their settings.
+	local sock_opts=(-M 0600)
+	if is_root; then
+		ensure_pool_user
+		sock_opts=(-U "$POOL_USER" -G "$(id -gn "$NGINX_USER")" -M 0660)
+	fi
 	# setsid: own session and process group (pgid = pid), so no terminal signal reaches the
 	# pool and "down" can kill the whole group. It does not fork here (we are not a group
 	# leader), so $! is spawn-fcgi's pid, which execs events-fcgi, the supervisor.
 	(
 		cd "$ROOT"
+		DATABASE_URL=$(app_url)
 		export WORKERS DATABASE_URL
-		exec setsid spawn-fcgi -n -s "$sock" -M 0666 -- "$BUILD/events-fcgi" \
+		if is_root; then export POOL_USER; else unset POOL_USER; fi
+		exec setsid spawn-fcgi -n -s "$sock" "${sock_opts[@]}" -- "$BUILD/events-fcgi" \
 			</dev/null >>"$LOG_DIR/worker.log" 2>&1
 	) &
 	pid=$!
@@ -421,7 +514,7 @@ nginx_pid() {
 # takes several directives on a line).
 cidr_lines() {
 	local item out=''
-	for item in $1; do
+	for item in ${1//,/ }; do
 		[[ $item =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "not an address or network: $item"
 		# shellcheck disable=SC2059
 		out+=$(printf "$2" "$item")' '
@@ -548,10 +641,54 @@ ensure_db() {
 run_migrate() {
 	[ -x "$BUILD/migrate" ] || die "$BUILD/migrate not built (run: make all)"
 	say "applying migrations"
-	if ! (cd "$ROOT" && "$BUILD/migrate" --dir "$ROOT/migrations"); then
+	# an external database: migrations may run as another (owning) role than the pool's
+	local url=$DATABASE_URL
+	[ -z "$EXTERNAL_DB" ] || url=${MIGRATE_DATABASE_URL:-$DATABASE_URL}
+	if ! (cd "$ROOT" && DATABASE_URL=$url "$BUILD/migrate" --dir "$ROOT/migrations"); then
 		say "error: migrations failed (DATABASE_URL=$DATABASE_URL)"
 		return 1
 	fi
+	[ -n "$EXTERNAL_DB" ] || pg_login_roles
+}
+
+# pg_login_roles: the embedded cluster's login roles, members of the group roles that
+# migration 0004 grants to: events_app (the pool, the loader) and events_ro (Adminer). No
+# passwords: peer authentication (pg_auth) decides which OS account may use which.
+pg_login_roles() {
+	local psql
+	psql=$(pg_bin "$(pg_dir)/data")/psql
+	"$psql" -X -q -v ON_ERROR_STOP=1 "$(embedded_url)" >/dev/null <<'SQL' || die "could not create the login roles"
+SET client_min_messages = warning;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_app') THEN
+        CREATE ROLE events_app LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_ro') THEN
+        CREATE ROLE events_ro LOGIN;
+    END IF;
+END $$;
+ALTER ROLE events_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE events_ro NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE events_ro SET default_transaction_read_only = on;
+GRANT events_writer TO events_app;
+GRANT events_reader TO events_ro;
+SQL
+	write_service_file
+}
+
+# write_service_file: a libpq service file naming the embedded database, for the command-line
+# tools (import_events, migrate, psql): "events" is the service role, "events_owner" the owner.
+write_service_file() {
+	local sock f=$RUN_DIR/pg_service.conf
+	sock=$(pg_sock_dir)
+	{
+		echo "# written by tools/stack.sh; PGSERVICEFILE=$f PGSERVICE=events psql"
+		printf '[events]\nhost=%s\nport=%s\ndbname=events\nuser=events_app\n\n' "$sock" "$PG_PORT"
+		printf '[events_owner]\nhost=%s\nport=%s\ndbname=events\nuser=events\n' "$sock" "$PG_PORT"
+	} >"$f.new"
+	chmod 0644 "$f.new"
+	mv -f "$f.new" "$f"
 }
 
 write_state() {

@@ -1135,7 +1135,13 @@ it_metric_sum(const char *text, const char *name, const char *const *labels, int
 void
 it_side_stack_up(struct it_side_stack *s, const char *env)
 {
-	char cmd[2048];
+	char cmd[4096], urls[1536];
+	const char *owner = getenv("DATABASE_URL");
+	const char *at = owner ? strstr(owner, "@/") : NULL;
+	cr_assert(at, "DATABASE_URL names the embedded cluster: %s", owner ? owner : "(unset)");
+	/* the pool connects as the service role, migrations run as the owner */
+	snprintf(urls, sizeof urls, "DATABASE_URL='postgresql://events_app%s' MIGRATE_DATABASE_URL='%s'",
+		 at, owner);
 	snprintf(s->var_dir, sizeof s->var_dir, "/tmp/events-side-XXXXXX");
 	cr_assert(mkdtemp(s->var_dir), "mkdtemp");
 	for (int attempt = 0; attempt < 5; attempt++) {
@@ -1144,9 +1150,9 @@ it_side_stack_up(struct it_side_stack *s, const char *env)
 					40000u);
 		snprintf(
 		    cmd, sizeof cmd,
-		    "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null %s "
+		    "chmod 755 %s && VAR_DIR=%s PORT=%d WORKERS=2 EVENTS_ENV_FILE=/dev/null %s %s "
 		    "tools/stack.sh up >%s/up.log 2>&1",
-		    s->var_dir, s->var_dir, s->port, env ? env : "", s->var_dir);
+		    s->var_dir, s->var_dir, s->port, urls, env ? env : "", s->var_dir);
 		int rc = system(cmd);
 		if (rc == 0)
 			return;
