@@ -213,8 +213,13 @@ Test(metrics, reinitialises_own_segment_of_another_layout, .init = setup, .fini 
 	struct stat st;
 	size_t len;
 	char *text;
+	struct capture cap;
 	plant(geteuid(), 0600, 100);
-	cr_assert_eq(metrics_create(4), 0);
+	capture_begin(&cap);
+	int rc = metrics_create(4);
+	capture_end(&cap);
+	cr_assert_eq(rc, 0, "%s", cap.text);
+	cr_expect(strstr(cap.text, "another layout"), "says it starts afresh:\n%s", cap.text);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_size, good_size);
 	cr_assert_eq(metrics_attach(0), 0);
