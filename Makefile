@@ -25,6 +25,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
 # Code of the command-line tools that unit tests also link.
 TOOLS_CORE_SRC := tools/csv.c
+# Worker code (no libfcgi in it) that unit tests also link.
+UNIT_WORKER_SRC := fcgi/metrics.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
@@ -57,8 +59,8 @@ $(BUILD)/import_events: $(call obj,tools/import_events.c $(TOOLS_CORE_SRC)) $(CO
 $(BUILD)/gen_csv: $(call obj,tools/gen_csv.c) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(TOOLS_CORE_SRC)) $(CORE_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+$(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(TOOLS_CORE_SRC) $(UNIT_WORKER_SRC)) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lrt
 
 $(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS)

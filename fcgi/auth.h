@@ -1,19 +1,21 @@
 /* auth.h: optional API keys with scopes. When any key is configured, /events needs a key with
  * the ingest scope and /stats/... one with the read scope, sent as "X-API-Key: KEY" or
- * "Authorization: Bearer KEY". Keys are compared in constant time and never logged. */
+ * "Authorization: Bearer KEY". The admin scope is for administrative routes; it is given only
+ * when listed, and gives neither ingest nor read. Keys are compared in constant time and never
+ * logged. */
 #ifndef AUTH_H
 #define AUTH_H
 
 #include <stddef.h>
 
-enum auth_scope { AUTH_NONE = 0, AUTH_INGEST = 1, AUTH_READ = 2 };
+enum auth_scope { AUTH_NONE = 0, AUTH_INGEST = 1, AUTH_READ = 2, AUTH_ADMIN = 4 };
 
-enum { AUTH_MAX_KEYS = 64, AUTH_KEY_MAX = 128 };
+enum { AUTH_MAX_KEYS = 64, AUTH_KEY_MIN = 16, AUTH_KEY_MAX = 128, AUTH_FILE_MAX = 65536 };
 
 struct auth_key {
 	char key[AUTH_KEY_MAX + 1];
 	size_t len;
-	unsigned scopes; /* AUTH_INGEST | AUTH_READ */
+	unsigned scopes; /* AUTH_INGEST | AUTH_READ | AUTH_ADMIN */
 };
 
 struct auth {
@@ -21,10 +23,15 @@ struct auth {
 	size_t n;
 };
 
-/* Reads API_KEYS ("KEY[:SCOPES] ...", SCOPES "ingest", "read" or "ingest+read", default
- * both; entries separated by white space or commas) and the file API_KEYS_FILE (one entry a
- * line, '#' comments). Keys are 1..128 characters of [A-Za-z0-9._~+/=-]. On a bad entry writes
- * a clear message (without the key) to stderr and returns -1. */
+/* Reads API_KEYS ("KEY[:SCOPES] ...", SCOPES "ingest", "read", "admin" or several joined by
+ * "+", default ingest+read; entries separated by white space or commas; '#' starts a comment)
+ * and the file API_KEYS_FILE (the same entries, one a line). Keys are 16..128 characters of
+ * [A-Za-z0-9._~+/=-] and not a scope word. Fails closed: -1 after one line on stderr per
+ * problem (without the key) for a bad entry ("API_KEYS entry 2: ...", "API_KEYS_FILE line 3
+ * (PATH): ..."), a non-empty API_KEYS without any entry, or a key file that cannot be read,
+ * is over AUTH_FILE_MAX bytes, holds a NUL byte or no entry. An empty API_KEYS or
+ * API_KEYS_FILE counts as unset. A key file open to group or others is used, with one warning
+ * log line. */
 int auth_load(struct auth *a) __attribute__((warn_unused_result));
 
 /* Parses one entry into a->keys; -1 with *why on a bad entry. For tests and auth_load. */

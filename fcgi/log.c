@@ -72,6 +72,15 @@ log_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len)
 	}
 }
 
+const char *
+log_quote(char *buf, size_t cap, const char *s)
+{
+	size_t pos = 0;
+	log_escape(buf, cap, &pos, s, strlen(s));
+	buf[pos] = '\0';
+	return buf;
+}
+
 static void
 append_str(char *buf, size_t cap, size_t *pos, const char *key, const char *val)
 {

@@ -35,4 +35,8 @@ void log_msg(enum log_level level, const char *logger, const char *fmt, ...)
  * overflows, truncating instead. Shared with the error-line writer. */
 void log_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len);
 
+/* s escaped as log_escape does, into buf (cap >= 8 bytes, truncated to fit, NUL-terminated),
+ * for plain messages outside log lines (start-up errors); returns buf. */
+const char *log_quote(char *buf, size_t cap, const char *s);
+
 #endif

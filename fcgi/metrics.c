@@ -76,19 +76,98 @@ map_segment(int fd)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int
-metrics_create(int max_slots)
+/* What is wrong with the object open on fd for a segment we are to use, or NULL when it is
+ * ours: a regular file owned by our effective uid, without group or other permission bits, of
+ * exactly a segment's size (any size when any_size: our own older layout, re-initialised).
+ * The owner check is what makes the segment trustworthy: only its owner (or root) can
+ * truncate it, which would kill every process that has it mapped with SIGBUS, or write
+ * counters into it. */
+static const char *
+segment_problem(int fd, int any_size, struct stat *st)
 {
-	char name[64];
+	if (fstat(fd, st) != 0)
+		return strerror(errno);
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (st->st_uid != geteuid())
+		return "owned by another user";
+	if (st->st_mode & 077)
+		return "open to group or others";
+	if (!any_size && st->st_size != (off_t)sizeof(struct segment))
+		return "not the size of a segment";
+	return NULL;
+}
+
+/* Checks the object open on fd; logs one line naming the object, its owner and what is wrong
+ * when it is not ours. 0 / -1. */
+static int
+segment_check(const char *name, int fd, int any_size)
+{
 	struct stat st;
-	int fd;
-	if (max_slots > M_MAX_SLOTS)
-		return -1;
-	segment_name(name);
-	if ((fd = shm_open(name, O_RDWR | O_CREAT, 0600)) < 0) {
-		log_msg(LOG_ERROR, "metrics", "shm_open %s: %s", name, strerror(errno));
-		return -1;
+	const char *why = segment_problem(fd, any_size, &st);
+	if (!why)
+		return 0;
+	log_msg(LOG_ERROR, "metrics",
+		"refusing metrics segment /dev/shm%s: %s (owner uid %ld, mode %04o, %lld bytes; "
+		"expected owner uid %ld, mode 0600, %zu bytes); remove it to start a fresh one",
+		name, why, (long)st.st_uid, (unsigned)(st.st_mode & 07777), (long long)st.st_size,
+		(long)geteuid(), sizeof(struct segment));
+	return -1;
+}
+
+/* Logs why the segment could not be opened, with its owner when something is at its path (a
+ * symbolic link, which is never followed, for one). */
+static void
+open_failed(const char *name)
+{
+	int err = errno;
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	if (lstat(path, &st) == 0)
+		log_msg(LOG_ERROR, "metrics",
+			"cannot open metrics segment %s: %s (owner uid %ld, %s)", path,
+			strerror(err), (long)st.st_uid,
+			S_ISLNK(st.st_mode)   ? "a symbolic link"
+			: S_ISREG(st.st_mode) ? "a regular file"
+					      : "not a regular file");
+	else
+		log_msg(LOG_ERROR, "metrics", "cannot open metrics segment %s: %s", path,
+			strerror(err));
+}
+
+/* Opens the segment, creating it (mode 0600, exclusively) when there is none; *created says
+ * which. Never follows a symbolic link. -1 with errno. */
+static int
+segment_open(const char *name, int *created)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+		if (fd >= 0 || errno != EEXIST) {
+			*created = fd >= 0;
+			return fd;
+		}
+		fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
+		if (fd >= 0 || errno != ENOENT) {
+			*created = 0;
+			return fd;
+		}
+		/* removed between the two calls: try to create it again */
 	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Makes the object open on fd a mapped segment of the right size, starting it afresh when it
+ * was new or had another layout. 0 / -1 (logged). */
+static int
+segment_setup(const char *name, int fd, int created)
+{
+	struct stat st;
+	if (created && fchmod(fd, 0600) != 0) /* exactly 0600, whatever the umask */
+		log_msg(LOG_WARN, "metrics", "fchmod /dev/shm%s: %s", name, strerror(errno));
+	if (!created && segment_check(name, fd, 1) < 0)
+		return -1;
 	if (fstat(fd, &st) == 0 && st.st_size != 0 && st.st_size != (off_t)sizeof(struct segment)) {
 		log_msg(LOG_WARN, "metrics", "%s has another layout: starting it afresh", name);
 		if (ftruncate(fd, 0) != 0)
@@ -96,10 +175,31 @@ metrics_create(int max_slots)
 	}
 	if (ftruncate(fd, sizeof(struct segment)) != 0 || !(seg = map_segment(fd))) {
 		log_msg(LOG_ERROR, "metrics", "cannot map %s: %s", name, strerror(errno));
-		close(fd);
 		return -1;
 	}
+	return 0;
+}
+
+int
+metrics_create(int max_slots)
+{
+	char name[64];
+	int fd, created, rc;
+	unsetenv("EVENTS_METRICS_SHM"); /* set again below once the segment is ours */
+	if (max_slots > M_MAX_SLOTS)
+		return -1;
+	segment_name(name);
+	if ((fd = segment_open(name, &created)) < 0) {
+		open_failed(name);
+		return -1;
+	}
+	if (seg)
+		munmap(seg, sizeof *seg);
+	seg = NULL;
+	rc = segment_setup(name, fd, created);
 	close(fd);
+	if (rc < 0)
+		return -1;
 	if (seg->magic != METRICS_MAGIC) {
 		memset(seg, 0, sizeof *seg);
 		seg->magic = METRICS_MAGIC;
@@ -135,8 +235,14 @@ metrics_attach(int slot)
 	int fd;
 	if (!name || slot < 0 || slot >= M_MAX_SLOTS)
 		return -1;
-	if ((fd = shm_open(name, O_RDWR, 0)) < 0) {
-		log_msg(LOG_ERROR, "metrics", "shm_open %s: %s", name, strerror(errno));
+	if ((fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0)) < 0) {
+		open_failed(name);
+		return -1;
+	}
+	if (segment_check(name, fd, 0) < 0) {
+		close(fd);
+		seg = NULL;
+		mine = NULL;
 		return -1;
 	}
 	seg = map_segment(fd);

@@ -22,7 +22,16 @@ enum metric_counter {
 
 /* Supervisor: creates (or reopens, keeping its counters) the segment for the pool listening
  * on fd 0 and records the name in the environment (EVENTS_METRICS_SHM) for the workers it
- * starts. 0 / -1 (logged; the pool then runs without metrics rather than not at all). */
+ * starts. The name is predictable (/dev/shm/events-metrics-<hash of socket and uid>), so a
+ * new segment is created exclusively with mode 0600, and an existing one is reused only when
+ * it is a regular file (never through a symbolic link) owned by our effective uid, without
+ * group or other permission bits, and of a segment's size; our own of another size (an
+ * older layout) is started afresh. Anything else is refused: -1 with one error line naming
+ * the path, the owner and what is wrong, EVENTS_METRICS_SHM unset. -1 on any failure
+ * (logged; pool.c then runs without metrics rather than not at all).
+ *
+ * A segment mapped by the pool can still be truncated by its owner or root, which would kill
+ * the processes that touch it with SIGBUS; the checks above leave no one else able to. */
 int metrics_create(int max_slots) __attribute__((warn_unused_result));
 
 /* Supervisor, clean stop: removes the segment when EVENTS_METRICS_EPHEMERAL is set. */
@@ -31,8 +40,11 @@ void metrics_destroy(void);
 /* Supervisor: the number of live workers, for the fcgi_workers gauge. */
 void metrics_set_workers(int n);
 
-/* Worker: maps the segment named in the environment; slot is the worker's slot. Without a
- * segment every call below is a no-op and rendering says so. */
+/* Worker: maps the segment named in the environment; slot is the worker's slot. The segment
+ * must pass the same checks as in metrics_create (owner = our effective uid, so call it before
+ * dropping privileges: the supervisor's uid owns it), its size exactly a segment's; -1 with
+ * one error line otherwise. Without a segment every call below is a no-op and rendering says
+ * so. */
 int metrics_attach(int slot) __attribute__((warn_unused_result));
 
 /* Worker: one answered request. route is an enum route_id, label its pattern. */
