@@ -226,8 +226,12 @@ pool_run(const struct conf *c, const char *exe)
 		    "open to every client nginx lets through");
 	else
 		log_msg(LOG_INFO, "pool", "%zu API keys configured", c->auth.n);
-	if (metrics_create(p.n) < 0)
-		log_msg(LOG_WARN, "pool", "running without shared-memory metrics");
+	/* a segment someone else planted (or that cannot be made) stops start-up: counters
+	 * another account can forge or truncate are worse than none (metrics_create said why) */
+	if (metrics_create(p.n) < 0) {
+		log_msg(LOG_ERROR, "pool", "no usable metrics segment: not starting");
+		return 1;
+	}
 	spawn_all(&p);
 	count_workers(&p);
 	log_msg(LOG_INFO, "pool", "started %d workers from %s", p.n, exe);

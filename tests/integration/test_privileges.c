@@ -251,6 +251,9 @@ Test(privileges, malformed_address_lists_stop_start_up, .timeout = 60)
 	refused_before_start("METRICS_ALLOW=10.0.0.0/33", "METRICS_ALLOW");
 	refused_before_start("RATE_LIMIT_EXEMPT='::1 fe80::/129'", "RATE_LIMIT_EXEMPT");
 	refused_before_start("LOG_LEVEL=verbose", "LOG_LEVEL");
+	/* a space where a colon was meant: "ingest" would have become a key with every scope */
+	refused_before_start("API_KEYS='fk2-a-long-enough-key ingest'", "API_KEYS entry 2");
+	refused_before_start("API_KEYS_FILE=/dev/null", "API_KEYS_FILE");
 }
 
 /* import_events without DATABASE_URL finds the embedded database through the service file the
