@@ -48,6 +48,13 @@ load_env_file() {
 
 load_env_file "${EVENTS_ENV_FILE:-$ROOT/conf/events.env}"
 
+# Settings a running stack keeps until it is restarted: given explicitly (environment or env
+# file) and different from what it runs with, "up" says so instead of silently ignoring them.
+RESTART_SETTINGS='WORKERS PORT LISTEN_ADDR RATE_LIMIT_RPS RATE_LIMIT_BURST RATE_LIMIT_EXEMPT METRICS_ALLOW POOL_USER'
+EXPLICIT=''
+for _v in $RESTART_SETTINGS; do [ -z "${!_v+set}" ] || EXPLICIT+=" $_v"; done
+unset _v
+
 VAR_DIR=$(realpath -m -- "${VAR_DIR:-$ROOT/var}")
 BUILD=$(realpath -m -- "${BUILD:-$ROOT/build}")
 PORT=${PORT:-8000}
@@ -457,7 +464,7 @@ pool_start() {
 		sleep 0.1
 	done
 	if ! pid_alive "$pid" events-fcgi || [ ! -S "$sock" ]; then
-		tail_log "$LOG_DIR/worker.log"
+		log_since "$LOG_DIR/worker.log"
 		rm -f "$POOL_PID"
 		die "worker pool did not start (log: $LOG_DIR/worker.log)"
 	fi
@@ -691,6 +698,27 @@ write_service_file() {
 	mv -f "$f.new" "$f"
 }
 
+# log_since FILE: what FILE gained since this run of the script began (not an earlier run's
+# errors), its last 20 lines.
+log_since() {
+	local f=$1 key off tmp
+	key=$(basename "$f")
+	off=${LOG_START[$key]:-0}
+	[ -s "$f" ] || return 0
+	tmp=$(tail -c +$((off + 1)) -- "$f" | tail -n 20)
+	[ -n "$tmp" ] || return 0
+	printf -- '----- %s (this start, last lines) -----\n%s\n' "$f" "$tmp" >&2
+}
+
+# mark_logs: remember where the logs end now, for log_since.
+declare -A LOG_START
+mark_logs() {
+	local f
+	for f in worker.log nginx-error.log; do
+		LOG_START[$f]=$(stat -c %s -- "$LOG_DIR/$f" 2>/dev/null || echo 0)
+	done
+}
+
 write_state() {
 	{
 		printf 'VAR_DIR=%s\n' "$VAR_DIR"
@@ -699,6 +727,8 @@ write_state() {
 		printf 'DATABASE_URL=%s\n' "$DATABASE_URL"
 		printf 'FCGI_SOCK=%s\n' "$(fcgi_sock)"
 		printf 'EXTERNAL_DB=%s\n' "$([ -n "$EXTERNAL_DB" ] && echo 1 || echo 0)"
+		local v
+		for v in $RESTART_SETTINGS; do printf 'SET_%s=%s\n' "$v" "${!v}"; done
 	} >"$STATE_FILE.new"
 	mv -f "$STATE_FILE.new" "$STATE_FILE"
 }
@@ -744,12 +774,14 @@ cmd_up() {
 	check_settings
 	ensure_dirs
 	if [ -n "$(nginx_pid)" ] && [ -n "$(pool_pid)" ]; then
+		running_differs
 		adopt_state
 		www_sync # pick up edits of the static pages
 		say "already running"
 		print_banner
 		return 0
 	fi
+	mark_logs
 	ensure_db
 	if ! run_migrate; then
 		[ -n "$EXTERNAL_DB" ] || say "PostgreSQL is left running for you to inspect (make psql; make stop)"
@@ -766,8 +798,8 @@ cmd_up() {
 		exit 3
 	fi
 	if ! wait_healthy; then
-		tail_log "$LOG_DIR/worker.log"
-		tail_log "$LOG_DIR/nginx-error.log"
+		log_since "$LOG_DIR/worker.log"
+		log_since "$LOG_DIR/nginx-error.log"
 		exit 1
 	fi
 	trap - EXIT
@@ -782,9 +814,24 @@ up_failed() {
 	exit "$1"
 }
 
+# running_differs: settings given now that the running stack does not have; says how to apply.
+running_differs() {
+	local v have diff='' assign=''
+	for v in $EXPLICIT; do
+		have=$(state "SET_$v")
+		[ "$have" != "${!v}" ] || continue
+		diff+=" $v=$(shell_quote "${!v}") (running: $(shell_quote "$have"))"
+		assign+="$v=$(shell_quote "${!v}") "
+	done
+	[ -n "$diff" ] || return 0
+	say "the running stack keeps its settings; differs:$diff"
+	say "apply with: make stop && ${assign}make run"
+}
+
 cmd_down() {
 	local stopped=0
 	[ -n "$(nginx_pid)$(pool_pid)$(pg_pid)" ] && stopped=1
+	[ ! -x "$ROOT/tools/adminer.sh" ] || VAR_DIR=$VAR_DIR "$ROOT/tools/adminer.sh" down || true
 	nginx_stop
 	pool_stop
 	pg_stop
@@ -818,6 +865,9 @@ cmd_status() {
 		say "nginx:       not running"
 		all=1
 	fi
+	local adm
+	adm=$(VAR_DIR=$VAR_DIR "$ROOT/tools/adminer.sh" status 2>&1 | sed -n 's/^adminer: nginx: *running/running/p') || true
+	say "adminer:     ${adm:-not running (make adminer)}"
 	((all == 0)) || return 3
 }
 
