@@ -57,6 +57,7 @@ struct loader {
 	struct csv_reader *csv;
 	struct db *db;
 	int stripe;
+	enum log_level log_level; /* LOG_LEVEL, default info */
 	int col[COL__MAX]; /* column index of each known field */
 	size_t ncols;	   /* fields in the header */
 	/* Two batches: the reader fills one while the writer thread stores the other, so that
@@ -572,7 +573,12 @@ open_db(struct loader *L)
 	/* loaders bump their own counter rows, apart from the workers' (0..N-1); a small fixed
 	 * set, so that summary rows per day stay bounded however many loads run */
 	L->stripe = 1000 + (int)(getpid() % 8);
-	if (db_loader_begin(L->db, L->opt.dry_run) != DB_OK)
+	/* the first connection's failure is said once, in words, by fail() below; not also as
+	 * the db module's JSON warning line */
+	log_set_level(LOG_ERROR);
+	enum db_status st = db_loader_begin(L->db, L->opt.dry_run);
+	log_set_level(L->log_level);
+	if (st != DB_OK)
 		return fail("no database: %s", db_last_error(L->db));
 	if (pthread_create(&L->writer, NULL, writer_main, L) != 0)
 		return fail("cannot start the writer thread");
@@ -617,8 +623,10 @@ main(int argc, char **argv)
 	pthread_cond_init(&L.cv, NULL);
 	L.t0 = now_s();
 	L.now_us = batch_now_us();
+	L.log_level = LOG_INFO;
 	if (getenv("LOG_LEVEL") && log_level_parse(getenv("LOG_LEVEL")) >= 0)
-		log_set_level((enum log_level)log_level_parse(getenv("LOG_LEVEL")));
+		L.log_level = (enum log_level)log_level_parse(getenv("LOG_LEVEL"));
+	log_set_level(L.log_level);
 	if ((rc = parse_args(argc, argv, &L.opt)) != 0)
 		return rc;
 	L.progress = isatty(STDERR_FILENO);

@@ -285,6 +285,18 @@ Test(privileges, loader_runs_no_script_it_finds, .timeout = 60)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 
+	/* a database that is down: one message in words, no JSON log line before it */
+	p = popen("DATABASE_URL='postgresql://events@/events?host=/nonexistent-events-dir'"
+		  " build/import_events - </dev/null 2>&1",
+		  "r");
+	cr_assert(p, "popen");
+	n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit 1 with the database down:\n%s", out);
+	cr_expect(strncmp(out, "import_events: no database", 26) == 0 && !strstr(out, "\"ts\""),
+		  "one human message first, no JSON log line:\n%s", out);
+
 	/* the stack's own service file: the sample loads (as the service role) */
 	snprintf(cmd, sizeof cmd,
 		 "env -u DATABASE_URL VAR_DIR=%s build/import_events --dry-run %s 2>&1",
