@@ -129,6 +129,32 @@ check_config(void)
 	return rc;
 }
 
+static const char help_text[] =
+    "usage: spawn-fcgi -n -s SOCKET -- events-fcgi     the worker pool (tools/stack.sh up)\n"
+    "       events-fcgi --check-config                check the settings, start nothing\n"
+    "       events-fcgi --help\n"
+    "\n"
+    "Started by spawn-fcgi -n with the listening FastCGI socket as fd 0, this process is the\n"
+    "supervisor: it starts WORKERS workers (events-fcgi --worker SLOT), replaces any that die,\n"
+    "replaces all on SIGHUP (reload) and drains them on SIGTERM. Each worker keeps one\n"
+    "PostgreSQL connection. Started as root, the workers switch to POOL_USER once they\n"
+    "have read their settings.\n"
+    "\n"
+    "Settings (environment):\n"
+    "  DATABASE_URL             libpq URI or key=value string (unset: libpq's PG* defaults)\n"
+    "  WORKERS                  worker processes, 1..256 (default 8)\n"
+    "  LOG_LEVEL                debug | info | warn | error (default info)\n"
+    "  DB_STATEMENT_TIMEOUT_MS  longest SQL statement, 100..3600000 (default 30000)\n"
+    "  API_KEYS                 KEY[:SCOPES] entries; scopes ingest, read, admin joined by +\n"
+    "  API_KEYS_FILE            a file of such entries, one a line (unset: no keys: open)\n"
+    "  POOL_USER                account the workers run as when started as root (required\n"
+    "                           then)\n"
+    "  RATE_LIMIT_EXEMPT, METRICS_ALLOW   address lists for nginx, checked by --check-config\n"
+    "  EVENTS_METRICS_EPHEMERAL remove the metrics segment at a clean stop (tests)\n"
+    "\n"
+    "Exit status: 0 stopped cleanly (or settings fine), 1 start-up failed, 2 bad settings or\n"
+    "usage (one line per problem on stderr).\n";
+
 int
 main(int argc, char **argv)
 {
@@ -136,6 +162,10 @@ main(int argc, char **argv)
 	char exe[PATH_MAX];
 	int type;
 	socklen_t len = sizeof type;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(help_text, stdout);
+		return 0;
+	}
 	if (conf_load(&c) < 0)
 		return 2;
 	log_set_level(c.log_level);

@@ -10,6 +10,7 @@
 # maps www-data to events_ro only), or to DATABASE_URL when that names an external database.
 # A writing session, when one is really needed: make psql (the owner role).
 # Settings: VAR_DIR and POOL_USER as for tools/stack.sh; ADMINER_PORT (8080).
+# Exit status: 0 ok, 1 failure, 2 usage, 3 from "status" when not running.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -186,8 +187,5 @@ case ${1:-} in
 up) cmd_up ;;
 down | stop) cmd_down ;;
 status) cmd_status ;;
-*)
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-	exit 2
-	;;
+*) help_or_refuse "${1:-}" ;;
 esac

@@ -11,13 +11,14 @@
 #
 # Settings: ROWS, USERS, DURATION (10s), CONNS (16), WORKERS (8), BENCH_CPU (0), OUT,
 # SCENARIOS (names to run, space-separated; default all).
-# Never fails on timing.
+# Never fails on timing. Exit status: 0 done, 1 a step failed (build, stack, load), 2 usage.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB_PROG=bench
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
+no_args "$@"
 cd "$ROOT"
 
 ROWS=${ROWS:-10000000}

@@ -9,12 +9,14 @@
 #
 # Prints rows/s of each and the ratios to the ceiling. Settings: ROWS, SEED, BATCH (passed as
 # --batch-size when set), KEEP=1 keeps the cluster. Never fails on timing.
+# Exit status: 0 done, 1 a step failed, 2 usage.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB_PROG=bench-import
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
+no_args "$@"
 
 ROWS=${ROWS:-1000000}
 SEED=${SEED:-1}

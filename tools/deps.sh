@@ -7,6 +7,7 @@
 #
 # Quiet when everything is present. As root: apt-get update + install of what is missing only.
 # Otherwise: prints the sudo command to run and exits 1.
+# Exit status: 0 all present (or installed), 1 missing and not root, or apt-get failed, 2 usage.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,10 +74,7 @@ case ${1:-} in
 run) reqs=$REQ_RUN ;;
 test) reqs=$REQ_RUN$REQ_TEST ;;
 adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
-*)
-	echo "usage: tools/deps.sh run|test|adminer" >&2
-	exit 2
-	;;
+*) help_or_refuse "${1:-}" ;;
 esac
 
 missing=()

@@ -92,3 +92,25 @@ tail_log() {
 	printf -- '----- %s (last %s lines) -----\n' "$1" "${2:-20}" >&2
 	tail -n "${2:-20}" -- "$1" >&2 || true
 }
+
+# usage_text: the calling script's header comment (lines 2 up to "set -euo"), without "# ".
+usage_text() { sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; }
+
+# help_or_refuse ARG: for an argument the script does not take. -h, --help or help prints the
+# usage on stdout and exits 0; anything else is refused (usage on stderr, exit 2) before any
+# work starts.
+help_or_refuse() {
+	case $1 in
+	-h | --help | help)
+		usage_text
+		exit 0
+		;;
+	'') printf '%s: missing a command\n\n' "$LIB_PROG" >&2 ;;
+	*) printf '%s: unknown argument: %s\n\n' "$LIB_PROG" "$1" >&2 ;;
+	esac
+	usage_text >&2
+	exit 2
+}
+
+# no_args "$@": for scripts that take no arguments (settings come from the environment).
+no_args() { [ $# -eq 0 ] || help_or_refuse "$1"; }

@@ -923,10 +923,6 @@ cmd_env() {
 	printf 'export EVENTS_POOL_PID=%s\n' "$(shell_quote "$(read_pid "$POOL_PID")")"
 }
 
-usage() {
-	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&2
-	exit 2
-}
 
 case ${1:-} in
 up) cmd_up ;;
@@ -941,6 +937,5 @@ psql)
 env) cmd_env ;;
 pg-start) cmd_pg_start ;;
 pg-stop) cmd_pg_stop ;;
--h | --help | help) usage ;;
-*) usage ;;
+*) help_or_refuse "${1:-}" ;;
 esac

@@ -1,0 +1,57 @@
+/* Every command a user can run answers --help (exit 0, text on stdout that names its exit
+ * codes) and refuses an unknown flag before it starts any work (exit non-zero, quickly). */
+#include "client.h"
+
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *const commands[] = {
+    "build/events-fcgi", "build/import_events", "build/gen_csv",      "build/migrate",
+    "tools/import_events", "tools/gen_csv",     "tools/stack.sh",     "tools/adminer.sh",
+    "tools/bench.sh",      "tools/bench_import.sh", "tools/deps.sh",  "tools/compose_check.sh",
+};
+
+/* Runs cmd (stdout only, stderr to /dev/null), up to cap bytes into out; its exit status. */
+static int
+run(const char *cmd, char *out, size_t cap)
+{
+	char line[1024];
+	snprintf(line, sizeof line, "timeout 20 %s 2>/dev/null </dev/null", cmd);
+	FILE *p = popen(line, "r");
+	cr_assert(p, "popen %s", line);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(cli, help_everywhere, .timeout = 300)
+{
+	static char out[65536];
+	char cmd[512];
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		snprintf(cmd, sizeof cmd, "%s --help", commands[i]);
+		int rc = run(cmd, out, sizeof out);
+		cr_expect_eq(rc, 0, "%s: exit %d", cmd, rc);
+		cr_expect_gt(strlen(out), 80, "%s says something on stdout:\n%s", cmd, out);
+		cr_expect(strstr(out, "xit status") || strstr(out, "xit code"),
+			  "%s names its exit codes:\n%s", cmd, out);
+	}
+}
+
+Test(cli, unknown_flag_starts_nothing, .timeout = 300)
+{
+	static char out[65536];
+	char cmd[512];
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		snprintf(cmd, sizeof cmd, "%s --no-such-flag", commands[i]);
+		int rc = run(cmd, out, sizeof out);
+		/* 124: still running after 20 s, i.e. it started work */
+		cr_expect(rc != 0 && rc != 124, "%s: exit %d (refused, not run or timed out)", cmd,
+			  rc);
+	}
+}
