@@ -127,7 +127,7 @@ if [ -x "$NGINX" ]; then
 		-e "s|@TEMP_DIR@|$TMP/ngx/tmp|" \
 		-e "s|@FCGI_SOCK@|$TMP/ngx/fcgi.sock|" \
 		-e "s|@LISTEN@|127.0.0.1:$(free_port)|" \
-		-e 's|@RATE_LIMIT_RPS@|100|' -e 's|@RATE_LIMIT_BURST@|200|' \
+		-e 's|@RATE_LIMIT_RPS@|100|' -e 's|@RATE_LIMIT_BURST@|200|' -e 's|@CONN_LIMIT_PER_ADDR@|64|' \
 		-e 's|@RATE_LIMIT_EXEMPT@|127.0.0.2 "";|' -e 's|@METRICS_ALLOW@|allow 10.0.0.0/8;|' \
 		-e "s|@WWW_DIR@|$TMP/ngx/www|" \
 		conf/nginx.conf.in >"$TMP/ngx/local.conf"
