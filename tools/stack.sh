@@ -50,7 +50,7 @@ load_env_file "${EVENTS_ENV_FILE:-$ROOT/conf/events.env}"
 
 # Settings a running stack keeps until it is restarted: given explicitly (environment or env
 # file) and different from what it runs with, "up" says so instead of silently ignoring them.
-RESTART_SETTINGS='WORKERS PORT LISTEN_ADDR RATE_LIMIT_RPS RATE_LIMIT_BURST RATE_LIMIT_EXEMPT METRICS_ALLOW POOL_USER'
+RESTART_SETTINGS='WORKERS PORT LISTEN_ADDR RATE_LIMIT_RPS RATE_LIMIT_BURST RATE_LIMIT_EXEMPT METRICS_ALLOW CONN_LIMIT_PER_ADDR POOL_USER'
 EXPLICIT=''
 for _v in $RESTART_SETTINGS; do [ -z "${!_v+set}" ] || EXPLICIT+=" $_v"; done
 unset _v
@@ -63,10 +63,13 @@ WORKERS=${WORKERS:-8}
 RATE_LIMIT_RPS=${RATE_LIMIT_RPS:-100}
 RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-200}
 RATE_LIMIT_EXEMPT=${RATE_LIMIT_EXEMPT:-}
+CONN_LIMIT_PER_ADDR=${CONN_LIMIT_PER_ADDR:-64}
 METRICS_ALLOW=${METRICS_ALLOW:-}
 [[ $RATE_LIMIT_RPS =~ ^[1-9][0-9]*$ ]] || die "RATE_LIMIT_RPS=$RATE_LIMIT_RPS: expected a whole number of requests per second, 1 or more"
 [[ $RATE_LIMIT_BURST =~ ^[0-9]+$ ]] || die "RATE_LIMIT_BURST=$RATE_LIMIT_BURST: expected a whole number of requests"
 POOL_USER=${POOL_USER:-eventsd}
+[[ $CONN_LIMIT_PER_ADDR =~ ^[1-9][0-9]{0,5}$ ]] && ((CONN_LIMIT_PER_ADDR <= 100000)) ||
+	die "CONN_LIMIT_PER_ADDR=$CONN_LIMIT_PER_ADDR: expected a whole number of connections, 1..100000"
 EXTERNAL_DB=${DATABASE_URL:-}
 
 RUN_DIR=$VAR_DIR/run
@@ -548,6 +551,7 @@ nginx_render() {
 		-e "s|@LISTEN@|$(sed_escape "$listen")|g" \
 		-e "s|@RATE_LIMIT_RPS@|$(sed_escape "$RATE_LIMIT_RPS")|g" \
 		-e "s|@RATE_LIMIT_BURST@|$(sed_escape "$RATE_LIMIT_BURST")|g" \
+		-e "s|@CONN_LIMIT_PER_ADDR@|$(sed_escape "$CONN_LIMIT_PER_ADDR")|g" \
 		-e "s|@RATE_LIMIT_EXEMPT@|$(sed_escape "$(cidr_lines "$RATE_LIMIT_EXEMPT" '%s "";')")|g" \
 		-e "s|@METRICS_ALLOW@|$(sed_escape "$(cidr_lines "$METRICS_ALLOW" 'allow %s;')")|g" \
 		-e "s|@WWW_DIR@|$(sed_escape "$(www_dir)")|g" \

@@ -1116,7 +1116,7 @@ slow_open(struct slow *s, int i, int port)
 	cr_assert_eq(raw_send(s->fd, r, strlen(r)), 0, "send: %s", strerror(errno));
 }
 
-/* nginx gives up on it after client_body_timeout / client_header_timeout (10 s): it must end
+/* nginx gives up on it after client_body_timeout / client_header_timeout (5 s): it must end
  * with a 408 JSON answer or a clean close by 15 s after it was opened. */
 static void
 slow_finish(struct slow *s, struct outcome *o)
