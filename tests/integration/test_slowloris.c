@@ -6,7 +6,7 @@
  * GET /healthz and POST /events within a few seconds; connections over the per-address limit must
  * be refused with the 429 JSON error; header tricklers must be dropped within
  * client_header_timeout and a body that stops coming within client_body_timeout (both read from
- * the rendered nginx.conf). Events are dated 2016-04-04, user "it-slowloris". Every socket is
+ * the rendered nginx.conf). Events are dated 2008-04-04, user "it-slowloris". Every socket is
  * closed before the assertions, and the stack is left healthy. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -385,7 +385,7 @@ normal_main(void *arg)
 		char *body;
 
 		json_object_array_add(arr,
-				      it_event(NULL, "2016-04-04T12:00:00Z", "it-slowloris", NULL));
+				      it_event(NULL, "2008-04-04T12:00:00Z", "it-slowloris", NULL));
 		body = strdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
 		json_object_put(arr);
 		normal_request(n, "GET", "/healthz", NULL);
