@@ -55,3 +55,41 @@ Test(cli, unknown_flag_starts_nothing, .timeout = 300)
 			  rc);
 	}
 }
+
+/* conf/events.env.example lists every setting of README's configuration table, and where the
+ * table gives a plain default the example's commented line carries the same value. */
+Test(cli, env_example_lists_every_setting)
+{
+	static char readme[262144], example[65536];
+	FILE *f = fopen("README.md", "r");
+	cr_assert(f, "README.md");
+	readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
+	fclose(f);
+	f = fopen("conf/events.env.example", "r");
+	cr_assert(f, "conf/events.env.example");
+	example[fread(example, 1, sizeof example - 1, f)] = '\0';
+	fclose(f);
+	const char *sec = strstr(readme, "\n## Configuration");
+	cr_assert(sec, "README has a Configuration section");
+	const char *end = strstr(sec + 1, "\n## ");
+	int rows = 0;
+	for (const char *p = strstr(sec, "\n| `"); p && (!end || p < end);
+	     p = strstr(p + 1, "\n| `")) {
+		char name[64], def[128] = "", want[256];
+		if (sscanf(p, "\n| `%63[A-Z_]` | `%127[^`]`", name, def) < 1)
+			continue;
+		if (!strcmp(name, "EVENTS_METRICS_EPHEMERAL")) /* the tests' own setting */
+			continue;
+		rows++;
+		snprintf(want, sizeof want, "\n#%s=", name);
+		cr_expect(strstr(example, want), "conf/events.env.example lacks %s", name);
+		/* no plain default: "<repo>/var", "newest ...", another variable's name */
+		if (!def[0] || strpbrk(def, " <>/") ||
+		    strspn(def, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == strlen(def))
+			continue;
+		snprintf(want, sizeof want, "\n#%s=%s\n", name, def);
+		cr_expect(strstr(example, want), "conf/events.env.example: %s default should be %s",
+			  name, def);
+	}
+	cr_expect_gt(rows, 15, "read the configuration table (%d rows)", rows);
+}
