@@ -18,3 +18,33 @@ Test(health, ok, .timeout = 30)
 		  "GET /healthz: expected \"db\": \"ok\", got %s", r.body);
 	http_resp_free(&r);
 }
+
+/* GET / (the first URL make run prints) is a small JSON index, not a 404; every route it lists
+ * is known to the service (not 404); other methods get 405 JSON. */
+Test(health, root_index, .timeout = 30)
+{
+	struct http_resp r;
+	http_get(&r, "/");
+	cr_assert_eq(r.status, 200, "GET /: expected 200, got %ld %.300s", r.status, r.body);
+	expect_json_response(&r, "GET /");
+	cr_expect(jstr(r.json, "docs") && strcmp(jstr(r.json, "docs"), "/docs") == 0,
+		  "GET /: names /docs: %s", r.body);
+	json_object *routes = jget(r.json, "routes");
+	cr_assert(routes && json_object_is_type(routes, json_type_array), "routes: %s", r.body);
+	for (size_t i = 0; i < json_object_array_length(routes); i++) {
+		const char *route = json_object_get_string(json_object_array_get_idx(routes, i));
+		const char *path = strchr(route, ' ');
+		cr_assert(path, "route '%s' is METHOD PATH", route);
+		struct http_resp q;
+		http_request(&q, strncmp(route, "POST", 4) == 0 ? "POST" : "GET", path + 1,
+			     "application/json", "", 0, NULL);
+		cr_expect(q.status != 404 && q.status != 0, "%s is a route of the service: %ld",
+			  route, q.status);
+		http_resp_free(&q);
+	}
+	http_resp_free(&r);
+	http_request(&r, "POST", "/", "application/json", "[]", 2, NULL);
+	cr_expect_eq(r.status, 405, "POST /: %ld", r.status);
+	expect_json_response(&r, "POST /");
+	http_resp_free(&r);
+}
