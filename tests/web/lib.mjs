@@ -1,5 +1,6 @@
 // Helpers shared by the web tests: the stack's address (from tests/integration/run.sh), a
-// small RFC 4180 CSV reader, and loading the sample CSV through POST /events.
+// small RFC 4180 CSV reader, loading the sample CSV through POST /events, Chromium and what the
+// dashboard shows.
 import { readFileSync } from 'node:fs';
 
 export const BASE = process.env.EVENTS_BASE_URL;
@@ -60,8 +61,43 @@ export async function loadSample() {
   return events;
 }
 
-export async function getJSON(path) {
-  const res = await fetch(BASE + path);
+// getJSON: GET a route of the stack (or of another one: opts.base), optionally with a key.
+export async function getJSON(path, { base = BASE, key = null } = {}) {
+  const res = await fetch(base + path, { headers: key ? { 'X-API-Key': key } : {} });
   if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   return res.json();
+}
+
+// --- the browser -----------------------------------------------------------------------------
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run'],
+  });
+}
+
+// settled: wait until the dashboard has finished a load (ready or error).
+export async function settled(page, timeout = 30000) {
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout });
+  return page.getAttribute('body', 'data-state');
+}
+
+// shownDau / shownTop: what the dashboard's DAU chart and top-events bars hold (their DOM copies).
+export function shownDau(page) {
+  return page.$$eval('#dau-table tbody tr', (rows) =>
+    rows.map((r) => ({ date: r.dataset.date, unique_users: Number(r.dataset.value) })));
+}
+
+export function shownTop(page) {
+  return page.$$eval('#top-bars li.bar', (items) =>
+    items.map((li) => ({
+      event_type: li.querySelector('.bar-name').textContent,
+      count: Number(li.dataset.count),
+      label: li.querySelector('.bar-value').textContent,
+    })));
 }
