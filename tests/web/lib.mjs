@@ -1,7 +1,11 @@
 // Helpers shared by the web tests: the stack's address (from tests/integration/run.sh), a
 // small RFC 4180 CSV reader, loading the sample CSV through POST /events, Chromium and what the
-// dashboard shows.
-import { readFileSync } from 'node:fs';
+// dashboard shows, and a second stack with other settings (API keys) on the same database.
+import { readFileSync, mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 
 export const BASE = process.env.EVENTS_BASE_URL;
 if (!BASE) throw new Error('EVENTS_BASE_URL is not set: run through tests/integration/run.sh --cmd');
@@ -81,9 +85,10 @@ export function launchChromium(chromium) {
   });
 }
 
-// settled: wait until the dashboard has finished a load (ready or error).
+// settled: wait until the dashboard has finished a load (ready, error, or asking for a key).
 export async function settled(page, timeout = 30000) {
-  await page.waitForSelector('body[data-state="ready"], body[data-state="error"]', { timeout });
+  await page.waitForSelector('body[data-state="ready"], body[data-state="error"], body[data-state="auth"]',
+    { timeout });
   return page.getAttribute('body', 'data-state');
 }
 
@@ -100,4 +105,59 @@ export function shownTop(page) {
       count: Number(li.dataset.count),
       label: li.querySelector('.bar-value').textContent,
     })));
+}
+
+// --- a second stack (e.g. with API keys) on the same database ---------------------------------
+
+// sideStackUp: tools/stack.sh up under a fresh VAR_DIR on a free port, sharing the database of
+// the test stack (the pool as events_app, migrations as the owner), with extra settings in env
+// (e.g. { API_KEYS: 'k:read' }). Returns { base, varDir, down }; down() stops it and removes
+// VAR_DIR, and also runs when the process exits without having called it.
+export async function sideStackUp(env = {}) {
+  const owner = process.env.DATABASE_URL || '';
+  const at = owner.indexOf('@/');
+  if (at < 0) throw new Error(`DATABASE_URL does not name the embedded cluster: ${owner}`);
+  const varDir = mkdtempSync(join(tmpdir(), 'events-side-'));
+  chmodSync(varDir, 0o755); // PostgreSQL, nginx and the pool run as other users
+  const stackEnv = {
+    ...process.env, ...env, VAR_DIR: varDir, WORKERS: '2', EVENTS_ENV_FILE: '/dev/null',
+    DATABASE_URL: `postgresql://events_app${owner.slice(at)}`, MIGRATE_DATABASE_URL: owner,
+  };
+  let stopped = false;
+  const onSignal = (sig) => { down(); process.exit(sig === 'SIGINT' ? 130 : 143); };
+  const down = () => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('exit', down);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    try {
+      execFileSync('tools/stack.sh', ['down'], { env: stackEnv, stdio: 'ignore' });
+    } finally {
+      rmSync(varDir, { recursive: true, force: true });
+    }
+  };
+  process.on('exit', down);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const r = spawnSync('tools/stack.sh', ['up'], { env: { ...stackEnv, PORT: String(port) }, encoding: 'utf8' });
+    if (r.status === 0) return { base: `http://127.0.0.1:${port}`, varDir, down };
+    if (r.status !== 3 || attempt >= 4) { // 3: the port was taken meanwhile
+      down();
+      throw new Error(`side stack did not start (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+    }
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -1,7 +1,9 @@
 // The dashboard: reads the date range (URL ?from=&to=&granularity=, else the last 30 days
 // with data), asks the public /stats/* routes, and draws a DAU line (uPlot), a top-events bar
 // list and a retention heatmap. Every number drawn is also in the DOM (data-* attributes and a
-// visually hidden table) for screen readers and for tests/web/dashboard.test.mjs.
+// visually hidden table) for screen readers and for tests/web/dashboard.test.mjs. When the
+// server is configured with API keys, a 401 brings up a form for a read key, kept in this tab's
+// sessionStorage only (tests/web/dashboard_keys.test.mjs).
 import uPlot from '/assets/uplot/uPlot.esm.js';
 
 const DAY_MS = 86400000;
@@ -32,11 +34,47 @@ const shortDay = (ms) =>
 
 class ApiError extends Error {}
 
-// getJSON: GET a stats route; waits out a 429 (Retry-After) a few times.
+// AuthError: the server wants an API key (401), or refused the one sent (401/403).
+class AuthError extends ApiError {
+  constructor(message, status, sentKey) {
+    super(message);
+    this.status = status;
+    this.sentKey = sentKey;
+  }
+}
+
+// --- the API key, when the server is configured with keys -----------------------------------
+// Asked for only after a /stats request answers 401. Kept in sessionStorage (this tab only,
+// gone when it closes; never localStorage, never the address, never logged) and sent as
+// X-API-Key on every /stats request.
+
+const KEY_ITEM = 'events-dashboard:api-key';
+let apiKey = null;
+try {
+  apiKey = sessionStorage.getItem(KEY_ITEM) || null;
+} catch {
+  /* storage disabled: the key lives in this page only */
+}
+
+function setKey(key) {
+  apiKey = key || null;
+  try {
+    if (apiKey) sessionStorage.setItem(KEY_ITEM, apiKey);
+    else sessionStorage.removeItem(KEY_ITEM);
+  } catch {
+    /* as above */
+  }
+  $('#forget-key').hidden = !apiKey;
+}
+
+// getJSON: GET a stats route (with the API key, if any); waits out a 429 (Retry-After) a few times.
 async function getJSON(path, params, signal) {
   const url = path + '?' + new URLSearchParams(params);
   for (let attempt = 0; ; attempt++) {
-    const res = await fetch(url, { headers: { Accept: 'application/json' }, signal });
+    const key = apiKey;
+    const headers = { Accept: 'application/json' };
+    if (key) headers['X-API-Key'] = key;
+    const res = await fetch(url, { headers, signal });
     if (res.status === 429 && attempt < 5) {
       const wait = Number(res.headers.get('Retry-After')) || 1;
       await new Promise((r) => setTimeout(r, wait * 1000));
@@ -50,6 +88,7 @@ async function getJSON(path, params, signal) {
     }
     if (!res.ok) {
       const why = body && body.message ? body.message : res.statusText;
+      if (res.status === 401 || res.status === 403) throw new AuthError(why, res.status, Boolean(key));
       throw new ApiError(`${path}: ${res.status} ${why}`);
     }
     return body;
@@ -391,6 +430,8 @@ function renderCards(r, plan, dau, top, rows) {
 // --- wiring ----------------------------------------------------------------------------------
 
 let current = null;   // AbortController of the load in progress
+let lastRange = null; // the range of the last load (null: the initial one), redone after a key
+let keyNote = '';     // said on the key form next time it shows
 
 function setState(state) {
   document.body.dataset.state = state;
@@ -409,7 +450,8 @@ function showNotice(msg) {
   el.hidden = !msg;
 }
 
-// clearData: nothing of a previous load stays on the page (after a range that is not valid).
+// clearData: nothing of a previous load stays on the page (after a refused or forgotten key,
+// or a range that is not valid).
 function clearData() {
   if (dauPlot) dauPlot.destroy();
   dauPlot = null;
@@ -425,16 +467,37 @@ function clearData() {
   for (const id of ['#kpi-peak-day', '#kpi-days', '#kpi-types', '#kpi-ret']) $(id).textContent = ' ';
 }
 
+// askForKey: the key form, after a 401 (or 403) from /stats. A key that was sent and refused is
+// dropped and the form says so.
+function askForKey(err) {
+  clearData();
+  showError('');
+  showNotice('');
+  let msg = keyNote;
+  keyNote = '';
+  if (err.sentKey) {
+    setKey(null);
+    msg = `The key was refused (${err.status}: ${err.message}). Enter a key with the read scope.`;
+  }
+  $('#key-msg').textContent = msg;
+  $('#key-msg').hidden = !msg;
+  $('#key-panel').hidden = false;
+  setState('auth');
+  $('#api-key').focus();
+}
+
 async function load(rangeOrNull) {
   if (current) current.abort();
   const ctl = new AbortController();
   current = ctl;
+  lastRange = rangeOrNull;
   setState('loading');
   showError('');
   showNotice('');
   labelPresets();
   try {
     const r = rangeOrNull || (await initialRange(ctl.signal));
+    lastRange = { ...r, dau: null };
     showRange(r);
     const q = new URLSearchParams({ from: iso(r.from), to: iso(r.to) });
     if (r.gran !== 'auto') q.set('granularity', r.gran);
@@ -446,14 +509,20 @@ async function load(rangeOrNull) {
       loadRetention(r, ctl.signal),
     ]);
     if (ctl.signal.aborted) return;
+    $('#key-panel').hidden = true;
     renderDau(dau);
     renderTop(top);
     const rows = renderRetention(r, ret);
     renderCards(r, ret.plan, dau, top, rows);
+    keyNote = '';
     setState('ready');
   } catch (err) {
     if (err.name === 'AbortError' || ctl.signal.aborted) return;
     ctl.abort(); // the other requests of this load are of no use now
+    if (err instanceof AuthError) {
+      askForKey(err);
+      return;
+    }
     clearData();
     showError(err instanceof RangeProblem ? err.message : `Could not load the statistics: ${err.message}`);
     setState('error');
@@ -496,4 +565,28 @@ for (const b of document.querySelectorAll('.presets button')) {
   });
 }
 
+// The key form: the key goes to sessionStorage only; the input has no name, so even a submit
+// without this script could not put it in an address.
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $('#api-key');
+  const key = input.value.trim();
+  input.value = '';
+  if (!key) {
+    $('#key-msg').textContent = 'Enter the key first.';
+    $('#key-msg').hidden = false;
+    return;
+  }
+  setKey(key);
+  $('#key-panel').hidden = true;
+  load(lastRange);
+});
+
+$('#forget-key').addEventListener('click', () => {
+  setKey(null);
+  keyNote = 'The key is forgotten: this tab no longer holds it.';
+  load(lastRange);
+});
+
+setKey(apiKey);
 load(null);
