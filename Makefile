@@ -133,7 +133,7 @@ integration: $(BINS) $(BUILD)/test_integration
 # /docs, /openapi.yaml and /dashboard: their browser tests (headless Chromium via playwright-core)
 # and the OpenAPI checks (route set, real responses against the schemas, redocly lint).
 web-test: $(BINS) web
-	tests/integration/run.sh --cmd "node --test tests/web/openapi.test.mjs tests/web/dashboard.test.mjs"
+	tests/integration/run.sh --cmd "node --test tests/web/openapi.test.mjs tests/web/dashboard.test.mjs tests/web/dashboard_keys.test.mjs"
 
 compose-check: web
 	@tools/compose_check.sh

@@ -6,10 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, copyFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
-import { BASE, loadSample, getJSON } from './lib.mjs';
+import { BASE, loadSample, getJSON, postEvents, launchChromium, settled, shownDau, shownTop } from './lib.mjs';
 
 const OUT = 'tests/web/out';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FROM = '2025-08-01';
 const TO = '2025-08-31';
 
@@ -20,12 +19,7 @@ const pageErrors = [];
 before(async () => {
   mkdirSync(OUT, { recursive: true });
   await loadSample();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium(chromium);
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
@@ -48,9 +42,7 @@ test('the page loads without errors', async () => {
 
 test('the DAU chart shows the API\'s numbers', async () => {
   const api = await getJSON(`/stats/dau?from=${FROM}&to=${TO}`);
-  const shown = await page.$$eval('#dau-table tbody tr', (rows) =>
-    rows.map((r) => ({ date: r.dataset.date, unique_users: Number(r.dataset.value) })));
-  assert.deepEqual(shown, api);
+  assert.deepEqual(await shownDau(page), api);
   assert.ok(api.some((d) => d.unique_users > 0), 'sample data should have users in August 2025');
   const peak = Math.max(...api.map((d) => d.unique_users));
   assert.equal(await page.textContent('#kpi-peak'), peak.toLocaleString('en-US'));
@@ -58,12 +50,7 @@ test('the DAU chart shows the API\'s numbers', async () => {
 
 test('the top-events bars show the API\'s numbers, in order', async () => {
   const api = await getJSON(`/stats/top-events?from=${FROM}&to=${TO}&limit=10`);
-  const shown = await page.$$eval('#top-bars li.bar', (items) =>
-    items.map((li) => ({
-      event_type: li.querySelector('.bar-name').textContent,
-      count: Number(li.dataset.count),
-      label: li.querySelector('.bar-value').textContent,
-    })));
+  const shown = await shownTop(page);
   assert.deepEqual(shown.map(({ event_type, count }) => ({ event_type, count })), api);
   for (const s of shown) assert.equal(s.label, s.count.toLocaleString('en-US'));
 });
@@ -115,7 +102,116 @@ test('without a range in the URL the page finds the last 30 days with data', asy
   const to = await p.inputValue('#to');
   const dau = await getJSON(`/stats/dau?from=${to}&to=${to}`);
   assert.ok(dau[0].unique_users > 0, `the default range ends on ${to}, a day with data`);
+  // and the page says that it moved back from today (the sample data is from August 2025)
+  assert.match(await p.textContent('#notice'), new RegExp(`showing the 30 days up to ${to}, the last day with data`));
   assert.match(p.url(), /from=\d{4}-\d{2}-\d{2}&to=\d{4}-\d{2}-\d{2}/);
+  await p.close();
+});
+
+// --- the range in the address, the quick ranges, the captions and cards -------------------------
+
+// open: a new tab on the dashboard with this query string, once its load has settled.
+async function open(query) {
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  await p.goto(`${BASE}/dashboard${query}`);
+  const state = await settled(p);
+  return { p, state, errors };
+}
+
+const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+for (const [query, why] of [
+  ['?from=2025-08-31&to=2025-08-01', /"to" \(2025-08-01\) is before "from" \(2025-08-31\)/],
+  ['?from=2015-01-01&to=2025-08-31', /at most 3,?660 days/],
+  ['?from=2025-02-30&to=2025-03-31', /"from" \(2025-02-30\) is not a calendar date/],
+  ['?from=2025-08-01', /both "from" and "to"/],
+]) {
+  test(`a bad range in the address is reported, not replaced: ${query}`, async () => {
+    const { p, state, errors } = await open(query);
+    assert.equal(state, 'error');
+    const msg = await p.textContent('#error');
+    assert.match(msg, why);
+    assert.match(msg, /in the address/);
+    assert.equal(await p.isVisible('#error'), true);
+    // no other range is shown instead: no numbers at all, the address unchanged
+    assert.deepEqual(await shownDau(p), []);
+    assert.equal(new URL(p.url()).search, query);
+    assert.deepEqual(errors, []);
+    await p.close();
+  });
+}
+
+test('the quick ranges count back from today, and say so', async () => {
+  const { p } = await open(`?from=${FROM}&to=${TO}`);
+  const today = Date.parse(isoDay(Date.now()));
+  for (const days of [7, 30, 90, 365]) {
+    const b = p.locator(`.presets button[data-days="${days}"]`);
+    const title = await b.getAttribute('title');
+    const from = isoDay(today - (days - 1) * 86400000);
+    assert.match(title, new RegExp(`last ${days} days up to today`, 'i'));
+    assert.ok(title.includes(`${from} – ${isoDay(today)}`), title);
+    assert.equal(await b.getAttribute('aria-label'), title);
+  }
+  assert.match(await p.textContent('.presets'), /up to today/i);
+  await p.click('.presets button[data-days="7"]');
+  await p.waitForFunction((from) => document.querySelector('#from').value !== from &&
+    document.body.dataset.state === 'ready', FROM);
+  assert.equal(await p.inputValue('#to'), isoDay(today));
+  assert.equal(await p.inputValue('#from'), isoDay(today - 6 * 86400000));
+  await p.close();
+});
+
+test('the weekly cohort caption adds up to the cohorts of the range', async () => {
+  // 365 days: 52 full weeks from 2024-09-01 and one day left over; at most 31 rows are asked for
+  const { p, state } = await open('?from=2024-09-01&to=2025-08-31');
+  assert.equal(state, 'ready');
+  const rows = await p.$$eval('#ret-table tbody tr', (trs) => trs.map((tr) => tr.dataset.cohort));
+  const note = await p.textContent('#ret-note');
+  const num = (re) => { const m = note.match(re); return m ? Number(m[1]) : 0; };
+  // shown + hidden as empty + not asked for = every cohort that fits in the range
+  const shown = num(/^\D*(\d+)/);
+  const total = num(/of (\d+) weekly cohorts/);
+  const hidden = num(/(\d+) empty/);
+  const notAsked = num(/(\d+) older/);
+  assert.equal(shown, rows.length, note);
+  assert.equal(total, 52, note);
+  assert.equal(shown + hidden + notAsked, total, note);
+  assert.equal(notAsked, 52 - 31, note);
+  assert.match(note, /the last day \(Aug 31\) is not a full week/, note);
+  assert.equal(rows.at(-1), '2025-08-24'); // 2024-09-01 + 51 weeks
+  // its week 1 (Aug 31 – Sep 6) runs past the range: hatched like the weeks after it
+  assert.equal(await p.getAttribute('#ret-table tr[data-cohort="2025-08-24"] td[data-window="1"]', 'class'), 'future');
+  await p.close();
+});
+
+test('"back in period 1" counts only cohorts whose period 1 lies in the range', async () => {
+  const { p } = await open('?from=2025-08-01&to=2025-08-30');
+  const rows = await p.$$eval('#ret-table tbody tr', (trs) => trs.map((tr) => {
+    const w1 = tr.querySelector('td[data-window="1"]');
+    return { size: Number(tr.dataset.cohortSize), count: Number(w1.dataset.count), future: w1.className === 'future' };
+  }));
+  const counted = rows.filter((r) => !r.future && r.size > 0);
+  assert.ok(rows.some((r) => r.future && r.size > 0), 'the Aug 30 cohort has users and its day 1 is after the range');
+  const rate = counted.reduce((a, r) => a + r.count, 0) / counted.reduce((a, r) => a + r.size, 0);
+  assert.equal(await p.textContent('#kpi-ret'), `${(rate * 100).toFixed(1)}% back in period 1`);
+  await p.close();
+});
+
+test('Average DAU of a range with little activity is not shown as 0', async () => {
+  // One user on one day of an otherwise empty month: 1/31 of a user per day.
+  const { status } = await postEvents([{ event_id: '3f0c2a8e-7b1d-4c55-9e2a-5d8f6b1a0c31',
+    occurred_at: '2023-03-15T12:00:00Z', user_id: 'web-test-quiet-month', event_type: 'app_open' }]);
+  assert.equal(status, 200);
+  const api = await getJSON('/stats/dau?from=2023-03-01&to=2023-03-31');
+  const sum = api.reduce((a, d) => a + d.unique_users, 0);
+  assert.ok(sum >= 1 && sum < 2, `2023-03 should hold only the probe, not ${sum} user-days`);
+  const { p } = await open('?from=2023-03-01&to=2023-03-31');
+  assert.equal(await p.textContent('#kpi-peak'), '1');
+  const avg = await p.textContent('#kpi-avg');
+  assert.notEqual(avg, '0');
+  assert.ok(Math.abs(Number(avg) - sum / 31) < 0.0005, `average ${avg}, expected ${sum / 31}`);
   await p.close();
 });
 

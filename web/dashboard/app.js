@@ -1,7 +1,9 @@
 // The dashboard: reads the date range (URL ?from=&to=&granularity=, else the last 30 days
 // with data), asks the public /stats/* routes, and draws a DAU line (uPlot), a top-events bar
 // list and a retention heatmap. Every number drawn is also in the DOM (data-* attributes and a
-// visually hidden table) for screen readers and for tests/web/dashboard.test.mjs.
+// visually hidden table) for screen readers and for tests/web/dashboard.test.mjs. When the
+// server is configured with API keys, a 401 brings up a form for a read key, kept in this tab's
+// sessionStorage only (tests/web/dashboard_keys.test.mjs).
 import uPlot from '/assets/uplot/uPlot.esm.js';
 
 const DAY_MS = 86400000;
@@ -16,7 +18,12 @@ const fmt = new Intl.NumberFormat('en-US');
 // --- dates (all UTC, as the API) ---------------------------------------------------------
 
 const iso = (ms) => new Date(ms).toISOString().slice(0, 10);
-const parseDay = (s) => (/^\d{4}-\d{2}-\d{2}$/.test(s || '') ? Date.parse(s + 'T00:00:00Z') : NaN);
+// parseDay: ms of a YYYY-MM-DD calendar date, else NaN (Date.parse would take 2025-02-30 as
+// March 2nd: the round trip refuses it).
+const parseDay = (s) => {
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(s || '') ? Date.parse(s + 'T00:00:00Z') : NaN;
+  return !isNaN(ms) && iso(ms) === s ? ms : NaN;
+};
 const todayMs = () => parseDay(iso(Date.now()));
 const addDays = (ms, n) => ms + n * DAY_MS;
 const daysBetween = (a, b) => Math.round((b - a) / DAY_MS);
@@ -27,11 +34,47 @@ const shortDay = (ms) =>
 
 class ApiError extends Error {}
 
-// getJSON: GET a stats route; waits out a 429 (Retry-After) a few times.
+// AuthError: the server wants an API key (401), or refused the one sent (401/403).
+class AuthError extends ApiError {
+  constructor(message, status, sentKey) {
+    super(message);
+    this.status = status;
+    this.sentKey = sentKey;
+  }
+}
+
+// --- the API key, when the server is configured with keys -----------------------------------
+// Asked for only after a /stats request answers 401. Kept in sessionStorage (this tab only,
+// gone when it closes; never localStorage, never the address, never logged) and sent as
+// X-API-Key on every /stats request.
+
+const KEY_ITEM = 'events-dashboard:api-key';
+let apiKey = null;
+try {
+  apiKey = sessionStorage.getItem(KEY_ITEM) || null;
+} catch {
+  /* storage disabled: the key lives in this page only */
+}
+
+function setKey(key) {
+  apiKey = key || null;
+  try {
+    if (apiKey) sessionStorage.setItem(KEY_ITEM, apiKey);
+    else sessionStorage.removeItem(KEY_ITEM);
+  } catch {
+    /* as above */
+  }
+  $('#forget-key').hidden = !apiKey;
+}
+
+// getJSON: GET a stats route (with the API key, if any); waits out a 429 (Retry-After) a few times.
 async function getJSON(path, params, signal) {
   const url = path + '?' + new URLSearchParams(params);
   for (let attempt = 0; ; attempt++) {
-    const res = await fetch(url, { headers: { Accept: 'application/json' }, signal });
+    const key = apiKey;
+    const headers = { Accept: 'application/json' };
+    if (key) headers['X-API-Key'] = key;
+    const res = await fetch(url, { headers, signal });
     if (res.status === 429 && attempt < 5) {
       const wait = Number(res.headers.get('Retry-After')) || 1;
       await new Promise((r) => setTimeout(r, wait * 1000));
@@ -45,6 +88,7 @@ async function getJSON(path, params, signal) {
     }
     if (!res.ok) {
       const why = body && body.message ? body.message : res.statusText;
+      if (res.status === 401 || res.status === 403) throw new AuthError(why, res.status, Boolean(key));
       throw new ApiError(`${path}: ${res.status} ${why}`);
     }
     return body;
@@ -67,15 +111,53 @@ async function pool(tasks, n) {
 
 // --- range ---------------------------------------------------------------------------------
 
-// initialRange: URL parameters when valid; else the last 30 days, moved back to the last 30
-// days that have data when those are empty (one long DAU query).
-async function initialRange(signal) {
+class RangeProblem extends Error {}
+
+const GRANULARITIES = ['auto', 'day', 'week'];
+
+// checkRange: the range of two YYYY-MM-DD strings, or a RangeProblem saying what is wrong with
+// it, in the words of the API's own rules (API.md: to >= from, to - from + 1 <= 3660).
+function checkRange(fromText, toText, gran = 'auto') {
+  if (!fromText || !toText) throw new RangeProblem('pick both "from" and "to"');
+  const from = parseDay(fromText);
+  const to = parseDay(toText);
+  if (isNaN(from)) throw new RangeProblem(`"from" (${fromText}) is not a calendar date (YYYY-MM-DD)`);
+  if (isNaN(to)) throw new RangeProblem(`"to" (${toText}) is not a calendar date (YYYY-MM-DD)`);
+  if (to < from) throw new RangeProblem(`"to" (${toText}) is before "from" (${fromText})`);
+  const days = daysBetween(from, to) + 1;
+  if (days > MAX_RANGE_DAYS)
+    throw new RangeProblem(`at most ${fmt.format(MAX_RANGE_DAYS)} days, not ${fmt.format(days)}`);
+  if (!GRANULARITIES.includes(gran)) throw new RangeProblem(`cohorts are auto, day or week, not "${gran}"`);
+  return { from, to, gran, dau: null };
+}
+
+// urlRange: the range the address asks for, null when it names none; a range it gets wrong is
+// an error on the page, never silently another range.
+function urlRange() {
   const q = new URLSearchParams(location.search);
-  const from = parseDay(q.get('from'));
-  const to = parseDay(q.get('to'));
-  const gran = ['day', 'week', 'auto'].includes(q.get('granularity')) ? q.get('granularity') : 'auto';
-  if (!isNaN(from) && !isNaN(to) && to >= from && daysBetween(from, to) < MAX_RANGE_DAYS)
-    return { from, to, gran, dau: null };
+  const gran = q.get('granularity') ?? 'auto';
+  if (!q.has('from') && !q.has('to')) {
+    if (!GRANULARITIES.includes(gran)) throw new RangeProblem(`cohorts are auto, day or week, not "${gran}"`);
+    return null;
+  }
+  return checkRange(q.get('from'), q.get('to'), gran);
+}
+
+// initialRange: the address's range when it has one; else the last 30 days, moved back to the
+// last 30 days that have data when those are empty (one long DAU query), and then said so.
+async function initialRange(signal) {
+  let r;
+  try {
+    r = urlRange();
+  } catch (err) {
+    const q = new URLSearchParams(location.search);
+    for (const k of ['from', 'to']) $(`#${k}`).value = isNaN(parseDay(q.get(k))) ? '' : q.get(k);
+    err.message = `The range in the address is not valid: ${err.message}. ` +
+      'Pick a range above and press Apply.';
+    throw err;
+  }
+  if (r) return r;
+  const gran = new URLSearchParams(location.search).get('granularity') ?? 'auto';
   const end = todayMs();
   const recent = await getJSON('/stats/dau', { from: iso(addDays(end, -29)), to: iso(end) }, signal);
   if (recent.some((d) => d.unique_users > 0)) return { from: addDays(end, -29), to: end, gran, dau: recent };
@@ -83,9 +165,12 @@ async function initialRange(signal) {
   for (let i = all.length - 1; i >= 0; i--) {
     if (all[i].unique_users > 0) {
       const last = parseDay(all[i].date);
+      showNotice(`No events in the last 30 days up to today (${iso(end)}): showing the 30 days up to ` +
+        `${all[i].date}, the last day with data.`);
       return { from: addDays(last, -29), to: last, gran, dau: null };
     }
   }
+  showNotice(`No events stored yet: send some with POST /events (see API docs).`);
   return { from: addDays(end, -29), to: end, gran, dau: recent };
 }
 
@@ -96,12 +181,7 @@ function showRange(r) {
 }
 
 function rangeFromForm() {
-  const from = parseDay($('#from').value);
-  const to = parseDay($('#to').value);
-  if (isNaN(from) || isNaN(to)) throw new ApiError('pick both dates');
-  if (to < from) throw new ApiError('"to" is before "from"');
-  if (daysBetween(from, to) >= MAX_RANGE_DAYS) throw new ApiError(`at most ${MAX_RANGE_DAYS} days`);
-  return { from, to, gran: $('#granularity').value, dau: null };
+  return checkRange($('#from').value, $('#to').value, $('#granularity').value);
 }
 
 // --- DAU line chart --------------------------------------------------------------------------
@@ -245,6 +325,29 @@ async function loadRetention(r, signal) {
   return { plan, rows: await pool(tasks, CONCURRENCY) };
 }
 
+// pastRange: window w does not lie wholly inside the range (hatched, and left out of the
+// "back in period 1" card).
+const pastRange = (r, plan, w) => addDays(parseDay(w.start), plan.p - 1) > r.to;
+
+// retentionCaption: how the rows shown relate to the cohorts of the range. Every cohort that
+// fits in the range is accounted for: shown + empty ones hidden + older ones not asked for
+// (at most MAX_COHORTS are) = all; days after the last full period are named too.
+function retentionCaption(plan, shown, hiddenEmpty, r) {
+  const span = daysBetween(r.from, r.to) + 1;
+  const end = r.to;
+  const kind = plan.gran === 'day' ? 'daily' : 'weekly';
+  const total = plan.cohortsInRange;
+  const notAsked = total - plan.starts.length;
+  const parts = [];
+  if (hiddenEmpty > 0) parts.push(`${hiddenEmpty} empty ones before the first user hidden`);
+  if (notAsked > 0) parts.push(`${notAsked} older ones not loaded (at most ${MAX_COHORTS} are)`);
+  let text = parts.length ? `${shown} of ${total} ${kind} cohorts: ${parts.join(', ')}` : `${shown} ${kind} cohorts`;
+  const rest = span - total * plan.p;
+  if (rest === 1) text += ` · the last day (${shortDay(end)}) is not a full week`;
+  else if (rest > 1) text += ` · the last ${rest} days (${shortDay(addDays(end, 1 - rest))} – ${shortDay(end)}) are not a full week`;
+  return `${text} · cohort = first event ever`;
+}
+
 function renderRetention(r, { plan, rows: all }) {
   // Leading empty cohorts (before the first user arrived) are noise: drop them.
   const first = all.findIndex((row) => row.cohort_size > 0);
@@ -269,9 +372,9 @@ function renderRetention(r, { plan, rows: all }) {
         td.dataset.window = w.index;
         td.dataset.count = w.count;
         td.dataset.rate = w.rate;
-        if (parseDay(w.start) > r.to) {
+        if (pastRange(r, plan, w)) {
           td.className = 'future';
-          td.title = `${w.start}: after the selected range`;
+          td.title = `${w.start}: ${parseDay(w.start) > r.to ? 'after' : 'runs past'} the selected range`;
         } else if (row.cohort_size === 0) {
           td.className = 'none';
           td.textContent = '·';
@@ -290,37 +393,45 @@ function renderRetention(r, { plan, rows: all }) {
       return tr;
     }),
   );
-  const shown = rows.length < plan.cohortsInRange ? `latest ${rows.length} of ${plan.cohortsInRange}` : `${rows.length}`;
-  const hidden = first > 0 ? ` (${first} empty before hidden)` : '';
-  $('#ret-note').textContent = `${shown} ${plan.gran === 'day' ? 'daily' : 'weekly'} cohorts${hidden} · first event ever`;
+  $('#ret-note').textContent = retentionCaption(plan, rows.length, Math.max(0, first), r);
   return rows;
 }
 
 // --- summary cards ---------------------------------------------------------------------------
 
-function renderCards(dau, top, rows) {
+const fmtSmall = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 2 });
+
+function renderCards(r, plan, dau, top, rows) {
   const vals = dau.map((d) => d.unique_users);
   const peak = Math.max(0, ...vals);
   const peakDay = dau.find((d) => d.unique_users === peak);
-  const avg = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0;
+  const userDays = vals.reduce((a, b) => a + b, 0);
+  const avg = vals.length ? userDays / vals.length : 0;
   const events = top.reduce((a, t) => a + t.count, 0);
   $('#kpi-peak').textContent = fmt.format(peak);
   $('#kpi-peak-day').textContent = peak && peakDay ? `on ${peakDay.date}` : 'no users';
-  $('#kpi-avg').textContent = fmt.format(Math.round(avg * 10) / 10);
+  // One decimal hid small averages: one user on one day of 30 is 0.033, not 0.
+  $('#kpi-avg').textContent = avg > 0 && avg < 1 ? fmtSmall.format(avg) : fmt.format(Math.round(avg * 10) / 10);
+  $('#kpi-avg').title = `${fmt.format(userDays)} user-days / ${fmt.format(vals.length)} days`;
   $('#kpi-days').textContent = `over ${dau.length} days`;
   $('#kpi-events').textContent = fmt.format(events);
   $('#kpi-events').dataset.value = events;
   $('#kpi-types').textContent = `${top.length} event types`;
   const cohort = rows.reduce((a, r) => a + r.cohort_size, 0);
-  const w1 = rows.filter((r) => r.windows.length > 1 && r.cohort_size > 0);
-  const w1rate = w1.length ? w1.reduce((a, r) => a + r.windows[1].count, 0) / w1.reduce((a, r) => a + r.cohort_size, 0) : null;
+  // Period 1 as the heatmap shows it: cohorts whose period 1 runs past the range (hatched
+  // there) are left out, not counted as nobody coming back.
+  const w1 = rows.filter((row) => row.windows.length > 1 && row.cohort_size > 0 && !pastRange(r, plan, row.windows[1]));
+  const w1rate = w1.length
+    ? w1.reduce((a, row) => a + row.windows[1].count, 0) / w1.reduce((a, row) => a + row.cohort_size, 0) : null;
   $('#kpi-new').textContent = fmt.format(cohort);
   $('#kpi-ret').textContent = w1rate == null ? ' ' : `${(w1rate * 100).toFixed(1)}% back in period 1`;
 }
 
 // --- wiring ----------------------------------------------------------------------------------
 
-let current = null; // AbortController of the load in progress
+let current = null;   // AbortController of the load in progress
+let lastRange = null; // the range of the last load (null: the initial one), redone after a key
+let keyNote = '';     // said on the key form next time it shows
 
 function setState(state) {
   document.body.dataset.state = state;
@@ -333,14 +444,60 @@ function showError(msg) {
   el.hidden = !msg;
 }
 
+function showNotice(msg) {
+  const el = $('#notice');
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+// clearData: nothing of a previous load stays on the page (after a refused or forgotten key,
+// or a range that is not valid).
+function clearData() {
+  if (dauPlot) dauPlot.destroy();
+  dauPlot = null;
+  $('#dau-table tbody').replaceChildren();
+  $('#top-bars').replaceChildren();
+  $('#ret-table thead').replaceChildren();
+  $('#ret-table tbody').replaceChildren();
+  $('#ret-note').textContent = 'cohort by first event';
+  for (const id of ['#kpi-peak', '#kpi-avg', '#kpi-events', '#kpi-new']) {
+    $(id).textContent = '–';
+    $(id).removeAttribute('title');
+  }
+  for (const id of ['#kpi-peak-day', '#kpi-days', '#kpi-types', '#kpi-ret']) $(id).textContent = ' ';
+}
+
+// askForKey: the key form, after a 401 (or 403) from /stats. A key that was sent and refused is
+// dropped and the form says so.
+function askForKey(err) {
+  clearData();
+  showError('');
+  showNotice('');
+  let msg = keyNote;
+  keyNote = '';
+  if (err.sentKey) {
+    setKey(null);
+    msg = `The key was refused (${err.status}: ${err.message}). Enter a key with the read scope.`;
+  }
+  $('#key-msg').textContent = msg;
+  $('#key-msg').hidden = !msg;
+  $('#key-panel').hidden = false;
+  setState('auth');
+  $('#api-key').focus();
+}
+
 async function load(rangeOrNull) {
   if (current) current.abort();
   const ctl = new AbortController();
   current = ctl;
+  lastRange = rangeOrNull;
   setState('loading');
   showError('');
+  showNotice('');
+  labelPresets();
   try {
     const r = rangeOrNull || (await initialRange(ctl.signal));
+    lastRange = { ...r, dau: null };
     showRange(r);
     const q = new URLSearchParams({ from: iso(r.from), to: iso(r.to) });
     if (r.gran !== 'auto') q.set('granularity', r.gran);
@@ -352,14 +509,22 @@ async function load(rangeOrNull) {
       loadRetention(r, ctl.signal),
     ]);
     if (ctl.signal.aborted) return;
+    $('#key-panel').hidden = true;
     renderDau(dau);
     renderTop(top);
     const rows = renderRetention(r, ret);
-    renderCards(dau, top, rows);
+    renderCards(r, ret.plan, dau, top, rows);
+    keyNote = '';
     setState('ready');
   } catch (err) {
-    if (err.name === 'AbortError') return;
-    showError(`Could not load the statistics: ${err.message}`);
+    if (err.name === 'AbortError' || ctl.signal.aborted) return;
+    ctl.abort(); // the other requests of this load are of no use now
+    if (err instanceof AuthError) {
+      askForKey(err);
+      return;
+    }
+    clearData();
+    showError(err instanceof RangeProblem ? err.message : `Could not load the statistics: ${err.message}`);
     setState('error');
   }
 }
@@ -373,12 +538,55 @@ $('#range').addEventListener('submit', (e) => {
   }
 });
 
+// The quick ranges are "last N days up to today", today included (as in PostHog or Amplitude),
+// whatever range is shown; their labels carry the dates.
+function presetRange(days) {
+  const to = todayMs();
+  return { from: addDays(to, 1 - days), to };
+}
+
+function labelPresets() {
+  for (const b of document.querySelectorAll('.presets button')) {
+    const days = Number(b.dataset.days);
+    const { from, to } = presetRange(days);
+    const label = `Last ${days} days up to today: ${iso(from)} – ${iso(to)} (UTC days, today included)`;
+    b.title = label;
+    b.setAttribute('aria-label', label);
+  }
+}
+
 for (const b of document.querySelectorAll('.presets button')) {
   b.addEventListener('click', () => {
-    const to = parseDay($('#to').value) || todayMs();
-    $('#from').value = iso(addDays(to, 1 - Number(b.dataset.days)));
+    labelPresets();
+    const { from, to } = presetRange(Number(b.dataset.days));
+    $('#from').value = iso(from);
+    $('#to').value = iso(to);
     $('#range').requestSubmit();
   });
 }
 
+// The key form: the key goes to sessionStorage only; the input has no name, so even a submit
+// without this script could not put it in an address.
+$('#key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $('#api-key');
+  const key = input.value.trim();
+  input.value = '';
+  if (!key) {
+    $('#key-msg').textContent = 'Enter the key first.';
+    $('#key-msg').hidden = false;
+    return;
+  }
+  setKey(key);
+  $('#key-panel').hidden = true;
+  load(lastRange);
+});
+
+$('#forget-key').addEventListener('click', () => {
+  setKey(null);
+  keyNote = 'The key is forgotten: this tab no longer holds it.';
+  load(lastRange);
+});
+
+setKey(apiKey);
 load(null);
