@@ -2,7 +2,8 @@
 # Static checks of the container set-up (there may be no docker engine to build with):
 #   1. docker-compose.yml validates (docker-compose 1.29 from Debian 12, or docker compose v2);
 #   2. every file or directory docker-compose.yml and the Dockerfiles refer to exists;
-#   3. conf/nginx.docker.conf and the rendered conf/nginx.conf.in pass "nginx -t";
+#   3. conf/nginx.conf.in, rendered by tools/render_nginx.sh for the local stack and for the
+#      nginx container, passes "nginx -t";
 #   4. security: compose refuses to start without each password, no port is published on all
 #      interfaces, docker-compose.yml holds no literal password, and the app's DATABASE_URL
 #      user is not the database's superuser.
@@ -131,35 +132,28 @@ done < <(sort -u "$TMP/refs")
 NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 if [ -x "$NGINX" ]; then
 	mkdir -p "$TMP/ngx/tmp" "$TMP/ngx/logs"
-	# Docker config: "app" does not resolve here, and the nginx user may not exist.
-	sed -e 's/server app:9000/server 127.0.0.1:9000/g' \
-		-e 's/^user nginx;//' \
-		-e "s|^pid .*;|pid $TMP/ngx/nginx.pid;|" \
-		-e "s|/dev/stdout|$TMP/ngx/logs/access.log|g" \
-		-e "s|/dev/stderr|$TMP/ngx/logs/error.log|g" \
-		conf/nginx.docker.conf >"$TMP/ngx/docker.conf"
-	"$NGINX" -t -q -p "$TMP/ngx/" -c "$TMP/ngx/docker.conf" -e "$TMP/ngx/logs/error.log" 2>"$TMP/ngx/out" || {
-		cat "$TMP/ngx/out" >&2
-		die "conf/nginx.docker.conf fails nginx -t"
-	}
-	sed -e 's|@USER_DIRECTIVE@||' \
-		-e "s|@PID_FILE@|$TMP/ngx/nginx.pid|" \
-		-e "s|@ERROR_LOG@|$TMP/ngx/logs/error.log|" \
-		-e "s|@ACCESS_LOG@|$TMP/ngx/logs/access.log|" \
-		-e "s|@TEMP_DIR@|$TMP/ngx/tmp|" \
-		-e "s|@FCGI_SOCK@|$TMP/ngx/fcgi.sock|" \
-		-e "s|@LISTEN@|127.0.0.1:$(free_port)|" \
-		-e 's|@RATE_LIMIT_RPS@|100|' -e 's|@RATE_LIMIT_BURST@|200|' -e 's|@CONN_LIMIT_PER_ADDR@|64|' \
-		-e 's|@RATE_LIMIT_EXEMPT@|127.0.0.2 "";|' -e 's|@METRICS_ALLOW@|allow 10.0.0.0/8;|' \
-		-e "s|@WWW_DIR@|$TMP/ngx/www|" \
-		conf/nginx.conf.in >"$TMP/ngx/local.conf"
-	if grep -q '@[A-Z_]*@' "$TMP/ngx/local.conf"; then
-		die "conf/nginx.conf.in has a placeholder tools/stack.sh does not know: $(grep -o '@[A-Z_]*@' "$TMP/ngx/local.conf" | head -n 1)"
-	fi
-	"$NGINX" -t -q -p "$TMP/ngx/" -c "$TMP/ngx/local.conf" -e "$TMP/ngx/logs/error.log" 2>"$TMP/ngx/out" || {
-		cat "$TMP/ngx/out" >&2
-		die "conf/nginx.conf.in fails nginx -t"
-	}
+	# The one template (conf/nginx.conf.in), rendered by tools/render_nginx.sh as the local
+	# stack does (a unix socket) and as the nginx container does (app:9000 over TCP: "app"
+	# does not resolve here, nor may the container's user exist, so their stand-ins).
+	grep -q 'render_nginx.sh /etc/events/nginx.conf.in' "$COMPOSE_FILE" ||
+		die "$COMPOSE_FILE: the nginx service does not render conf/nginx.conf.in with tools/render_nginx.sh"
+	# the container takes the same settings as the local stack, from .env
+	for v in RATE_LIMIT_RPS RATE_LIMIT_BURST CONN_LIMIT_PER_ADDR RATE_LIMIT_EXEMPT METRICS_ALLOW API_KEYS; do
+		grep -q "^ *$v: \${$v[:}]" "$COMPOSE_FILE" ||
+			die "$COMPOSE_FILE does not pass $v through (the local stack's setting)"
+	done
+	for upstream in "unix:$TMP/ngx/fcgi.sock" 127.0.0.1:9000; do
+		NGX_USER='' NGX_PID_FILE=$TMP/ngx/nginx.pid NGX_ERROR_LOG=$TMP/ngx/logs/error.log \
+			NGX_ACCESS_LOG=$TMP/ngx/logs/access.log NGX_TEMP_DIR=$TMP/ngx/tmp \
+			NGX_UPSTREAM=$upstream NGX_LISTEN=127.0.0.1:$(free_port) NGX_WWW_DIR=$TMP/ngx/www \
+			RATE_LIMIT_EXEMPT=127.0.0.2 METRICS_ALLOW='10.0.0.0/8 172.16.0.0/12' \
+			tools/render_nginx.sh conf/nginx.conf.in "$TMP/ngx/nginx.conf" ||
+			die "tools/render_nginx.sh could not render conf/nginx.conf.in"
+		"$NGINX" -t -q -p "$TMP/ngx/" -c "$TMP/ngx/nginx.conf" -e "$TMP/ngx/logs/error.log" 2>"$TMP/ngx/out" || {
+			cat "$TMP/ngx/out" >&2
+			die "conf/nginx.conf.in rendered for upstream $upstream fails nginx -t"
+		}
+	done
 fi
 
 # 4. Security. Each password is required: without it, compose must refuse to start.
@@ -182,6 +176,9 @@ cfg = yaml.safe_load(open(sys.argv[2]))
 ANY = ("", "0.0.0.0", "::", "[::]")
 SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEYS", re.I)
 REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}$")
+# optional secrets (API_KEYS: none means an open service, as on the local stack) may default
+# to empty, never to a value
+OPTIONAL = re.compile(r"^\$\{API_KEYS:-\}$")
 URL_PW = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:([^@\s]*)@")
 
 def env_of(svc):
@@ -216,7 +213,8 @@ for name, svc in (cfg.get("services") or {}).items():
 for name, svc in (raw.get("services") or {}).items():
     env = env_of(svc)
     for k, v in env.items():
-        if SECRET_KEY.search(k) and not k.endswith("_FILE") and not REF.match(v.strip()):
+        if SECRET_KEY.search(k) and not k.endswith("_FILE") and not REF.match(v.strip()) \
+                and not OPTIONAL.match(v.strip()):
             print(f"service {name}: {k} is {v!r}, not a required variable (${{VAR:?...}})")
     for s in strings(svc):
         m = URL_PW.search(s)

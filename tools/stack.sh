@@ -520,46 +520,21 @@ nginx_pid() {
 	return 0
 }
 
-# cidr_lines "A B C" FORMAT: FORMAT applied to each address or network, on one line (nginx
-# takes several directives on a line).
-cidr_lines() {
-	local item out=''
-	for item in ${1//,/ }; do
-		[[ $item =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || die "not an address or network: $item"
-		# shellcheck disable=SC2059
-		out+=$(printf "$2" "$item")' '
-	done
-	printf '%s' "$out"
-}
-
-sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
-
 nginx_render() {
 	local listen user='' tmp
 	tmp=$(nginx_tmp)
 	case $LISTEN_ADDR in *:*) listen="[${LISTEN_ADDR#[}" && listen="${listen%]}]:$PORT" ;; *) listen="$LISTEN_ADDR:$PORT" ;; esac
-	if is_root; then user="user $NGINX_USER;"; fi
-	[ -f "$ROOT/conf/nginx.conf.in" ] || die "missing $ROOT/conf/nginx.conf.in"
 	[ "$(dirname "$tmp")" = "$SHORT_DIR" ] && make_short_dir
 	mkdir -p "$NGX_DIR" "$tmp"
-	sed -e "s|@USER_DIRECTIVE@|$(sed_escape "$user")|g" \
-		-e "s|@PID_FILE@|$(sed_escape "$NGINX_PID")|g" \
-		-e "s|@ERROR_LOG@|$(sed_escape "$LOG_DIR/nginx-error.log")|g" \
-		-e "s|@ACCESS_LOG@|$(sed_escape "$LOG_DIR/nginx-access.log")|g" \
-		-e "s|@TEMP_DIR@|$(sed_escape "$tmp")|g" \
-		-e "s|@FCGI_SOCK@|$(sed_escape "$(fcgi_sock)")|g" \
-		-e "s|@LISTEN@|$(sed_escape "$listen")|g" \
-		-e "s|@RATE_LIMIT_RPS@|$(sed_escape "$RATE_LIMIT_RPS")|g" \
-		-e "s|@RATE_LIMIT_BURST@|$(sed_escape "$RATE_LIMIT_BURST")|g" \
-		-e "s|@CONN_LIMIT_PER_ADDR@|$(sed_escape "$CONN_LIMIT_PER_ADDR")|g" \
-		-e "s|@RATE_LIMIT_EXEMPT@|$(sed_escape "$(cidr_lines "$RATE_LIMIT_EXEMPT" '%s "";')")|g" \
-		-e "s|@METRICS_ALLOW@|$(sed_escape "$(cidr_lines "$METRICS_ALLOW" 'allow %s;')")|g" \
-		-e "s|@WWW_DIR@|$(sed_escape "$(www_dir)")|g" \
-		"$ROOT/conf/nginx.conf.in" >"$NGX_DIR/nginx.conf.new"
-	if grep -q '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new"; then
-		die "unreplaced placeholder in conf/nginx.conf.in: $(grep -o '@[A-Z_]*@' "$NGX_DIR/nginx.conf.new" | head -n 1)"
-	fi
-	mv -f "$NGX_DIR/nginx.conf.new" "$NGX_DIR/nginx.conf"
+	if is_root; then user=$NGINX_USER; fi
+	NGX_USER=$user NGX_PID_FILE=$NGINX_PID NGX_ERROR_LOG=$LOG_DIR/nginx-error.log \
+		NGX_ACCESS_LOG=$LOG_DIR/nginx-access.log NGX_TEMP_DIR=$tmp \
+		NGX_UPSTREAM=unix:$(fcgi_sock) NGX_LISTEN=$listen NGX_WWW_DIR=$(www_dir) \
+		RATE_LIMIT_RPS=$RATE_LIMIT_RPS RATE_LIMIT_BURST=$RATE_LIMIT_BURST \
+		CONN_LIMIT_PER_ADDR=$CONN_LIMIT_PER_ADDR RATE_LIMIT_EXEMPT=$RATE_LIMIT_EXEMPT \
+		METRICS_ALLOW=$METRICS_ALLOW \
+		"$ROOT/tools/render_nginx.sh" "$ROOT/conf/nginx.conf.in" "$NGX_DIR/nginx.conf" ||
+		die "could not render conf/nginx.conf.in"
 }
 
 # www_sync: copy the static pages into www_dir, fresh at every "up": the spec, web/ (Swagger
@@ -926,7 +901,6 @@ cmd_env() {
 	printf 'export EVENTS_BASE_URL=%s\n' "$(shell_quote "$(base_url)")"
 	printf 'export EVENTS_POOL_PID=%s\n' "$(shell_quote "$(read_pid "$POOL_PID")")"
 }
-
 
 case ${1:-} in
 up) cmd_up ;;
