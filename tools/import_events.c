@@ -399,7 +399,9 @@ to_event(const struct loader *L, const struct csv_record *rec, struct event *ev,
 	cell(rec, L->col[COL_USER], &in.user_id, &in.user_id_len);
 	cell(rec, L->col[COL_TYPE], &in.event_type, &in.event_type_len);
 	const struct csv_field *pf = &rec->fields[L->col[COL_PROPS]];
-	if (json_properties_normalize(pf->p, pf->len, &props, &pwhy) < 0) {
+	/* null is {} (API.md), like an empty cell */
+	size_t plen = csv_cell_is_json_null(pf->p, pf->len) ? 0 : pf->len;
+	if (json_properties_normalize(pf->p, plen, &props, &pwhy) < 0) {
 		verrs_add(&v, 0, "properties", "%s", pwhy ? pwhy : "out of memory");
 		in.reported |= EVENT_F_PROPS;
 	} else {
