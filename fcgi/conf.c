@@ -37,7 +37,9 @@ conf_load(struct conf *c)
 	c->max_future_seconds = 86400;
 	if (int_setting("WORKERS", 8, 1, 256, &c->workers) ||
 	    int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000,
-			&c->db_statement_timeout_ms))
+			&c->db_statement_timeout_ms) ||
+	    int_setting("DB_LOCK_TIMEOUT_MS", 3000, 100, 3600000, &c->db_lock_timeout_ms) ||
+	    int_setting("DB_STATS_TIMEOUT_MS", 5000, 100, 3600000, &c->db_stats_timeout_ms))
 		return -1;
 	if (auth_load(&c->auth) < 0)
 		return -1;
