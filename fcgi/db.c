@@ -654,16 +654,23 @@ db_checksum(struct db *db, const char *sql, char **checksum)
 }
 
 enum db_status
-db_migration_apply(struct db *db, const char *version, const char *sql, const char *checksum)
+db_migration_apply(struct db *db, const char *version, const char *sql, const char *checksum,
+		   int lock_timeout_ms)
 {
 	const char *params[] = {version, checksum};
+	char begin[64];
 	enum db_status st;
 	PGresult *r;
-	if ((st = exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+	/* LOCAL: the session's advisory lock (db_migrate_lock) waits for other migrators */
+	snprintf(begin, sizeof begin, "BEGIN; SET LOCAL lock_timeout = %d", lock_timeout_ms);
+	if ((st = exec_ok(db, begin, PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		st = failure(db, version, r);
+		/* a deadlock or serialisation failure: a later try may pass */
+		if (st == DB_ERROR && retryable(r))
+			st = DB_BUSY;
 		PQclear(r);
 		rollback(db);
 		return st;

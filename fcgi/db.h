@@ -78,9 +78,12 @@ enum db_status db_migration_checksum(struct db *db, const char *version, char **
 enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
     __attribute__((warn_unused_result));
 
-/* Runs sql and records version + checksum, in one transaction. */
+/* Runs sql and records version + checksum, in one transaction in which every wait for a lock
+ * lasts at most lock_timeout_ms (0: no limit). DB_BUSY when a lock was not had in time (or a
+ * deadlock or serialisation failure): nothing was applied, and a later try may pass. */
 enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
-				  const char *checksum) __attribute__((warn_unused_result));
+				  const char *checksum, int lock_timeout_ms)
+    __attribute__((warn_unused_result));
 
 /* --- bulk loader --- */
 
