@@ -60,6 +60,8 @@ conf_load(struct conf *c)
 	bad += int_setting("WORKERS", 8, 1, 256, &c->workers) < 0;
 	bad += int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000,
 			   &c->db_statement_timeout_ms) < 0;
+	bad += int_setting("DB_LOCK_TIMEOUT_MS", 3000, 100, 3600000, &c->db_lock_timeout_ms) < 0;
+	bad += int_setting("DB_STATS_TIMEOUT_MS", 5000, 100, 3600000, &c->db_stats_timeout_ms) < 0;
 	bad += log_level_setting(&c->log_level) < 0;
 	bad += auth_load(&c->auth) < 0;
 	return bad ? -1 : 0;

@@ -17,7 +17,10 @@ struct db {
 	PGconn *conn;
 	char *conninfo;
 	char appname[64];
-	int statement_timeout_ms;
+	int statement_timeout_ms;	/* every statement but the reads (0: none) */
+	int lock_timeout_ms;		/* every wait for a lock (0: none) */
+	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
+	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
 	int ready; /* statements prepared and staging tables made on this connection */
 	char err[256];
 };
@@ -55,6 +58,13 @@ db_new(const char *conninfo, const char *application_name, int statement_timeout
 	snprintf(db->appname, sizeof db->appname, "%s", application_name);
 	db->statement_timeout_ms = statement_timeout_ms;
 	return db;
+}
+
+void
+db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms)
+{
+	db->lock_timeout_ms = lock_timeout_ms;
+	db->read_timeout_ms = read_timeout_ms;
 }
 
 static void
@@ -103,7 +113,7 @@ db_connect(struct db *db)
 			      "keepalives_count",
 			      NULL};
 	const char *vals[] = {db->conninfo, db->appname, "2", "10", "3", "3", NULL};
-	char sql[160];
+	char sql[200];
 	PGresult *r;
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		return DB_OK;
@@ -115,10 +125,10 @@ db_connect(struct db *db)
 		disconnect(db);
 		return DB_UNAVAILABLE;
 	}
-	snprintf(
-	    sql, sizeof sql,
-	    "SET statement_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning",
-	    db->statement_timeout_ms);
+	snprintf(sql, sizeof sql,
+		 "SET statement_timeout = %d; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
+		 " SET client_min_messages = warning",
+		 db->statement_timeout_ms, db->lock_timeout_ms);
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_error(db, "session setup", PQerrorMessage(db->conn));
@@ -128,6 +138,8 @@ db_connect(struct db *db)
 		return DB_UNAVAILABLE;
 	}
 	PQclear(r);
+	db->sess_stmt_ms = db->statement_timeout_ms;
+	db->sess_lock_ms = db->lock_timeout_ms;
 	return DB_OK;
 }
 
@@ -141,8 +153,19 @@ server_gone(const PGresult *r)
 	return code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3));
 }
 
+/* 1 for a statement that ran out of time: a lock not had within lock_timeout (55P03
+ * lock_not_available), or statement_timeout or a cancel request (57014 query_canceled). The
+ * connection stays usable. */
+static int
+timed_out(const PGresult *r)
+{
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return code && (!strcmp(code, "55P03") || !strcmp(code, "57014"));
+}
+
 /* What a failed result r (may be NULL) means: connection lost (DB_UNAVAILABLE, connection
- * dropped) or an error the server reported (DB_ERROR). Logs once with the statement's name. */
+ * dropped), out of time (DB_BUSY) or an error the server reported (DB_ERROR). Logs once with
+ * the statement's name. */
 static enum db_status
 failure(struct db *db, const char *what, const PGresult *r)
 {
@@ -151,6 +174,10 @@ failure(struct db *db, const char *what, const PGresult *r)
 		log_msg(LOG_WARN, "db", "connection lost: %s", db->err);
 		disconnect(db);
 		return DB_UNAVAILABLE;
+	}
+	if (timed_out(r)) {
+		log_msg(LOG_WARN, "db", "out of time: %s", db->err);
+		return DB_BUSY;
 	}
 	log_msg(LOG_ERROR, "db", "%s", db->err);
 	return DB_ERROR;
@@ -167,23 +194,58 @@ exec_ok(struct db *db, const char *sql, ExecStatusType want)
 	return st;
 }
 
-/* Connected, statements prepared, staging tables present. */
+/* Brings the session to statement_timeout stmt_ms and the configured lock_timeout, in one
+ * round trip and only when it does not have them yet. (Both SETs run in one implicit
+ * transaction: if one fails, the session keeps what it had.) */
+static enum db_status
+session_limits(struct db *db, int stmt_ms)
+{
+	char sql[96];
+	enum db_status st;
+	if (db->sess_stmt_ms == stmt_ms && db->sess_lock_ms == db->lock_timeout_ms)
+		return DB_OK;
+	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET lock_timeout = %d", stmt_ms,
+		 db->lock_timeout_ms);
+	if ((st = exec_ok(db, sql, PGRES_COMMAND_OK)) == DB_OK) {
+		db->sess_stmt_ms = stmt_ms;
+		db->sess_lock_ms = db->lock_timeout_ms;
+	}
+	return st;
+}
+
+/* Makes the staging table and prepares the statements. Preparing takes the tables' locks, so
+ * it can run out of time behind a migration. */
+static enum db_status
+prepare(struct db *db)
+{
+	enum db_status st;
+	if ((st = exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+		return st;
+	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
+		st = PQresultStatus(r) == PGRES_COMMAND_OK ? DB_OK
+							   : failure(db, statements[i].name, r);
+		PQclear(r);
+		if (st != DB_OK)
+			return st;
+	}
+	return DB_OK;
+}
+
+/* Connected, session limits current, statements prepared, staging tables present. A
+ * preparation that failed half-way leaves no connection behind: its statements would exist
+ * twice on the next try. */
 static enum db_status
 ready(struct db *db)
 {
 	enum db_status st = db_connect(db);
+	if (st == DB_OK)
+		st = session_limits(db, db->sess_stmt_ms);
 	if (st != DB_OK || db->ready)
 		return st;
-	if ((st = exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
-		return st == DB_ERROR ? DB_UNAVAILABLE : st; /* e.g. migrations not applied */
-	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
-		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			st = failure(db, statements[i].name, r);
-			PQclear(r);
-			return st == DB_ERROR ? DB_UNAVAILABLE : st;
-		}
-		PQclear(r);
+	if ((st = prepare(db)) != DB_OK) {
+		disconnect(db);
+		return st == DB_BUSY ? DB_BUSY : DB_UNAVAILABLE; /* e.g. migrations not applied */
 	}
 	db->ready = 1;
 	return DB_OK;
@@ -195,16 +257,20 @@ ready(struct db *db)
 static enum db_status
 query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
 {
+	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	*out = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		enum db_status st = ready(db);
 		if (st != DB_OK)
 			return st;
-		*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
-		if (PQresultStatus(*out) == PGRES_TUPLES_OK)
-			return DB_OK;
-		st = failure(db, name, *out);
-		PQclear(*out);
-		*out = NULL;
+		if ((st = session_limits(db, stmt_ms)) == DB_OK) {
+			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
+				return DB_OK;
+			st = failure(db, name, *out);
+			PQclear(*out);
+			*out = NULL;
+		}
 		if (st != DB_UNAVAILABLE)
 			return st;
 	}
@@ -324,9 +390,20 @@ rollback(struct db *db)
 		(void)exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
 }
 
+/* BEGIN, with the statement timeout of writes when the session has the reads' one. */
+static enum db_status
+begin_write(struct db *db)
+{
+	char sql[64];
+	if (db->sess_stmt_ms == db->statement_timeout_ms)
+		return exec_ok(db, "BEGIN", PGRES_COMMAND_OK);
+	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
+		 db->statement_timeout_ms);
+	return exec_ok(db, sql, PGRES_COMMAND_OK);
+}
+
 /* One attempt: BEGIN, COPY, then the prepared statement name with param, then COMMIT or
- * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a
- * second try; *sent_commit says the outcome may be unknown. */
+ * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a second try. */
 static enum db_status
 staged_call(struct db *db, const struct batch *b, const char *name, const char *param, int commit,
 	    int64_t *n, int *retry)
@@ -334,7 +411,7 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	enum db_status st;
 	PGresult *r;
 	*retry = 0;
-	if ((st = exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+	if ((st = begin_write(db)) != DB_OK)
 		return st;
 	if ((st = stage(db, b)) != DB_OK) {
 		rollback(db);
@@ -370,6 +447,8 @@ staged(struct db *db, const struct batch *b, const char *name, const char *param
 		 * idempotent, so even a COMMIT whose answer was lost is safe to repeat. */
 		if (!(retry || (st == DB_UNAVAILABLE && was_connected)))
 			return st;
+		if (retry && attempt + 1 == DB_RETRIES)
+			return DB_BUSY; /* contention outlasted the retries */
 		log_msg(LOG_WARN, "db", "retrying %s (attempt %d): %s", name, attempt + 2, db->err);
 	}
 	return st;
@@ -575,16 +654,23 @@ db_checksum(struct db *db, const char *sql, char **checksum)
 }
 
 enum db_status
-db_migration_apply(struct db *db, const char *version, const char *sql, const char *checksum)
+db_migration_apply(struct db *db, const char *version, const char *sql, const char *checksum,
+		   int lock_timeout_ms)
 {
 	const char *params[] = {version, checksum};
+	char begin[64];
 	enum db_status st;
 	PGresult *r;
-	if ((st = exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+	/* LOCAL: the session's advisory lock (db_migrate_lock) waits for other migrators */
+	snprintf(begin, sizeof begin, "BEGIN; SET LOCAL lock_timeout = %d", lock_timeout_ms);
+	if ((st = exec_ok(db, begin, PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
 		st = failure(db, version, r);
+		/* a deadlock or serialisation failure: a later try may pass */
+		if (st == DB_ERROR && retryable(r))
+			st = DB_BUSY;
 		PQclear(r);
 		rollback(db);
 		return st;

@@ -13,6 +13,9 @@ struct db; /* opaque: one connection, its prepared statements, its staging table
 enum db_status {
 	DB_OK,
 	DB_UNAVAILABLE, /* cannot reach the database: nothing was stored, retry later */
+	DB_BUSY,	/* reachable but out of time: a lock wait past lock_timeout, a statement
+			   past statement_timeout (or cancelled), or contention that outlasted the
+			   retries; nothing was stored, retry later */
 	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
 };
 
@@ -21,6 +24,11 @@ enum db_status {
  * first use and again after the connection is lost. Caller frees with db_close. */
 struct db *db_new(const char *conninfo, const char *application_name, int statement_timeout_ms);
 void db_close(struct db *db);
+
+/* Time limits in ms from the next call on: lock_timeout_ms bounds every wait for a lock (0:
+ * none), read_timeout_ms is the statement_timeout of db_dau, db_top_events and db_retention
+ * (0: the one given to db_new, which every other statement keeps). Cheap when unchanged. */
+void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 
 /* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
 enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
@@ -70,9 +78,12 @@ enum db_status db_migration_checksum(struct db *db, const char *version, char **
 enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
     __attribute__((warn_unused_result));
 
-/* Runs sql and records version + checksum, in one transaction. */
+/* Runs sql and records version + checksum, in one transaction in which every wait for a lock
+ * lasts at most lock_timeout_ms (0: no limit). DB_BUSY when a lock was not had in time (or a
+ * deadlock or serialisation failure): nothing was applied, and a later try may pass. */
 enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
-				  const char *checksum) __attribute__((warn_unused_result));
+				  const char *checksum, int lock_timeout_ms)
+    __attribute__((warn_unused_result));
 
 /* --- bulk loader --- */
 

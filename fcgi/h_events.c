@@ -45,7 +45,9 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 {
 	size_t accepted;
 	char *body;
-	enum db_status st = db_ingest(app->db, b, app->stripe, DB_FRESH, &accepted);
+	enum db_status st;
+	db_set_limits(app->db, app->conf->db_lock_timeout_ms, app->conf->db_stats_timeout_ms);
+	st = db_ingest(app->db, b, app->stripe, DB_FRESH, &accepted);
 	if (st != DB_OK)
 		metrics_add(METRIC_DB_ERRORS, 1);
 	switch (st) {
@@ -59,6 +61,11 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 	case DB_UNAVAILABLE:
 		http_error(req, 503, "unavailable", "database unavailable; nothing was stored",
 			   NULL, "Retry-After: 1\r\n");
+		return;
+	case DB_BUSY:
+		http_error(req, 503, "unavailable",
+			   "database busy (a lock or the time limit); nothing was stored", NULL,
+			   "Retry-After: 2\r\n");
 		return;
 	default:
 		log_msg(LOG_ERROR, "events", "ingest failed: %s", db_last_error(app->db));

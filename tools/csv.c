@@ -318,3 +318,19 @@ csv_next(struct csv_reader *r, struct csv_record *rec)
 		}
 	}
 }
+
+static int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int
+csv_cell_is_json_null(const char *p, size_t len)
+{
+	while (len && json_space(p[len - 1]))
+		len--;
+	while (len && json_space(*p))
+		p++, len--;
+	return len == 4 && memcmp(p, "null", 4) == 0;
+}

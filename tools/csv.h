@@ -59,4 +59,9 @@ uint64_t csv_bytes(const struct csv_reader *r);
 /* Why the last CSV_ERROR happened (static text or strerror). */
 const char *csv_error(const struct csv_reader *r);
 
+/* 1 when the cell is the JSON literal null with only JSON whitespace (space, tab, CR, LF)
+ * around it. The loader reads such a properties_json cell as an empty one ({}), as API.md
+ * reads "properties": null. */
+int csv_cell_is_json_null(const char *p, size_t len);
+
 #endif

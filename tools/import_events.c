@@ -340,7 +340,9 @@ to_event(const struct loader *L, const struct csv_record *rec, struct event *ev,
 	cell(rec, L->col[COL_USER], &in.user_id, &in.user_id_len);
 	cell(rec, L->col[COL_TYPE], &in.event_type, &in.event_type_len);
 	const struct csv_field *pf = &rec->fields[L->col[COL_PROPS]];
-	if (json_properties_normalize(pf->p, pf->len, &props, &pwhy) < 0) {
+	/* null is {} (API.md), like an empty cell */
+	size_t plen = csv_cell_is_json_null(pf->p, pf->len) ? 0 : pf->len;
+	if (json_properties_normalize(pf->p, plen, &props, &pwhy) < 0) {
 		verrs_add(&v, 0, "properties", "%s", pwhy ? pwhy : "out of memory");
 		in.reported |= EVENT_F_PROPS;
 	} else {
@@ -395,7 +397,7 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 		L->db_refused_run = 0;
 		return 0;
 	}
-	if (st == DB_UNAVAILABLE)
+	if (st == DB_UNAVAILABLE || st == DB_BUSY) /* not the rows' fault: stop, a re-run is safe */
 		return -1;
 	if (n == 1) {
 		reject_stored(L, sl, off, db_last_error(L->db));

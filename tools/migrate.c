@@ -1,6 +1,11 @@
 /* migrate: applies migrations/NNNN_*.sql in order, each once, each in a transaction,
  * recording version and checksum; refuses an applied file that was edited since. Two
- * migrators at once serialise on an advisory lock. Connection: DATABASE_URL or PG*. */
+ * migrators at once serialise on an advisory lock. Connection: DATABASE_URL or PG*.
+ *
+ * A migration waits at most --lock-timeout ms (default 2000) for each lock it needs: while an
+ * ALTER waits for a table, every writer that comes later queues behind it, so a long wait
+ * would stall the service. A migration that times out is rolled back and tried again after
+ * a growing pause (250 ms, doubling up to 5 s), --attempts times in all (default 10). */
 #include "db.h"
 #include "log.h"
 
@@ -9,6 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+struct opts {
+	const char *dir;
+	int lock_timeout_ms; /* each wait for a lock */
+	int attempts;	     /* tries of one migration that runs out of time */
+};
 
 static int
 by_name(const void *a, const void *b)
@@ -42,10 +54,43 @@ read_file(const char *path)
 	return buf;
 }
 
+static void
+pause_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Runs one migration, again after a pause when it could not have its locks in time. */
+static enum db_status
+apply_with_retries(struct db *db, const struct opts *o, const char *version, const char *sql,
+		   const char *checksum)
+{
+	enum db_status st = DB_BUSY;
+	for (int attempt = 1; attempt <= o->attempts; attempt++) {
+		int wait_ms = attempt > 5 ? 5000 : 250 << (attempt - 1);
+		if ((st = db_migration_apply(db, version, sql, checksum, o->lock_timeout_ms)) !=
+		    DB_BUSY)
+			return st;
+		if (attempt == o->attempts)
+			break;
+		fprintf(stderr,
+			"migrate: %s: a lock was not free within %d ms (%s); attempt %d of %d,"
+			" next in %.2f s\n",
+			version, o->lock_timeout_ms, db_last_error(db), attempt, o->attempts,
+			wait_ms / 1000.0);
+		pause_ms(wait_ms);
+	}
+	return st;
+}
+
 /* Applies one file unless recorded; -1 on any failure (message printed). */
 static int
-migrate_one(struct db *db, const char *dir, const char *name, int *applied)
+migrate_one(struct db *db, const struct opts *o, const char *name, int *applied)
 {
+	const char *dir = o->dir;
+	enum db_status st;
 	char path[4096], version[256];
 	char *sql, *have = NULL, *want = NULL;
 	int rc = -1;
@@ -68,7 +113,16 @@ migrate_one(struct db *db, const char *dir, const char *name, int *applied)
 		goto out;
 	}
 	if (!have) {
-		if (db_migration_apply(db, version, sql, want) != DB_OK) {
+		if ((st = apply_with_retries(db, o, version, sql, want)) == DB_BUSY) {
+			fprintf(
+			    stderr,
+			    "migrate: %s not applied: its locks were not free within %d ms in"
+			    " %d attempts (last: %s); nothing of it was applied, run migrate again"
+			    " when the tables are less busy\n",
+			    version, o->lock_timeout_ms, o->attempts, db_last_error(db));
+			goto out;
+		}
+		if (st != DB_OK) {
 			fprintf(stderr, "migrate: %s failed: %s\n", version, db_last_error(db));
 			goto out;
 		}
@@ -83,25 +137,59 @@ out:
 	return rc;
 }
 
+/* A whole number in [min, max] from s, or -1. */
+static int
+number(const char *s, int min, int max)
+{
+	char *end;
+	long v;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || end == s || *end || v < min || v > max ? -1 : (int)v;
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	*o = (struct opts){.dir = "migrations", .lock_timeout_ms = 2000, .attempts = 10};
+	for (int i = 1; i < argc; i += 2) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v)
+			return -1;
+		if (strcmp(argv[i], "--dir") == 0)
+			o->dir = v;
+		else if (strcmp(argv[i], "--lock-timeout") == 0)
+			o->lock_timeout_ms = number(v, 1, 3600000);
+		else if (strcmp(argv[i], "--attempts") == 0)
+			o->attempts = number(v, 1, 1000);
+		else
+			return -1;
+		if (o->lock_timeout_ms < 0 || o->attempts < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	const char *dir = "migrations";
+	struct opts o;
 	char *names[1024];
 	size_t n = 0;
 	int applied = 0, rc = 0;
 	struct dirent *de;
 	DIR *d;
 	struct db *db;
-	if (argc == 3 && strcmp(argv[1], "--dir") == 0)
-		dir = argv[2];
-	else if (argc != 1) {
-		fprintf(stderr, "usage: %s [--dir DIR]\n", argv[0]);
+	if (parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr,
+			"usage: %s [--dir DIR] [--lock-timeout MS (1..3600000, default 2000)]"
+			" [--attempts N (1..1000, default 10)]\n",
+			argv[0]);
 		return 1;
 	}
 	log_set_level(LOG_ERROR);
-	if (!(d = opendir(dir))) {
-		fprintf(stderr, "migrate: cannot open %s: %s\n", dir, strerror(errno));
+	if (!(d = opendir(o.dir))) {
+		fprintf(stderr, "migrate: cannot open %s: %s\n", o.dir, strerror(errno));
 		return 1;
 	}
 	while ((de = readdir(d)) && n < sizeof names / sizeof names[0])
@@ -116,7 +204,7 @@ main(int argc, char **argv)
 		rc = 1;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
-		if (migrate_one(db, dir, names[i], &applied) < 0)
+		if (migrate_one(db, &o, names[i], &applied) < 0)
 			rc = 1;
 	if (rc == 0)
 		printf("migrate: %d applied, %zu up to date\n", applied, n - (size_t)applied);

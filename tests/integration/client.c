@@ -22,6 +22,7 @@ struct http_client {
 	CURL *curl;
 	long timeout;
 	char *interface; /* source address of later requests, NULL for the default */
+	char *base_url;	 /* NULL: $EVENTS_BASE_URL */
 };
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
@@ -55,6 +56,7 @@ http_client_free(struct http_client *c)
 		return;
 	curl_easy_cleanup(c->curl);
 	free(c->interface);
+	free(c->base_url);
 	free(c);
 }
 
@@ -70,6 +72,14 @@ http_client_set_interface(struct http_client *c, const char *addr)
 	free(c->interface);
 	c->interface = addr ? strdup(addr) : NULL;
 	cr_assert(!addr || c->interface, "strdup");
+}
+
+void
+http_client_set_base_url(struct http_client *c, const char *url)
+{
+	free(c->base_url);
+	c->base_url = url ? strdup(url) : NULL;
+	cr_assert(!url || c->base_url, "strdup");
 }
 
 static size_t
@@ -230,7 +240,7 @@ http_client_request(struct http_client *c, struct http_resp *r, const char *meth
 {
 	char url[8192];
 
-	snprintf(url, sizeof(url), "%s%s", it_base_url(), path);
+	snprintf(url, sizeof(url), "%s%s", c->base_url ? c->base_url : it_base_url(), path);
 	return perform(c, r, method, url, content_type, body, body_len, headers);
 }
 

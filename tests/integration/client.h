@@ -41,6 +41,10 @@ void http_client_set_timeout(struct http_client *c, long seconds);
 /* Binds later requests to the local source address addr (e.g. "127.0.0.2"); NULL: default. */
 void http_client_set_interface(struct http_client *c, const char *addr);
 
+/* Sends later requests to url ("http://127.0.0.1:PORT", e.g. a side stack) instead of
+ * $EVENTS_BASE_URL; NULL: back to $EVENTS_BASE_URL. */
+void http_client_set_base_url(struct http_client *c, const char *url);
+
 /* Sends method path (path includes the query string) to $EVENTS_BASE_URL. content_type NULL
  * sends no Content-Type header at all; body NULL sends no body. headers is a NULL-terminated
  * list of "Name: value" lines, or NULL. Fills *r (free it with http_resp_free). Returns 0, or -1

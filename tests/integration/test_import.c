@@ -425,6 +425,39 @@ Test(import, messy_csv)
 	PQfinish(db);
 }
 
+/* A properties_json cell that says null (JSON whitespace around it allowed) means {}, as
+ * "properties": null does in the API; NULL is not JSON and stays a rejected row. */
+Test(import, null_properties_cell)
+{
+	char id[4][37], csv[1024], sql[256];
+	for (int i = 0; i < 4; i++)
+		it_uuid(id[i]);
+	int n = snprintf(csv, sizeof csv,
+			 "event_id,occurred_at,user_id,event_type,properties_json\n"
+			 "%s,2013-06-01T10:00:00Z,impn1,open,null\n"
+			 "%s,2013-06-01T11:00:00Z,impn1,open, null \n"
+			 "%s,2013-06-01T12:00:00Z,impn2,open,\"\tnull\r\n\"\n"
+			 "%s,2013-06-01T13:00:00Z,impn2,open,NULL\n",
+			 id[0], id[1], id[2], id[3]);
+	const char *path = tmp_path("null.csv"), *rej = tmp_path("null_rejects.csv");
+	write_file(path, csv, (size_t)n);
+	struct run r;
+	import(&r, path, "--rejects", rej, NULL);
+	expect_summary(&r, 3, 4, 3, 0, 1);
+	run_free(&r);
+	PGconn *db = db_open();
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof sql,
+			 "SELECT properties::text FROM events WHERE event_id = '%s'", id[i]);
+		char *props = db_scalar_text(db, sql, 0, NULL);
+		cr_expect_str_eq(props ? props : "(not stored)", "{}", "row %d", i + 2);
+		free(props);
+	}
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE event_id = '%s'", id[3]);
+	cr_expect_eq(q_ll(db, sql), 0, "NULL is not JSON: rejected");
+	PQfinish(db);
+}
+
 /* Empty input, a header alone, a header without a required column. */
 Test(import, empty_and_header_only)
 {

@@ -52,19 +52,25 @@ drop_db(const char *name)
 	PQfinish(db);
 }
 
-/* Runs build/migrate [--dir dir] against url; returns its exit status, output in out. */
+/* Runs build/migrate [--dir dir] [args] against url; returns its exit status, output in out. */
 static int
-run_migrate(const char *url, const char *dir, char *out, size_t cap)
+run_migrate_args(const char *url, const char *dir, const char *args, char *out, size_t cap)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' build/migrate %s%s 2>&1", url,
-		 dir ? "--dir " : "", dir ? dir : "");
+	snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' build/migrate %s%s %s 2>&1", url,
+		 dir ? "--dir " : "", dir ? dir : "", args ? args : "");
 	FILE *p = popen(cmd, "r");
 	cr_assert(p, "popen %s", cmd);
 	size_t n = fread(out, 1, cap - 1, p);
 	out[n] = '\0';
 	int st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+run_migrate(const char *url, const char *dir, char *out, size_t cap)
+{
+	return run_migrate_args(url, dir, NULL, out, cap);
 }
 
 static long long
@@ -218,6 +224,135 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
+	drop_db(name);
+	free(name);
+	free(url);
+}
+
+/* A temp directory (path written to dir, room for 32) with the real migrations and one more,
+ * 9000_lock_test, that ALTERs events: it needs events' ACCESS EXCLUSIVE lock. */
+static void
+dir_with_alter(char *dir)
+{
+	char cmd[256];
+	strcpy(dir, "/tmp/events-mig-XXXXXX");
+	cr_assert(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd,
+		 "cp migrations/*.sql %s/ && echo 'ALTER TABLE events ADD COLUMN lock_test int;'"
+		 " > %s/9000_lock_test.sql",
+		 dir, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void
+rm_dir(const char *dir)
+{
+	char cmd[64];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* A session of url holding events in ACCESS SHARE mode (a long reader) until PQfinish. */
+static PGconn *
+long_reader(const char *url)
+{
+	PGconn *c = PQconnectdb(url);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, "BEGIN; LOCK TABLE events IN ACCESS SHARE MODE");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+	PQclear(r);
+	return c;
+}
+
+/* Seconds one INSERT into events took in a new session of url (at most 8: its own
+ * statement_timeout); -1 when it failed. */
+static double
+timed_insert(const char *url)
+{
+	PGconn *c = PQconnectdb(url);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SET statement_timeout = 8000"));
+	double t0 = it_now();
+	PGresult *r = PQexec(c, "INSERT INTO events (event_id, occurred_at, user_id, event_type)"
+				" VALUES (gen_random_uuid(), now(), 'mig-writer', 'w')");
+	double dt = PQresultStatus(r) == PGRES_COMMAND_OK ? it_now() - t0 : -1;
+	if (dt < 0)
+		cr_log_warn("insert during the migration: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return dt;
+}
+
+/* The migrator waits for a lock at most its lock timeout (2 s by default) at a time, so a
+ * writer queued behind its ALTER is not stalled longer than that; it retries with a pause,
+ * and succeeds once the lock is free within its budget. */
+Test(migrate, waits_for_locks_without_stalling_writers, .timeout = 120)
+{
+	char out[4096], dir[32], path[64];
+	char *name = fresh_db(), *url = url_for(name);
+	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "%s", out);
+	dir_with_alter(dir);
+	snprintf(path, sizeof path, "%s/out.txt", dir);
+	PGconn *reader = long_reader(url);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		setenv("DATABASE_URL", url, 1);
+		if (!freopen(path, "w", stdout) || dup2(fileno(stdout), 2) < 0)
+			_exit(126);
+		execl("build/migrate", "migrate", "--dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	it_sleep(0.5); /* the ALTER now waits behind the reader, and a writer would wait behind it */
+	double dt = timed_insert(url);
+	cr_expect(dt >= 0 && dt < 3.0, "a writer waited %.2f s behind the migrator (-1: failed)",
+		  dt);
+	it_sleep(3.0);
+	PQfinish(reader); /* the lock goes within the migrator's retry budget */
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+	out[n] = '\0';
+	if (f)
+		fclose(f);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "migrate exit status %d: %s",
+		  WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+	cr_expect(strstr(out, "applied 9000_lock_test") != NULL, "%s", out);
+	cr_expect(strstr(out, "lock") != NULL, "the retries are reported: %s", out);
+	cr_expect_eq(count_in(url, "SELECT count(*) FROM information_schema.columns"
+				   " WHERE table_name = 'events' AND column_name = 'lock_test'"),
+		     1);
+	rm_dir(dir);
+	drop_db(name);
+	free(name);
+	free(url);
+}
+
+/* A lock that stays taken: the migrator gives up after its attempts with a clear message,
+ * nothing of the migration applied or recorded. */
+Test(migrate, gives_up_cleanly_when_locks_stay_taken, .timeout = 120)
+{
+	char out[4096], dir[32];
+	char *name = fresh_db(), *url = url_for(name);
+	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "%s", out);
+	dir_with_alter(dir);
+	PGconn *reader = long_reader(url);
+	double t0 = it_now();
+	int rc = run_migrate_args(url, dir, "--lock-timeout 300 --attempts 3", out, sizeof out);
+	double took = it_now() - t0;
+	PQfinish(reader);
+	cr_expect_eq(rc, 1, "a migration that cannot get its locks fails: %s", out);
+	cr_expect(strstr(out, "9000_lock_test") && strstr(out, "lock") && strstr(out, "3 attempts"),
+		  "the message names the migration, the cause and the attempts: %s", out);
+	cr_expect_lt(took, 10.0, "gave up after %.1f s", took);
+	cr_expect_eq(count_in(url, "SELECT count(*) FROM schema_migrations"
+				   " WHERE version = '9000_lock_test'"),
+		     0);
+	cr_expect_eq(count_in(url, "SELECT count(*) FROM information_schema.columns"
+				   " WHERE table_name = 'events' AND column_name = 'lock_test'"),
+		     0);
+	rm_dir(dir);
 	drop_db(name);
 	free(name);
 	free(url);

@@ -260,3 +260,21 @@ Test(csv, read_error)
 	csv_reader_free(r);
 	fclose(f);
 }
+
+/* A properties_json cell that is the JSON literal null, JSON whitespace around it allowed, is
+ * read as an empty cell ({}), as API.md says of "properties": null. Nothing else is. */
+Test(csv, json_null_cell)
+{
+	static const struct {
+		const char *cell;
+		int is_null;
+	} cases[] = {
+	    {"null", 1},     {" null ", 1}, {"\t\r\nnull\n", 1}, {"", 0},	{"  ", 0},
+	    {"NULL", 0},     {"Null", 0},   {"nul", 0},		 {"nullx", 0},	{"null null", 0},
+	    {"\"null\"", 0}, {"{}", 0},	    {"\v null", 0},	 {"null\f", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(csv_cell_is_json_null(cases[i].cell, strlen(cases[i].cell)),
+			     cases[i].is_null, "cell '%s'", cases[i].cell);
+	cr_expect_eq(csv_cell_is_json_null("null\0", 5), 0, "a NUL after null");
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The cost of the most expensive single requests found by review, measured through nginx on a
+# throwaway stack:
+#
+#   tests/integration/run.sh --cmd tools/request_cost.sh
+#
+#   1. GET /stats/top-events over 3 660 days when daily_event_types holds TYPES distinct event
+#      types (one row each, days spread over the range, 8 stripes), written straight into the
+#      summary table ingest maintains; REPEAT requests, each timed.
+#   2. One user with MOVER_DAYS stored days (one event a day, merged with ingest_merge in SQL),
+#      then MOVES requests POST /events, each with one event a day before the user's current
+#      first day: each moves the user's cohort, which makes ingest_merge recompute all of the
+#      user's retention cells. Each request timed; retention_cells rows counted after each.
+#   3. One POST /events of BATCH events of that user on BATCH days before its first day.
+#
+# Needs DATABASE_URL and EVENTS_BASE_URL (run.sh sets both). Settings: TYPES (1000000), REPEAT
+# (5), MOVER_DAYS (100000), MOVES (10), BATCH (10000); TYPES=0 or MOVER_DAYS=0 skips that part.
+# Prints a Markdown report on stdout. Never fails on timing: a request's status is reported.
+set -euo pipefail
+
+TYPES=${TYPES:-1000000}
+REPEAT=${REPEAT:-5}
+MOVER_DAYS=${MOVER_DAYS:-100000}
+MOVES=${MOVES:-10}
+BATCH=${BATCH:-10000}
+: "${DATABASE_URL:?run through tests/integration/run.sh --cmd}"
+: "${EVENTS_BASE_URL:?run through tests/integration/run.sh --cmd}"
+
+sql() { psql "$DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -c "$1"; }
+
+# timed METHOD PATH [BODY|@FILE]: "status seconds" of one request.
+timed() {
+	local args=(-s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 120 -X "$1")
+	[ $# -lt 3 ] || args+=(-H 'Content-Type: application/json' --data-binary "$3")
+	curl "${args[@]}" "$EVENTS_BASE_URL$2"
+}
+
+now() { date +%s.%N; }
+
+# one_event USER DAY: a one-event POST body.
+one_event() {
+	printf '[{"event_id":"%s","occurred_at":"%sT08:00:00Z","user_id":"%s","event_type":"m"}]' \
+		"$(cat /proc/sys/kernel/random/uuid)" "$2" "$1"
+}
+
+top_events() {
+	local t0 t1 st s path='/stats/top-events?from=2000-01-01&to=2010-01-07&limit=1000'
+	t0=$(now)
+	sql "INSERT INTO daily_event_types (day, event_type, stripe, events)
+	     SELECT date '2000-01-01' + (g % 3660), 'attack_' || md5(g::text), (g % 8)::smallint,
+	            1 + g % 5
+	     FROM generate_series(1, $TYPES) g"
+	sql "VACUUM ANALYZE daily_event_types"
+	t1=$(now)
+	echo
+	echo "## GET /stats/top-events, 3 660 days, $TYPES distinct types"
+	echo
+	printf 'daily_event_types: %s rows, %s; written in %.1f s\n\n' \
+		"$(sql 'SELECT count(*) FROM daily_event_types')" \
+		"$(sql "SELECT pg_size_pretty(pg_total_relation_size('daily_event_types'))")" \
+		"$(echo "$t1 - $t0" | bc)"
+	echo '| request | status | seconds |'
+	echo '|---|---|---|'
+	for ((i = 1; i <= REPEAT; i++)); do
+		read -r st s < <(timed GET "$path")
+		echo "| $i | $st | $s |"
+	done
+	echo
+	echo 'The same query in psql (EXPLAIN ANALYZE, no statement timeout):'
+	echo
+	echo '```'
+	sql "SET statement_timeout = 0; EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+	     SELECT event_type, sum(events)::bigint AS n FROM daily_event_types
+	     WHERE day BETWEEN '2000-01-01' AND '2010-01-07' GROUP BY event_type
+	     ORDER BY n DESC, event_type COLLATE \"C\" LIMIT 1000" |
+		grep -E 'Execution|Sort Method|Batches|HashAgg|Seq Scan|Limit'
+	echo '```'
+}
+
+mover() {
+	local user="mover-$$" t0 t1 st s day first file
+	t0=$(now)
+	# in chronological chunks: a chunk that moved the first day would recompute every day
+	for ((lo = 0; lo < MOVER_DAYS; lo += 5000)); do
+		sql "BEGIN; SELECT ingest_session_init();
+		     INSERT INTO ingest_stage (event_id, occurred_at, user_id, event_type, properties, ord)
+		     SELECT gen_random_uuid(), (date '1750-01-01' + g) + time '12:00', '$user', 'm',
+		            '{}', g
+		     FROM generate_series($lo, least($lo + 4999, $MOVER_DAYS - 1)) g;
+		     SELECT ingest_merge(0, false); COMMIT" >/dev/null
+	done
+	sql "VACUUM ANALYZE"
+	t1=$(now)
+	echo
+	echo "## POST /events moving a $MOVER_DAYS-day user's first day one day earlier, $MOVES times"
+	echo
+	printf 'user %s: %s stored days from %s; merged in SQL in %.1f s; retention_cells %s rows\n\n' \
+		"$user" "$(sql "SELECT count(*) FROM user_days WHERE user_id = '$user'")" \
+		"$(sql "SELECT first_day FROM users WHERE user_id = '$user'")" \
+		"$(echo "$t1 - $t0" | bc)" "$(sql 'SELECT count(*) FROM retention_cells')"
+	echo '| request | occurred_at | status | seconds | retention_cells rows after |'
+	echo '|---|---|---|---|---|'
+	for ((i = 1; i <= MOVES; i++)); do
+		day=$(sql "SELECT first_day - 1 FROM users WHERE user_id = '$user'")
+		read -r st s < <(timed POST /events "$(one_event "$user" "$day")")
+		echo "| $i | $day | $st | $s | $(sql 'SELECT count(*) FROM retention_cells') |"
+	done
+	read -r st s < <(timed POST /events "$(one_event "plain-$$" 2020-01-01)")
+	echo "| control: a new user | 2020-01-01 | $st | $s | |"
+
+	first=$(sql "SELECT first_day FROM users WHERE user_id = '$user'")
+	file=$(mktemp)
+	sql "SELECT json_agg(json_build_object('event_id', gen_random_uuid(),
+	     'occurred_at', to_char(date '$first' - g, 'YYYY-MM-DD') || 'T08:00:00Z',
+	     'user_id', '$user', 'event_type', 'm')) FROM generate_series(1, $BATCH) g" >"$file"
+	echo
+	echo "## One POST /events of $BATCH events of that user, on $BATCH days before its first day"
+	echo
+	read -r st s < <(timed POST /events "@$file")
+	rm -f "$file"
+	echo "status $st in $s s; the user has" \
+		"$(sql "SELECT count(*) FROM user_days WHERE user_id = '$user'") days after"
+}
+
+echo "# Request cost ($(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(sql 'SHOW server_version'))"
+echo
+echo "Worker settings: DB_STATEMENT_TIMEOUT_MS=${DB_STATEMENT_TIMEOUT_MS:-default}" \
+	"DB_STATS_TIMEOUT_MS=${DB_STATS_TIMEOUT_MS:-default}" \
+	"DB_LOCK_TIMEOUT_MS=${DB_LOCK_TIMEOUT_MS:-default}"
+[ "$TYPES" -eq 0 ] || top_events
+[ "$MOVER_DAYS" -eq 0 ] || mover
