@@ -46,7 +46,6 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 	size_t accepted;
 	char *body;
 	enum db_status st;
-	db_set_limits(app->db, app->conf->db_lock_timeout_ms, app->conf->db_stats_timeout_ms);
 	st = db_ingest(app->db, b, app->stripe, DB_FRESH, &accepted);
 	if (st != DB_OK)
 		metrics_add(METRIC_DB_ERRORS, 1);

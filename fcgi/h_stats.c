@@ -112,14 +112,6 @@ invalid(struct http_req *req, const struct verrs *v)
 	http_error(req, 422, "validation_failed", msg, v, NULL);
 }
 
-/* The worker's database with the time limits of the stats routes. */
-static struct db *
-stats_db(struct app *app)
-{
-	db_set_limits(app->db, app->conf->db_lock_timeout_ms, app->conf->db_stats_timeout_ms);
-	return app->db;
-}
-
 /* Answers a database failure; 0 when st is DB_OK. */
 static int
 db_failed(struct app *app, struct http_req *req, enum db_status st)
@@ -167,7 +159,7 @@ h_stats_dau(struct app *app, struct http_req *req)
 		invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req, db_dau(stats_db(app), from, (size_t)(to - from + 1), counts)))
+	if (db_failed(app, req, db_dau(app->db, from, (size_t)(to - from + 1), counts)))
 		goto out;
 	body = json_render_dau(from, (size_t)(to - from + 1), counts);
 	http_respond(req, 200, NULL, body);
@@ -193,7 +185,7 @@ h_stats_top_events(struct app *app, struct http_req *req)
 		invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req, db_top_events(stats_db(app), from, to, limit, &rows, &n)))
+	if (db_failed(app, req, db_top_events(app->db, from, to, limit, &rows, &n)))
 		goto out;
 	body = json_render_top(rows, n);
 	http_respond(req, 200, NULL, body);
@@ -241,7 +233,7 @@ h_stats_retention(struct app *app, struct http_req *req)
 		goto out;
 	}
 	if (db_failed(app, req,
-		      db_retention(stats_db(app), start, period, windows, &cohort, counts)))
+		      db_retention(app->db, start, period, windows, &cohort, counts)))
 		goto out;
 	body = json_render_retention(start, period, cohort, (size_t)windows, counts);
 	http_respond(req, 200, NULL, body);

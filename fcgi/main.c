@@ -77,6 +77,7 @@ worker_run(const struct conf *c, int slot)
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
 	if (!(app.db = db_new(c->database_url, name, c->db_statement_timeout_ms)))
 		return 1;
+	db_set_limits(app.db, c->db_lock_timeout_ms, c->db_stats_timeout_ms);
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
 		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
