@@ -1,6 +1,7 @@
 /* migrate: applies migrations/NNNN_*.sql in order, each once, each in a transaction,
  * recording version and checksum; refuses an applied file that was edited since. Two
- * migrators at once serialise on an advisory lock. Connection: DATABASE_URL or PG*.
+ * migrators at once serialise on an advisory lock. Connection: DATABASE_URL, PG*, or the
+ * embedded database's service file (pgservice.c), as the owning role.
  *
  * A migration waits at most --lock-timeout ms (default 2000) for each lock it needs: while an
  * ALTER waits for a table, every writer that comes later queues behind it, so a long wait
@@ -8,9 +9,12 @@
  * a growing pause (250 ms, doubling up to 5 s), --attempts times in all (default 10). */
 #include "db.h"
 #include "log.h"
+#include "pgservice.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +95,7 @@ migrate_one(struct db *db, const struct opts *o, const char *name, int *applied)
 {
 	const char *dir = o->dir;
 	enum db_status st;
-	char path[4096], version[256];
+	char path[PATH_MAX + 256], version[256];
 	char *sql, *have = NULL, *want = NULL;
 	int rc = -1;
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -148,12 +152,62 @@ number(const char *s, int min, int max)
 	return errno || end == s || *end || v < min || v > max ? -1 : (int)v;
 }
 
+static const char help_text[] =
+    "usage: migrate [--dir DIR] [--lock-timeout MS] [--attempts N]\n"
+    "\n"
+    "Applies DIR/NNNN_*.sql in order, each once and in its own transaction, recording version\n"
+    "and checksum in schema_migrations; refuses an applied file that was edited since. Two\n"
+    "migrators at once wait for each other.\n"
+    "\n"
+    "  --dir DIR          the migrations (default: migrations/ of the repository this binary\n"
+    "                     was built in, <repo>/build/migrate -> <repo>/migrations)\n"
+    "  --lock-timeout MS  longest wait for each lock a migration needs, 1..3600000 (default\n"
+    "                     2000): a waiting ALTER queues every later writer behind it\n"
+    "  --attempts N       tries of a migration that timed out, 1..1000 (default 10; pauses\n"
+    "                     0.25 s doubling to 5 s)\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Database, as the owning role: DATABASE_URL; else the libpq PG* variables; else the\n"
+    "embedded database of make run through the service file the stack writes (service\n"
+    "events_owner in $VAR_DIR/run/pg_service.conf, or var/run/ beside this binary's build/).\n"
+    "\n"
+    "Exit status: 0 every migration applied or up to date, 1 a migration failed (nothing of\n"
+    "it applied), no database, or bad arguments.\n";
+
+/* <repo>/migrations for <repo>/build/migrate, into out; -1 when it is not there. */
+static int
+default_dir(char *out, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(exe, '/');
+		if (!slash)
+			return -1;
+		*slash = '\0';
+	}
+	if (snprintf(out, cap, "%s/migrations", exe) >= (int)cap)
+		return -1;
+	DIR *d = opendir(out);
+	if (!d)
+		return -1;
+	closedir(d);
+	return 0;
+}
+
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){.dir = "migrations", .lock_timeout_ms = 2000, .attempts = 10};
+	*o = (struct opts){.dir = NULL, .lock_timeout_ms = 2000, .attempts = 10};
 	for (int i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(help_text, stdout);
+			exit(0);
+		}
 		if (!v)
 			return -1;
 		if (strcmp(argv[i], "--dir") == 0)
@@ -180,11 +234,20 @@ main(int argc, char **argv)
 	struct dirent *de;
 	DIR *d;
 	struct db *db;
+	char dir[PATH_MAX], why[256];
+	const char *conninfo;
 	if (parse_args(argc, argv, &o) < 0) {
-		fprintf(stderr,
-			"usage: %s [--dir DIR] [--lock-timeout MS (1..3600000, default 2000)]"
-			" [--attempts N (1..1000, default 10)]\n",
-			argv[0]);
+		fputs(help_text, stderr);
+		return 1;
+	}
+	if (!o.dir && default_dir(dir, sizeof dir) == 0)
+		o.dir = dir;
+	if (!o.dir) {
+		fprintf(stderr, "migrate: no migrations directory beside this binary; give --dir\n");
+		return 1;
+	}
+	if (pgservice_conninfo("events_owner", &conninfo, why, sizeof why) < 0) {
+		fprintf(stderr, "migrate: %s\n", why);
 		return 1;
 	}
 	log_set_level(LOG_ERROR);
@@ -197,7 +260,7 @@ main(int argc, char **argv)
 			names[n++] = strdup(de->d_name);
 	closedir(d);
 	qsort(names, n, sizeof names[0], by_name);
-	db = db_new(getenv("DATABASE_URL"), "events-migrate", 0);
+	db = db_new(conninfo, "events-migrate", 0);
 	if (!db || db_migrate_lock(db) != DB_OK) {
 		fprintf(stderr, "migrate: cannot connect: %s\n",
 			db ? db_last_error(db) : "out of memory");
