@@ -260,10 +260,12 @@ query(struct db *db, const char *name, int nparams, const char *const *params, P
 	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
 	*out = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
+		/* a connection the server closed while it was idle (a restart: "terminating
+		 * connection due to administrator command") fails at its first statement, which
+		 * may be one of ready()'s: that too is retried on a new connection */
+		int was_connected = db->conn != NULL;
 		enum db_status st = ready(db);
-		if (st != DB_OK)
-			return st;
-		if ((st = session_limits(db, stmt_ms)) == DB_OK) {
+		if (st == DB_OK && (st = session_limits(db, stmt_ms)) == DB_OK) {
 			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 				return DB_OK;
@@ -271,7 +273,7 @@ query(struct db *db, const char *name, int nparams, const char *const *params, P
 			PQclear(*out);
 			*out = NULL;
 		}
-		if (st != DB_UNAVAILABLE)
+		if (st != DB_UNAVAILABLE || !was_connected)
 			return st;
 	}
 	return DB_UNAVAILABLE;
@@ -438,9 +440,9 @@ staged(struct db *db, const struct batch *b, const char *name, const char *param
 	for (int attempt = 0; attempt < DB_RETRIES; attempt++) {
 		int retry;
 		int was_connected = db->conn != NULL;
-		if ((st = ready(db)) != DB_OK)
-			return st;
-		st = staged_call(db, b, name, param, commit, n, &retry);
+		retry = 0;
+		if ((st = ready(db)) == DB_OK)
+			st = staged_call(db, b, name, param, commit, n, &retry);
 		if (st == DB_OK)
 			return DB_OK;
 		/* A connection that died while idle is retried on a new one; ingestion is

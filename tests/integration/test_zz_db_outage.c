@@ -168,3 +168,50 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 	free(workers_after);
 	http_client_free(c);
 }
+
+/* A restart with no traffic while the database is away: every worker's connection was closed
+ * by the server ("terminating connection due to administrator command") and each finds out
+ * at its next request, which must still succeed on a new connection (a 503 per worker, ~4 s
+ * after the database was back, before). */
+Test(zz_db_outage, restart_costs_no_request, .timeout = 90, .fini = restart_pg)
+{
+	struct http_client *c = http_client_new();
+	struct http_resp r;
+	int n = 6 * it_want_workers(), failed = 0;
+	http_client_set_timeout(c, 10);
+	for (int i = 0; i < n; i++) { /* every worker holds an open connection */
+		http_client_request(c, &r, "GET", "/stats/dau?from=2010-08-01&to=2010-08-02", NULL,
+				    NULL, 0, NULL);
+		cr_assert_eq(r.status, 200, "warm-up: %ld %s", r.status, r.body);
+		http_resp_free(&r);
+	}
+	cr_assert_eq(it_stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
+	pg_stopped = 1;
+	cr_assert_eq(it_stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
+	pg_stopped = 0;
+	for (int i = 0; i < 2 * n; i++) {
+		if (i % 2) {
+			json_object *e = json_object_new_array();
+			json_object_array_add(
+			    e, it_event(NULL, "2010-08-01T10:00:00Z", "it-restart", NULL));
+			const char *s = json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
+			http_client_request(c, &r, "POST", "/events", "application/json", s,
+					    strlen(s), NULL);
+			json_object_put(e);
+		} else {
+			http_client_request(c, &r, "GET", "/stats/dau?from=2010-08-01&to=2010-08-02",
+					    NULL, NULL, 0, NULL);
+		}
+		if (r.status != 200) {
+			failed++;
+			fprintf(stderr, "after the restart, request %d: %ld %.200s\n", i, r.status,
+				r.body ? r.body : r.curl_error);
+		}
+		http_resp_free(&r);
+	}
+	fprintf(stderr, "zz_db_outage/restart_costs_no_request: %d requests after the restart, "
+			"%d failed\n",
+		2 * n, failed);
+	cr_expect_eq(failed, 0, "no request fails once the database is back (%d did)", failed);
+	http_client_free(c);
+}
