@@ -16,7 +16,14 @@
 # Needs DATABASE_URL and EVENTS_BASE_URL (run.sh sets both). Settings: TYPES (1000000), REPEAT
 # (5), MOVER_DAYS (100000), MOVES (10), BATCH (10000); TYPES=0 or MOVER_DAYS=0 skips that part.
 # Prints a Markdown report on stdout. Never fails on timing: a request's status is reported.
+# Exit status: 0 report written, 1 a step failed (SQL, no stack), 2 usage.
 set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIB_PROG=request-cost
+# shellcheck source=tools/lib.sh
+. "$ROOT/tools/lib.sh"
+no_args "$@"
 
 TYPES=${TYPES:-1000000}
 REPEAT=${REPEAT:-5}

@@ -13,20 +13,29 @@ static const char *const commands[] = {
     "build/events-fcgi", "build/import_events", "build/gen_csv",      "build/migrate",
     "tools/import_events", "tools/gen_csv",     "tools/stack.sh",     "tools/adminer.sh",
     "tools/bench.sh",      "tools/bench_import.sh", "tools/deps.sh",  "tools/compose_check.sh",
+    "tools/render_nginx.sh", "tools/request_cost.sh",
 };
 
-/* Runs cmd (stdout only, stderr to /dev/null), up to cap bytes into out; its exit status. */
+/* Runs cmd under a 20 s time-out, up to cap bytes of its stdout (and of its stderr too when
+ * with_stderr) into out; its exit status. */
 static int
-run(const char *cmd, char *out, size_t cap)
+run_cmd(const char *cmd, int with_stderr, char *out, size_t cap)
 {
-	char line[1024];
-	snprintf(line, sizeof line, "timeout 20 %s 2>/dev/null </dev/null", cmd);
+	char line[1200];
+	snprintf(line, sizeof line, "timeout 20 sh -c '%s' %s </dev/null", cmd,
+		 with_stderr ? "2>&1" : "2>/dev/null");
 	FILE *p = popen(line, "r");
 	cr_assert(p, "popen %s", line);
 	size_t n = fread(out, 1, cap - 1, p);
 	out[n] = '\0';
 	int st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int
+run(const char *cmd, char *out, size_t cap)
+{
+	return run_cmd(cmd, 0, out, cap);
 }
 
 Test(cli, help_everywhere, .timeout = 300)
@@ -92,4 +101,29 @@ Test(cli, env_example_lists_every_setting)
 			  name, def);
 	}
 	cr_expect_gt(rows, 15, "read the configuration table (%d rows)", rows);
+}
+
+/* A running stack asked to start with other settings says which differ and how to apply them
+ * (it used to say "already running" and keep its own silently); make status on a stopped
+ * stack is an answer, not a make error. */
+Test(cli, running_stack_names_settings_that_differ, .timeout = 60)
+{
+	static char out[8192];
+	char cmd[1024];
+	const char *var = getenv("EVENTS_VAR_DIR");
+	cr_assert(var, "EVENTS_VAR_DIR is set");
+	snprintf(cmd, sizeof cmd, "VAR_DIR=%s WORKERS=%d tools/stack.sh up", var,
+		 it_want_workers() + 3);
+	int rc = run_cmd(cmd, 1, out, sizeof out);
+	cr_expect_eq(rc, 0, "up on a running stack: exit %d\n%s", rc, out);
+	cr_expect(strstr(out, "differs: WORKERS="), "names WORKERS:\n%s", out);
+	cr_expect(strstr(out, "make stop && WORKERS="), "says how to apply it:\n%s", out);
+
+	char dir[] = "/tmp/events-it-status.XXXXXX";
+	cr_assert(mkdtemp(dir), "mkdtemp");
+	snprintf(cmd, sizeof cmd, "VAR_DIR=%s make -s status", dir);
+	rc = run_cmd(cmd, 1, out, sizeof out);
+	cr_expect_eq(rc, 0, "make status on a stopped stack: exit %d\n%s", rc, out);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
 }
