@@ -9,15 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The stack's service file for this binary: $VAR_DIR/run/..., else <repo>/var/run/... with
- * <repo> two levels above /proc/self/exe. 0 with path[] filled, -1 when it cannot be named. */
-static int
-service_file(char *path, size_t cap)
+int
+pgservice_repo_dir(char *out, size_t cap)
 {
-	const char *var = getenv("VAR_DIR");
 	char exe[PATH_MAX];
-	if (var && *var)
-		return snprintf(path, cap, "%s/run/pg_service.conf", var) < (int)cap ? 0 : -1;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n <= 0)
 		return -1;
@@ -28,7 +23,21 @@ service_file(char *path, size_t cap)
 			return -1;
 		*slash = '\0';
 	}
-	return snprintf(path, cap, "%s/var/run/pg_service.conf", exe) < (int)cap ? 0 : -1;
+	return snprintf(out, cap, "%s", exe) < (int)cap ? 0 : -1;
+}
+
+/* The stack's service file for this binary: $VAR_DIR/run/..., else <repo>/var/run/...
+ * 0 with path[] filled, -1 when it cannot be named. */
+static int
+service_file(char *path, size_t cap)
+{
+	const char *var = getenv("VAR_DIR");
+	char repo[PATH_MAX];
+	if (var && *var)
+		return snprintf(path, cap, "%s/run/pg_service.conf", var) < (int)cap ? 0 : -1;
+	if (pgservice_repo_dir(repo, sizeof repo) < 0)
+		return -1;
+	return snprintf(path, cap, "%s/var/run/pg_service.conf", repo) < (int)cap ? 0 : -1;
 }
 
 int

@@ -15,4 +15,8 @@
 int pgservice_conninfo(const char *service, const char **out, char *why, size_t whylen)
     __attribute__((warn_unused_result));
 
+/* The repository a tool was built in: <repo> for /proc/self/exe = <repo>/build/NAME, into
+ * out[cap]. 0, or -1 when it cannot be named. */
+int pgservice_repo_dir(char *out, size_t cap) __attribute__((warn_unused_result));
+
 #endif

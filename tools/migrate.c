@@ -178,18 +178,9 @@ static const char help_text[] =
 static int
 default_dir(char *out, size_t cap)
 {
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	for (int up = 0; up < 2; up++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash)
-			return -1;
-		*slash = '\0';
-	}
-	if (snprintf(out, cap, "%s/migrations", exe) >= (int)cap)
+	char repo[PATH_MAX];
+	if (pgservice_repo_dir(repo, sizeof repo) < 0 ||
+	    snprintf(out, cap, "%s/migrations", repo) >= (int)cap)
 		return -1;
 	DIR *d = opendir(out);
 	if (!d)
