@@ -87,7 +87,7 @@ static long
 u_escape(const char *s, const char *end)
 {
 	long v = 0;
-	if (end - s < 6 || s[1] != 'u')
+	if (end - s < 6 || s[0] != '\\' || s[1] != 'u')
 		return -1;
 	for (int i = 2; i < 6; i++) {
 		int h = event_hex_value(s[i]);

@@ -531,6 +531,15 @@ Test(json, strict_numbers_and_keys)
 			     "cell %s: %s", props[i], out ? out : "");
 		free(out);
 	}
+	/* found by a differential fuzz run against the old code: a high surrogate followed by
+	 * a NUL byte and "ude00" passed for a pair, in a member nothing else reads */
+	static const char nul_pair[] = "[" EV_HEAD ",\"x\":\"\\ud83d\0ude00\"}]";
+	struct batch nb;
+	struct verrs nv;
+	cr_expect_eq(
+	    json_parse_events(nul_pair, sizeof nul_pair - 1, JSON_BODY_JSON, NOW, &nb, &nv),
+	    JSON_MALFORMED, "%s", nv.n ? nv.items[0].message : "");
+	batch_clear(&nb);
 	const char *ok[] = {"{\"a\":-0}", "{\"a\":0.5e-3}", "{\"a\":1E+2}", "{\"a\":\"\t\"}"};
 	const char *stored[] = {"{\"a\":0}", "{\"a\":0.5e-3}", "{\"a\":1E+2}", "{\"a\":\"\\t\"}"};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
