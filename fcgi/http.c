@@ -5,6 +5,7 @@
 
 #include <fcgiapp.h>
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,11 @@ http_end(struct http_req *r)
 {
 	free(r->body);
 	r->body = NULL;
+	/* glibc keeps freed heap for later requests: after a large body (and the events built
+	 * from it) a worker would stay at its peak. A heap that grew less is left alone: it is
+	 * what the next requests reuse, and trimming it would only make them fault it in again. */
+	if (r->heap_noted && mallinfo2().arena > r->heap_before + HTTP_TRIM_GROWTH)
+		malloc_trim(0);
 }
 
 static void
@@ -113,6 +119,10 @@ http_read_body(struct http_req *r)
 	if (r->content_length > HTTP_BODY_MAX) {
 		drain(in);
 		return HTTP_BODY_TOO_LARGE;
+	}
+	if (r->content_length < 0 || r->content_length > HTTP_TRIM_AFTER) {
+		r->heap_before = mallinfo2().arena; /* for http_end */
+		r->heap_noted = 1;
 	}
 	if (!(r->body = malloc(cap)))
 		return HTTP_BODY_ERROR;

@@ -7,7 +7,14 @@
 
 #include <stddef.h>
 
-enum { HTTP_BODY_MAX = 10 * 1024 * 1024, HTTP_REQUEST_ID_MAX = 128 };
+/* A request with a body over HTTP_TRIM_AFTER bytes that made the heap grow by more than
+ * HTTP_TRIM_GROWTH bytes gives the heap glibc holds free back to the system when it ends. */
+enum {
+	HTTP_BODY_MAX = 10 * 1024 * 1024,
+	HTTP_TRIM_AFTER = 1024 * 1024,
+	HTTP_TRIM_GROWTH = 8 * 1024 * 1024,
+	HTTP_REQUEST_ID_MAX = 128
+};
 
 struct http_req {
 	void *fcgx; /* FCGX_Request * */
@@ -25,13 +32,18 @@ struct http_req {
 	int status;   /* what was answered, for the access log */
 	int route;    /* enum route_id, for the access log */
 	double start; /* monotonic seconds */
+	/* the heap's size (mallinfo2 arena) before a large body was read, when heap_noted */
+	size_t heap_before;
+	int heap_noted;
 };
 
 /* Fills r from the FastCGI request's parameters (the request id: the client's X-Request-ID
  * when it is 1..128 of [A-Za-z0-9._-], else nginx's REQUEST_ID when sane, else a new one). */
 void http_begin(struct http_req *r, void *fcgx_request);
 
-/* Releases what http_begin and http_read_body allocated. */
+/* Releases what http_begin and http_read_body allocated; after a large body that made the
+ * heap grow (see HTTP_TRIM_GROWTH) also the heap glibc keeps free, so that a worker's RSS
+ * returns near its baseline. */
 void http_end(struct http_req *r);
 
 enum http_body { HTTP_BODY_OK, HTTP_BODY_TOO_LARGE, HTTP_BODY_ERROR };

@@ -1,31 +1,93 @@
 /* json.c: request bodies in, response bodies out, with json-c.
  *
- * json-c is lenient where PostgreSQL's jsonb and RFC 8259 are not, so a body is first read
- * once by scan(): it rejects invalid UTF-8, NaN/Infinity literals and unpaired UTF-16 surrogate
- * escapes
- * (json-c accepts the first and silently replaces the second), and it notes integers beyond
- * 64 bits (json-c clamps them) and \u0000 escapes (jsonb cannot store them), so that the
- * events holding them can be rejected instead of stored changed. */
+ * A body is never handed to json-c whole. scan() first reads it once, building nothing (it
+ * only fills a table of at most BATCH_MAX_EVENTS event positions): it checks that it is
+ * well-formed JSON of at most JSON_MAX_DEPTH nested containers, counts the events (more than
+ * BATCH_MAX_EVENTS: the request is refused at once) and notes where each event's five known
+ * members are. Only those are then built with json-c, one event at a time,
+ * and put before the next is built: a worker's memory follows one event, not the body (a
+ * 10 MiB array of {} took 2.7 GB as one json-c tree), and members API.md ignores are never
+ * built at all.
+ *
+ * json-c is also lenient where PostgreSQL's jsonb and RFC 8259 are not, so scan() rejects
+ * invalid UTF-8, NaN/Infinity literals, numbers outside the RFC grammar (json-c takes 1., 00
+ * and -01, stores the first as is, which jsonb refuses, and changes the others) and unpaired
+ * UTF-16 surrogate escapes (json-c silently replaces them); it notes integers beyond 64 bits
+ * (json-c clamps them) and \u0000 escapes (jsonb cannot store them), so that the events
+ * holding them can be rejected instead of stored changed. Like json-c, it lets control
+ * characters through inside strings: json-c writes them back escaped. */
 #include "json.h"
 
 #include <json-c/json.h>
 
+#include <limits.h>
 #include <math.h>
-
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { JSON_MAX_DEPTH = 64 };
 
-enum scan_flag { SCAN_BIGINT = 1, SCAN_NUL = 2, SCAN_NUL_IN_KEY = 4 };
+/* A properties object with n values nested inside takes at least 2n + 1 bytes serialized (by
+ * induction: a container of k values takes two brackets, k - 1 commas and its values), so one
+ * with more values than this is over EVENT_PROPERTIES_MAX whatever they are, and is refused
+ * from the scan without being built. */
+enum { PROPS_MAX_VALUES = (EVENT_PROPERTIES_MAX - 1) / 2 };
+
+enum scan_flag { SCAN_BIGINT = 1, SCAN_NUL = 2 };
+
+enum field { FIELD_ID, FIELD_TIME, FIELD_USER, FIELD_TYPE, FIELD_PROPS, FIELD__MAX };
+
+static const char *const field_name[FIELD__MAX] = {"event_id", "occurred_at", "user_id",
+						   "event_type", "properties"};
+
+/* The value of one known member of an event, as scan() found it. */
+struct span {
+	const char *p; /* its text; NULL when the event has no such member */
+	size_t len;
+	size_t values;	/* values nested inside it */
+	unsigned flags; /* SCAN_* seen inside it */
+};
+
+/* One event as scan() found it. Of duplicate members the last counts, as in json-c. */
+struct found {
+	long index;  /* position in the request (NDJSON: the line) */
+	int object;  /* 0: the event is not a JSON object */
+	int nul_key; /* NDJSON: an object key in the line holds \u0000 */
+	struct span f[FIELD__MAX];
+};
+
+struct found_list {
+	struct found *ev;
+	size_t n, cap;
+};
+
+/* One scan of base[0..end). */
+struct scan {
+	const char *base, *end;
+	const char *why; /* not well-formed: what */
+	size_t at;	 /* and where (SIZE_MAX: nowhere in particular) */
+	int too_many;	 /* more than BATCH_MAX_EVENTS events */
+	int nomem;
+	int nul_key;		 /* an object key holds \u0000 */
+	unsigned flags;		 /* SCAN_* seen so far (in the member being noted) */
+	size_t values;		 /* values seen so far */
+	struct found_list *list; /* a POST body's events; NULL when the text is one value */
+	int events;		 /* the list holds the events: 1; a root "events" that is not an
+				    array: -1; neither (the root is the event): 0 */
+	struct found root;	 /* the root object's known members */
+};
+
+/* Bytes of text this thread has given json-c to build, for json_built_bytes(). */
+static _Thread_local size_t built_bytes;
 
 /* The code unit of a \uXXXX escape at s (s points at the backslash), or -1. */
 static long
 u_escape(const char *s, const char *end)
 {
 	long v = 0;
-	if (end - s < 6 || s[1] != 'u')
+	if (end - s < 6 || s[0] != '\\' || s[1] != 'u')
 		return -1;
 	for (int i = 2; i < 6; i++) {
 		int h = event_hex_value(s[i]);
@@ -34,40 +96,6 @@ u_escape(const char *s, const char *end)
 		v = v * 16 + h;
 	}
 	return v;
-}
-
-/* Scans one string starting after its opening quote; returns the position after the closing
- * quote (or end). Sets SCAN_NUL for \u0000, fails on an unpaired surrogate. */
-static const char *
-scan_string(const char *p, const char *end, unsigned *flags, const char **why)
-{
-	while (p < end && *p != '"') {
-		if (*p != '\\') {
-			p++;
-			continue;
-		}
-		long u = u_escape(p, end);
-		if (u < 0) {
-			p += 2;
-			continue;
-		}
-		if (u == 0)
-			*flags |= SCAN_NUL;
-		if (u >= 0xDC00 && u <= 0xDFFF) {
-			*why = "unpaired UTF-16 surrogate in a \\u escape";
-			return NULL;
-		}
-		if (u >= 0xD800 && u <= 0xDBFF) {
-			long lo = u_escape(p + 6, end);
-			if (lo < 0xDC00 || lo > 0xDFFF) {
-				*why = "unpaired UTF-16 surrogate in a \\u escape";
-				return NULL;
-			}
-			p += 6;
-		}
-		p += 6;
-	}
-	return p < end ? p + 1 : end;
 }
 
 /* 1 when the integer literal s[0..len) (optional '-', digits) is outside what json-c keeps
@@ -90,26 +118,16 @@ int_out_of_range(const char *s, size_t len)
 	return memcmp(s, lim, len) > 0;
 }
 
-static const char *
-scan_number(const char *p, const char *end, unsigned *flags)
-{
-	const char *start = p;
-	int integral = 1;
-	while (p < end && ((*p >= '0' && *p <= '9') || *p == '-' || *p == '+' || *p == '.' ||
-			   *p == 'e' || *p == 'E')) {
-		if (*p == '.' || *p == 'e' || *p == 'E')
-			integral = 0;
-		p++;
-	}
-	if (integral && p - start >= 19 && int_out_of_range(start, (size_t)(p - start)))
-		*flags |= SCAN_BIGINT;
-	return p;
-}
-
 static int
 is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
 }
 
 static const char *
@@ -120,92 +138,410 @@ skip_space(const char *p, const char *end)
 	return p;
 }
 
-/* See the file comment. Returns 0, or -1 with *why for text json-c would wrongly accept. */
 static int
-scan(const char *p, size_t len, unsigned *flags, const char **why)
+blank(const char *s, size_t len)
 {
-	const char *end = p + len;
-	*flags = 0;
-	/* strict UTF-8 (json-c lets overlong forms, surrogates and code points past U+10FFFF
-	 * through, which PostgreSQL would then refuse) */
-	if (!event_utf8_valid(p, len)) {
-		*why = "not valid UTF-8";
-		return -1;
+	return skip_space(s, s + len) == s + len;
+}
+
+/* --- scan: well-formedness, limits and where the events are, without allocating ---------- */
+
+static const char *
+fail(struct scan *s, const char *p, const char *why)
+{
+	s->why = why;
+	s->at = (size_t)(p - s->base);
+	return NULL;
+}
+
+/* The next non-space character at or after p, which must exist. */
+static const char *
+next(struct scan *s, const char *p)
+{
+	p = skip_space(p, s->end);
+	return p < s->end ? p : fail(s, p, "unexpected end of data");
+}
+
+/* A \uXXXX escape at p (its backslash); returns the position after it, or after both halves
+ * of a surrogate pair. */
+static const char *
+scan_u_escape(struct scan *s, const char *p)
+{
+	long u = u_escape(p, s->end), lo;
+	if (u < 0)
+		return fail(s, p, "invalid \\u escape");
+	if (u == 0)
+		s->flags |= SCAN_NUL;
+	if (u >= 0xDC00 && u <= 0xDFFF)
+		return fail(s, p, "unpaired UTF-16 surrogate in a \\u escape");
+	if (u < 0xD800 || u > 0xDBFF)
+		return p + 6;
+	lo = u_escape(p + 6, s->end);
+	if (lo < 0xDC00 || lo > 0xDFFF)
+		return fail(s, p, "unpaired UTF-16 surrogate in a \\u escape");
+	return p + 12;
+}
+
+/* A string at p (its opening quote); returns the position after its closing quote. */
+static const char *
+scan_string(struct scan *s, const char *p)
+{
+	for (p++; p && p < s->end;) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\0')
+			return fail(s, p, "NUL byte");
+		if (*p != '\\')
+			p++;
+		else if (p + 1 == s->end)
+			break;
+		else if (p[1] == 'u')
+			p = scan_u_escape(s, p);
+		else if (p[1] && strchr("\"\\/bfnrt", p[1]))
+			p += 2;
+		else
+			return fail(s, p, "invalid escape in a string");
 	}
-	while (p < end) {
-		if (*p == '"') {
-			unsigned before = *flags;
-			*flags &= ~(unsigned)SCAN_NUL;
-			p = scan_string(p + 1, end, flags, why);
-			if (!p)
-				return -1;
-			int nul = (*flags & SCAN_NUL) != 0;
-			*flags |= before;
-			const char *q = skip_space(p, end);
-			if (nul && q < end && *q == ':')
-				*flags |= SCAN_NUL_IN_KEY;
-		} else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-			p = scan_number(p, end, flags);
-		} else if (is_alpha(*p)) {
-			const char *w = p;
-			while (p < end && is_alpha(*p))
-				p++;
-			size_t n = (size_t)(p - w);
-			if (!((n == 4 && (!memcmp(w, "true", 4) || !memcmp(w, "null", 4))) ||
-			      (n == 5 && !memcmp(w, "false", 5)))) {
-				*why = "not a JSON literal (NaN and Infinity are not JSON)";
-				return -1;
-			}
+	return p ? fail(s, s->end, "unexpected end of data") : NULL;
+}
+
+/* An object key, noted when it holds \u0000 (jsonb cannot store such a key). */
+static const char *
+scan_key(struct scan *s, const char *p)
+{
+	unsigned flags = s->flags;
+	s->flags = 0;
+	p = scan_string(s, p);
+	if (s->flags & SCAN_NUL)
+		s->nul_key = 1;
+	s->flags = flags;
+	return p;
+}
+
+static const char *
+scan_digits(const char *p, const char *end)
+{
+	while (p < end && is_digit(*p))
+		p++;
+	return p;
+}
+
+/* A number as RFC 8259 writes it. */
+static const char *
+scan_number(struct scan *s, const char *p)
+{
+	const char *start = p, *end = s->end;
+	int integral = 1;
+	if (*p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && is_digit(*p))
+		p = scan_digits(p, end);
+	else
+		return fail(s, p, "number expected");
+	if (p < end && *p == '.') {
+		integral = 0;
+		if (scan_digits(p + 1, end) == p + 1)
+			return fail(s, p + 1, "number expected");
+		p = scan_digits(p + 1, end);
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		integral = 0;
+		p += p + 1 < end && (p[1] == '+' || p[1] == '-') ? 2 : 1;
+		if (scan_digits(p, end) == p)
+			return fail(s, p, "number expected");
+		p = scan_digits(p, end);
+	}
+	if (p < end && (is_digit(*p) || is_alpha(*p) || *p == '.' || *p == '-' || *p == '+'))
+		return fail(s, p, "not a JSON number");
+	if (integral && p - start >= 19 && int_out_of_range(start, (size_t)(p - start)))
+		s->flags |= SCAN_BIGINT;
+	return p;
+}
+
+static const char *
+scan_literal(struct scan *s, const char *p)
+{
+	const char *w = p;
+	size_t n;
+	while (p < s->end && is_alpha(*p))
+		p++;
+	n = (size_t)(p - w);
+	if (n == 0)
+		return fail(s, w, "unexpected character");
+	if ((n == 4 && (!memcmp(w, "true", 4) || !memcmp(w, "null", 4))) ||
+	    (n == 5 && !memcmp(w, "false", 5)))
+		return p;
+	return fail(s, w, "not a JSON literal (NaN and Infinity are not JSON)");
+}
+
+static char
+unescape(char c)
+{
+	switch (c) {
+	case 'b':
+		return '\b';
+	case 'f':
+		return '\f';
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	default:
+		return c; /* " \ / */
+	}
+}
+
+/* 1 when the string at p (well-formed: scanned already; p at its opening quote) is the ASCII
+ * text name once its escapes are decoded: "ev\u0065nts" is "events" for json-c too. */
+static int
+key_is(const char *p, const char *name)
+{
+	for (p++; *p != '"'; name++) {
+		long c = (unsigned char)*p;
+		if (c == '\\' && p[1] == 'u') {
+			c = u_escape(p, p + 6);
+			p += 6;
+		} else if (c == '\\') {
+			c = unescape(p[1]);
+			p += 2;
 		} else {
 			p++;
 		}
+		if (!*name || c != (unsigned char)*name)
+			return 0;
 	}
-	return 0;
+	return *name == '\0';
 }
 
-/* Parses exactly text[0..len) (text[len] must be readable: the caller's NUL terminator).
- * 0 with the value in *out (caller puts it; NULL for the literal null), or -1 with a message
- * in why[]. */
 static int
-parse_text(const char *text, size_t len, char *why, size_t whylen, unsigned *flags,
-	   struct json_object **out)
+field_of(const char *key)
 {
-	const char *scan_why = NULL;
-	struct json_tokener *tok;
+	for (int f = 0; f < FIELD__MAX; f++)
+		if (key_is(key, field_name[f]))
+			return f;
+	return -1;
+}
+
+static const char *scan_value(struct scan *s, const char *p, int depth);
+static const char *scan_array(struct scan *s, const char *p, int depth, int events);
+
+/* A new event in the list; NULL when there would be more than BATCH_MAX_EVENTS. */
+static struct found *
+found_add(struct scan *s)
+{
+	struct found_list *l = s->list;
+	struct found *ev;
+	if (l->n == BATCH_MAX_EVENTS) {
+		s->too_many = 1;
+		return NULL;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		cap = cap < BATCH_MAX_EVENTS ? cap : BATCH_MAX_EVENTS;
+		if (!(ev = realloc(l->ev, cap * sizeof *ev))) {
+			s->nomem = 1;
+			return NULL;
+		}
+		l->ev = ev;
+		l->cap = cap;
+	}
+	ev = &l->ev[l->n];
+	memset(ev, 0, sizeof *ev);
+	ev->index = (long)l->n++;
+	return ev;
+}
+
+/* The value of a member of an event object ev whose key is at key. In the root object of a
+ * body (root), an "events" member holds the events, and a later one replaces an earlier one,
+ * as in json-c. */
+static const char *
+scan_member(struct scan *s, const char *key, const char *p, int depth, struct found *ev, int root)
+{
+	unsigned flags = s->flags;
+	size_t values = s->values;
+	int f;
+	if (root && key_is(key, "events")) {
+		s->list->n = 0;
+		s->events = *p == '[' ? 1 : -1;
+		return *p == '[' ? scan_array(s, p, depth, 1) : scan_value(s, p, depth);
+	}
+	if ((f = field_of(key)) < 0)
+		return scan_value(s, p, depth);
+	s->flags = 0;
+	const char *q = scan_value(s, p, depth);
+	if (q)
+		ev->f[f] = (struct span){p, (size_t)(q - p), s->values - values - 1, s->flags};
+	s->flags |= flags;
+	return q;
+}
+
+/* An object at p inside depth containers; ev (when not NULL) gets its known members. */
+static const char *
+scan_object(struct scan *s, const char *p, int depth, struct found *ev, int root)
+{
+	if (depth >= JSON_MAX_DEPTH)
+		return fail(s, p, "nesting too deep");
+	if (!(p = next(s, p + 1)))
+		return NULL;
+	if (*p == '}')
+		return p + 1;
+	for (;;) {
+		const char *key = p;
+		if (*p != '"')
+			return fail(s, p, "quoted object property name expected");
+		if (!(p = scan_key(s, p)) || !(p = next(s, p)))
+			return NULL;
+		if (*p != ':')
+			return fail(s, p, "object property name separator ':' expected");
+		if (!(p = next(s, p + 1)))
+			return NULL;
+		p = ev ? scan_member(s, key, p, depth + 1, ev, root) : scan_value(s, p, depth + 1);
+		if (!p || !(p = next(s, p)))
+			return NULL;
+		if (*p == '}')
+			return p + 1;
+		if (*p != ',')
+			return fail(s, p, "object value separator ',' expected");
+		if (!(p = next(s, p + 1)))
+			return NULL;
+	}
+}
+
+/* One element of the events array: an event of the list. */
+static const char *
+scan_event(struct scan *s, const char *p, int depth)
+{
+	struct found *ev = found_add(s);
+	if (!ev)
+		return NULL;
+	if (*p != '{')
+		return scan_value(s, p, depth);
+	ev->object = 1;
+	return scan_object(s, p, depth, ev, 0);
+}
+
+/* An array at p inside depth containers; with events set, its elements are the events. */
+static const char *
+scan_array(struct scan *s, const char *p, int depth, int events)
+{
+	if (depth >= JSON_MAX_DEPTH)
+		return fail(s, p, "nesting too deep");
+	if (!(p = next(s, p + 1)))
+		return NULL;
+	if (*p == ']')
+		return p + 1;
+	for (;;) {
+		p = events ? scan_event(s, p, depth + 1) : scan_value(s, p, depth + 1);
+		if (!p || !(p = next(s, p)))
+			return NULL;
+		if (*p == ']')
+			return p + 1;
+		if (*p != ',')
+			return fail(s, p, "array value separator ',' expected");
+		if (!(p = next(s, p + 1)))
+			return NULL;
+	}
+}
+
+/* Any value at p (not at the end of the text) inside depth containers. */
+static const char *
+scan_value(struct scan *s, const char *p, int depth)
+{
+	s->values++;
+	if (*p == '{')
+		return scan_object(s, p, depth, NULL, 0);
+	if (*p == '[')
+		return scan_array(s, p, depth, 0);
+	if (*p == '"')
+		return scan_string(s, p);
+	if (*p == '-' || is_digit(*p))
+		return scan_number(s, p);
+	return scan_literal(s, p);
+}
+
+/* Scans text[0..len) as one JSON value into *s. With a list (a POST /events body), the
+ * events are a root array's elements, or those of a root object's "events" member; a root
+ * object's known members go to s->root either way. Returns 0, or -1 with s saying why. */
+static int
+scan(struct scan *s, const char *text, size_t len, struct found_list *list)
+{
+	const char *p;
+	memset(s, 0, sizeof *s);
+	s->base = text;
+	s->end = text + len;
+	s->list = list;
+	s->at = SIZE_MAX;
+	/* strict UTF-8: json-c lets overlong forms, surrogates and code points past U+10FFFF
+	 * through, which PostgreSQL would then refuse */
+	if (!event_utf8_valid(text, len))
+		return s->why = "not valid UTF-8", -1;
+	if ((p = skip_space(text, s->end)) == s->end)
+		return s->why = "empty body", -1;
+	if (list && *p == '[') {
+		s->events = 1;
+		p = scan_array(s, p, 0, 1);
+	} else if (*p == '{') {
+		s->root.object = 1;
+		p = scan_object(s, p, 0, &s->root, list != NULL);
+	} else {
+		p = scan_value(s, p, 0);
+	}
+	if (p && (p = skip_space(p, s->end)) != s->end)
+		p = fail(s, p, "unexpected data");
+	return p ? 0 : -1;
+}
+
+static void
+scan_message(const struct scan *s, char *out, size_t cap)
+{
+	if (s->at == SIZE_MAX)
+		snprintf(out, cap, "not well-formed JSON: %s", s->why);
+	else
+		snprintf(out, cap, "not well-formed JSON: %s at byte %zu", s->why, s->at);
+}
+
+/* What a failed scan means for the request; index is the NDJSON line, or -1 for a body. */
+static enum json_result
+scan_failed(const struct scan *s, long index, struct verrs *v)
+{
+	char why[160];
+	if (s->too_many)
+		return JSON_TOO_MANY;
+	if (s->nomem)
+		return JSON_NOMEM;
+	scan_message(s, why, sizeof why);
+	verrs_add(v, index, index < 0 ? "body" : "", "%s", why);
+	return JSON_MALFORMED;
+}
+
+/* --- building one event at a time ---------------------------------------------------------- */
+
+/* 0 with json-c's value of text[0..len), which scan() found well-formed, in *out (caller puts
+ * it; NULL for null); -1 when json-c could not build it: *err says why, json_tokener_success
+ * meaning out of memory (json-c 0.16 has no error for that). */
+static int
+build(struct json_tokener *tok, const char *text, size_t len, struct json_object **out,
+      enum json_tokener_error *err)
+{
 	struct json_object *o;
 	*out = NULL;
-	if (scan(text, len, flags, &scan_why) < 0) {
-		snprintf(why, whylen, "not well-formed JSON: %s", scan_why);
+	*err = json_tokener_error_size;
+	if (len > INT_MAX)
 		return -1;
-	}
-	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-	if (!tok) {
-		snprintf(why, whylen, "out of memory");
-		return -1;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_reset(tok);
+	built_bytes += len;
 	o = json_tokener_parse_ex(tok, text, (int)len);
-	size_t at = json_tokener_get_parse_end(tok);
-	if (!o && json_tokener_get_error(tok) == json_tokener_continue) {
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
 		o = json_tokener_parse_ex(tok, "", 1); /* end of input: finishes a bare number */
-		at = len;
-	}
-	int rc = -1;
-	if (!o && skip_space(text, text + len) == text + len)
-		snprintf(why, whylen, "not well-formed JSON: empty body");
-	else if (!o && json_tokener_get_error(tok) != json_tokener_success)
-		snprintf(why, whylen, "not well-formed JSON: %s at byte %zu",
-			 json_tokener_error_desc(json_tokener_get_error(tok)), at);
-	else if (skip_space(text + at, text + len) != text + len)
-		snprintf(why, whylen, "not well-formed JSON: unexpected data at byte %zu", at);
-	else
-		rc = 0; /* o may be NULL: the literal null */
-	json_tokener_free(tok);
-	if (rc == 0)
-		*out = o;
-	else
-		json_object_put(o);
-	return rc;
+	*err = json_tokener_get_error(tok);
+	if (!o && (*err != json_tokener_success || len != 4 || memcmp(text, "null", 4) != 0))
+		return -1;
+	*out = o;
+	return 0;
 }
 
 /* Walks a properties value for what scan() flagged: strings holding NUL, and integers that
@@ -245,12 +581,12 @@ props_problem(struct json_object *o, unsigned flags, int depth)
 	}
 }
 
+/* f: the member's value, NULL when missing or null. */
 static void
-take_string(struct json_object *obj, const char *key, const char **s, size_t *len, unsigned bit,
+take_string(struct json_object *f, const char *key, const char **s, size_t *len, unsigned bit,
 	    struct event_input *in, long index, struct verrs *v)
 {
-	struct json_object *f;
-	if (!json_object_object_get_ex(obj, key, &f) || json_object_is_type(f, json_type_null))
+	if (!f)
 		return;
 	if (!json_object_is_type(f, json_type_string)) {
 		verrs_add(v, index, key, "must be a string");
@@ -263,12 +599,10 @@ take_string(struct json_object *obj, const char *key, const char **s, size_t *le
 
 /* user_id: a string, or an integer in int64 range written as its decimal text into buf. */
 static void
-take_user_id(struct json_object *obj, unsigned flags, char buf[24], struct event_input *in,
+take_user_id(struct json_object *f, unsigned flags, char buf[24], struct event_input *in,
 	     long index, struct verrs *v)
 {
-	struct json_object *f;
-	if (!json_object_object_get_ex(obj, "user_id", &f) ||
-	    json_object_is_type(f, json_type_null))
+	if (!f)
 		return;
 	if (json_object_is_type(f, json_type_string)) {
 		in->user_id = json_object_get_string(f);
@@ -293,21 +627,25 @@ take_user_id(struct json_object *obj, unsigned flags, char buf[24], struct event
 }
 
 static void
-take_properties(struct json_object *obj, unsigned flags, struct event_input *in, long index,
+take_properties(struct json_object *f, const struct span *sp, struct event_input *in, long index,
 		struct verrs *v)
 {
-	struct json_object *f;
 	const char *why;
 	size_t len;
-	if (!json_object_object_get_ex(obj, "properties", &f) ||
-	    json_object_is_type(f, json_type_null))
+	if (sp->p && *sp->p == '{' && sp->values > PROPS_MAX_VALUES) {
+		verrs_add(v, index, "properties",
+			  "larger than 64 KiB serialized (more than %d values)", PROPS_MAX_VALUES);
+		in->reported |= EVENT_F_PROPS;
+		return;
+	}
+	if (!f)
 		return;
 	if (!json_object_is_type(f, json_type_object)) {
 		verrs_add(v, index, "properties", "must be an object");
 		in->reported |= EVENT_F_PROPS;
 		return;
 	}
-	if ((flags & (SCAN_NUL | SCAN_BIGINT)) && (why = props_problem(f, flags, 0))) {
+	if ((sp->flags & (SCAN_NUL | SCAN_BIGINT)) && (why = props_problem(f, sp->flags, 0))) {
 		verrs_add(v, index, "properties", "%s", why);
 		in->reported |= EVENT_F_PROPS;
 		return;
@@ -317,33 +655,83 @@ take_properties(struct json_object *obj, unsigned flags, struct event_input *in,
 	in->properties_len = len;
 }
 
-/* One event object at position index: validated into b, or its problems into v. */
-static int
-take_event(struct json_object *obj, unsigned flags, long index, int64_t now_us, struct batch *b,
-	   struct verrs *v)
+/* The json-c value of the known member f of ev (NULL when missing or null). A member whose
+ * type alone makes it invalid is not built from its text: an empty container of its type
+ * stands for it; nor is a properties object too large to be stored (take_properties says so). */
+static enum json_result
+build_member(const struct found *ev, int f, struct json_tokener *tok, struct json_object **out,
+	     struct verrs *v)
+{
+	const struct span *sp = &ev->f[f];
+	enum json_tokener_error err;
+	*out = NULL;
+	if (!sp->p)
+		return JSON_OK;
+	if (*sp->p == '[' || (*sp->p == '{' && f != FIELD_PROPS)) {
+		*out = *sp->p == '[' ? json_object_new_array() : json_object_new_object();
+		return *out ? JSON_OK : JSON_NOMEM;
+	}
+	if (*sp->p == '{' && sp->values > PROPS_MAX_VALUES)
+		return JSON_OK;
+	if (build(tok, sp->p, sp->len, out, &err) == 0)
+		return JSON_OK;
+	if (err == json_tokener_success)
+		return JSON_NOMEM;
+	/* json-c refused what scan() took: a bug here, answered as a malformed body */
+	memset(v, 0, sizeof *v);
+	verrs_add(v, ev->index, field_name[f], "not well-formed JSON: %s",
+		  json_tokener_error_desc(err));
+	return JSON_MALFORMED;
+}
+
+/* An object's known members, built: validated into b, or its problems into v. */
+static void
+validate_event(const struct found *ev, struct json_object *const val[FIELD__MAX], int64_t now_us,
+	       struct batch *b, struct verrs *v)
 {
 	struct event_input in = {0};
 	struct event e;
 	char user_buf[24];
-	v->events++;
-	if (!json_object_is_type(obj, json_type_object)) {
-		verrs_add(v, index, "", "an event must be a JSON object");
-		return -1;
-	}
-	take_string(obj, "event_id", &in.event_id, &in.event_id_len, EVENT_F_ID, &in, index, v);
-	take_string(obj, "occurred_at", &in.occurred_at, &in.occurred_at_len, EVENT_F_TIME, &in,
+	long index = ev->index;
+	take_string(val[FIELD_ID], "event_id", &in.event_id, &in.event_id_len, EVENT_F_ID, &in,
 		    index, v);
-	take_user_id(obj, flags, user_buf, &in, index, v);
-	take_string(obj, "event_type", &in.event_type, &in.event_type_len, EVENT_F_TYPE, &in, index,
-		    v);
-	take_properties(obj, flags, &in, index, v);
+	take_string(val[FIELD_TIME], "occurred_at", &in.occurred_at, &in.occurred_at_len,
+		    EVENT_F_TIME, &in, index, v);
+	take_user_id(val[FIELD_USER], ev->f[FIELD_USER].flags, user_buf, &in, index, v);
+	take_string(val[FIELD_TYPE], "event_type", &in.event_type, &in.event_type_len, EVENT_F_TYPE,
+		    &in, index, v);
+	take_properties(val[FIELD_PROPS], &ev->f[FIELD_PROPS], &in, index, v);
 	if (event_validate(&in, now_us, index, v, &e) < 0)
-		return -1;
-	if (batch_push(b, &e) < 0) {
+		return;
+	if (batch_push(b, &e) < 0)
 		verrs_add(v, index, "", "out of memory");
-		return -1;
+}
+
+/* One event found by scan(): built, validated, and its json-c values put. Anything but
+ * JSON_OK ends the request. */
+static enum json_result
+take_event(const struct found *ev, struct json_tokener *tok, int64_t now_us, struct batch *b,
+	   struct verrs *v)
+{
+	struct json_object *val[FIELD__MAX] = {0};
+	enum json_result r = JSON_OK;
+	if (ev->nul_key) {
+		verrs_add(v, ev->index, "",
+			  "an object key contains \\u0000, which cannot be stored");
+		return JSON_OK;
 	}
-	return 0;
+	v->events++;
+	if (!ev->object) {
+		verrs_add(v, ev->index, "", "an event must be a JSON object");
+		return JSON_OK;
+	}
+	for (int f = 0; f < FIELD__MAX && r == JSON_OK; f++)
+		r = build_member(ev, f, tok, &val[f], v);
+	if (r == JSON_OK)
+		validate_event(ev, val, now_us, b, v);
+	for (int f = 0; f < FIELD__MAX; f++)
+		json_object_put(val[f]);
+	return r;
 }
 
 static enum json_result
@@ -359,95 +747,94 @@ finish(struct batch *b, struct verrs *v)
 	return JSON_INVALID;
 }
 
-/* The events array of a parsed JSON body: the body itself, its "events" member, or NULL for
- * a single event object. */
+/* The n events scan() found, one after the other. */
 static enum json_result
-parse_json_body(const char *body, size_t len, int64_t now_us, struct batch *b, struct verrs *v)
+take_events(const struct found *ev, size_t n, int64_t now_us, struct batch *b, struct verrs *v)
 {
-	char why[160];
-	unsigned flags;
-	struct json_object *root, *arr = NULL;
-	enum json_result r;
-	if (parse_text(body, len, why, sizeof why, &flags, &root) < 0) {
-		verrs_add(v, -1, "body", "%s", why);
-		return JSON_MALFORMED;
-	}
-	if (flags & SCAN_NUL_IN_KEY) {
-		verrs_add(v, -1, "body", "an object key contains \\u0000, which cannot be stored");
-		json_object_put(root);
-		return JSON_INVALID;
-	}
-	if (json_object_is_type(root, json_type_array))
-		arr = root;
-	else if (json_object_is_type(root, json_type_object) &&
-		 json_object_object_get_ex(root, "events", &arr) &&
-		 !json_object_is_type(arr, json_type_array))
-		arr = NULL, verrs_add(v, -1, "events", "must be an array of events");
-	if (v->total) {
-		r = JSON_INVALID;
-	} else if (arr && json_object_array_length(arr) > BATCH_MAX_EVENTS) {
-		r = JSON_TOO_MANY;
-	} else if (arr) {
-		for (size_t i = 0; i < json_object_array_length(arr); i++)
-			(void)take_event(json_object_array_get_idx(arr, i), flags, (long)i, now_us,
-					 b, v);
-		r = finish(b, v);
-	} else {
-		(void)take_event(root, flags, 0, now_us, b, v);
-		r = finish(b, v);
-	}
-	json_object_put(root);
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	enum json_result r = JSON_OK;
+	if (!tok)
+		return JSON_NOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	for (size_t i = 0; i < n && r == JSON_OK; i++)
+		r = take_event(&ev[i], tok, now_us, b, v);
+	json_tokener_free(tok);
+	if (r == JSON_OK)
+		return finish(b, v);
+	batch_clear(b);
 	return r;
 }
 
-static int
-blank(const char *s, size_t len)
+/* A JSON body: an array of events, {"events": [...]}, or one event object. */
+static enum json_result
+parse_json_body(const char *body, size_t len, int64_t now_us, struct batch *b, struct verrs *v)
 {
-	return skip_space(s, s + len) == s + len;
+	struct found_list list = {0};
+	struct scan s;
+	enum json_result r;
+	if (scan(&s, body, len, &list) < 0) {
+		r = scan_failed(&s, -1, v);
+	} else if (s.nul_key) {
+		verrs_add(v, -1, "body", "an object key contains \\u0000, which cannot be stored");
+		r = JSON_INVALID;
+	} else if (s.events < 0) {
+		verrs_add(v, -1, "events", "must be an array of events");
+		r = JSON_INVALID;
+	} else if (s.events > 0) {
+		r = take_events(list.ev, list.n, now_us, b, v);
+	} else {
+		r = take_events(&s.root, 1, now_us, b, v);
+	}
+	free(list.ev);
+	return r;
 }
 
-/* NDJSON: one event per line, index = zero-based physical line; blank lines are skipped. */
+static size_t
+count_lines(const char *body, size_t len)
+{
+	const char *end = body + len;
+	size_t lines = 0;
+	for (const char *q = body; q < end;) {
+		const char *nl = memchr(q, '\n', (size_t)(end - q));
+		const char *e = nl ? nl : end;
+		lines += !blank(q, (size_t)(e - q));
+		q = nl ? nl + 1 : end;
+	}
+	return lines;
+}
+
+/* NDJSON: one event per line, index = zero-based physical line; blank lines are skipped.
+ * Every line is scanned before any is built (well-formedness before content). */
 static enum json_result
 parse_ndjson_body(const char *body, size_t len, int64_t now_us, struct batch *b, struct verrs *v)
 {
 	const char *p = body, *end = body + len;
-	size_t lines = 0;
-	char why[160];
-	for (const char *q = body; q < end; lines++) {
-		const char *nl = memchr(q, '\n', (size_t)(end - q));
-		const char *e = nl ? nl : end;
-		if (blank(q, (size_t)(e - q)))
-			lines--;
-		q = nl ? nl + 1 : end;
-	}
+	size_t lines = count_lines(body, len);
+	struct found_list list = {0};
+	enum json_result r = JSON_OK;
+	struct scan s;
 	if (lines > BATCH_MAX_EVENTS)
 		return JSON_TOO_MANY;
-	for (long index = 0; p < end; index++) {
+	if (!(list.ev = calloc(lines ? lines : 1, sizeof *list.ev)))
+		return JSON_NOMEM;
+	for (long index = 0; p < end && r == JSON_OK; index++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *e = nl ? nl : end;
-		size_t n = (size_t)(e - p);
-		unsigned flags;
-		if (!blank(p, n)) {
-			/* a copy: parse_text wants its text NUL-terminated */
-			char *line = batch_strdup_n(p, n);
-			struct json_object *o = NULL;
-			int rc = line ? parse_text(line, n, why, sizeof why, &flags, &o) : -1;
-			free(line);
-			if (rc < 0) {
-				verrs_add(v, index, "", "%s", line ? why : "out of memory");
-				batch_clear(b);
-				return JSON_MALFORMED;
-			}
-			if (flags & SCAN_NUL_IN_KEY)
-				verrs_add(v, index, "",
-					  "an object key contains \\u0000, which cannot be stored");
-			else
-				(void)take_event(o, flags, index, now_us, b, v);
-			json_object_put(o);
+		size_t n = (size_t)((nl ? nl : end) - p);
+		if (blank(p, n)) {
+			/* skipped */
+		} else if (scan(&s, p, n, NULL) < 0) {
+			r = scan_failed(&s, index, v);
+		} else {
+			list.ev[list.n] = s.root;
+			list.ev[list.n].index = index;
+			list.ev[list.n++].nul_key = s.nul_key;
 		}
 		p = nl ? nl + 1 : end;
 	}
-	return finish(b, v);
+	if (r == JSON_OK)
+		r = take_events(list.ev, list.n, now_us, b, v);
+	free(list.ev);
+	return r;
 }
 
 enum json_result
@@ -459,37 +846,63 @@ json_parse_events(const char *body, size_t len, enum json_body kind, int64_t now
 	return parse_json_body(body, len, now_us, b, v);
 }
 
+size_t
+json_built_bytes(void)
+{
+	return built_bytes;
+}
+
+/* The compact text of a properties cell that scan() found to be an object of at most
+ * PROPS_MAX_VALUES values; NULL with *why on failure. */
+static char *
+normalize(const struct scan *sc, const char **why)
+{
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	enum json_tokener_error err;
+	struct json_object *o = NULL;
+	char *out = NULL;
+	*why = "out of memory";
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (build(tok, sc->base, (size_t)(sc->end - sc->base), &o, &err) < 0) {
+		if (err != json_tokener_success)
+			*why = json_tokener_error_desc(err);
+	} else if (!(sc->flags & (SCAN_NUL | SCAN_BIGINT)) ||
+		   !(*why = props_problem(o, sc->flags, 0))) {
+		out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+		*why = out ? NULL : "out of memory";
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	return out;
+}
+
 int
 json_properties_normalize(const char *s, size_t len, char **out, const char **why)
 {
 	static char msg[160];
-	unsigned flags;
-	struct json_object *o;
-	char *text;
+	struct scan sc;
+	*why = NULL;
 	if (blank(s, len)) {
 		*out = strdup("{}");
-		return *out ? 0 : -1;
+		return *out ? 0 : (*why = "out of memory", -1);
 	}
-	if (!(text = batch_strdup_n(s, len)))
-		return *why = "out of memory", -1;
-	int rc = parse_text(text, len, msg, sizeof msg, &flags, &o);
-	free(text);
-	if (rc < 0)
-		return *why = msg, -1;
-	*why = NULL;
-	if (!json_object_is_type(o, json_type_object))
+	if (scan(&sc, s, len, NULL) < 0) {
+		scan_message(&sc, msg, sizeof msg);
+		*why = msg;
+	} else if (!sc.root.object) {
 		*why = "not a JSON object";
-	else if (flags & SCAN_NUL_IN_KEY)
+	} else if (sc.nul_key) {
 		*why = "an object key contains \\u0000, which cannot be stored";
-	else if (flags & (SCAN_NUL | SCAN_BIGINT))
-		*why = props_problem(o, flags, 0);
-	if (!*why) {
-		*out = strdup(json_object_to_json_string_ext(
-		    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-		if (!*out)
-			*why = "out of memory";
+	} else if (sc.values > PROPS_MAX_VALUES) {
+		snprintf(msg, sizeof msg, "larger than 64 KiB serialized (more than %d values)",
+			 PROPS_MAX_VALUES);
+		*why = msg;
+	} else {
+		*out = normalize(&sc, why);
 	}
-	json_object_put(o);
 	return *why ? -1 : 0;
 }
 

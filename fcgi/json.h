@@ -19,16 +19,23 @@ enum json_result {
 
 /* Parses and validates a POST /events body (array, {"events": [...]}, one object, or NDJSON
  * lines). On JSON_OK b holds the valid events in request order; on any other result b is
- * empty. The caller owns b (batch_clear). */
+ * empty. The caller owns b (batch_clear). The body is checked whole before anything is built
+ * and then built one event at a time, only the members API.md names: memory does not grow with
+ * the body's values. */
 enum json_result json_parse_events(const char *body, size_t len, enum json_body kind,
 				   int64_t now_us, struct batch *b, struct verrs *v)
     __attribute__((warn_unused_result));
 
 /* Validates one properties cell (the CSV loader's properties_json): a JSON object, stored
  * compact. On success *out is a malloc'd compact serialisation (caller frees) and 0 is
- * returned; otherwise -1 and *why says what is wrong. An empty cell means {}. */
+ * returned; otherwise -1 and *why says what is wrong. An empty cell means {}. An object of
+ * more values than 64 KiB can hold is refused without being built. */
 int json_properties_normalize(const char *s, size_t len, char **out, const char **why)
     __attribute__((warn_unused_result));
+
+/* Bytes of request text this thread has handed to json-c to build objects from, since it
+ * started: lets the tests see that a refused body or an ignored member is never built. */
+size_t json_built_bytes(void);
 
 /* Renderers: each returns a malloc'd NUL-terminated JSON text the caller frees, or NULL when
  * out of memory. */
