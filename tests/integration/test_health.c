@@ -46,5 +46,7 @@ Test(health, root_index, .timeout = 30)
 	http_request(&r, "POST", "/", "application/json", "[]", 2, NULL);
 	cr_expect_eq(r.status, 405, "POST /: %ld", r.status);
 	expect_json_response(&r, "POST /");
+	cr_expect(r.allow && strcmp(r.allow, "GET, HEAD") == 0, "POST /: Allow: %s",
+		  r.allow ? r.allow : "(none)");
 	http_resp_free(&r);
 }
