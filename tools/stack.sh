@@ -108,15 +108,6 @@ check_settings() {
 
 # --- paths that depend on who can reach VAR_DIR -------------------------------------------
 
-# can_traverse USER DIR: USER may reach DIR (search permission on every component).
-can_traverse() {
-	if is_root; then
-		(cd / && runuser -u "$1" -- test -x "$2") 2>/dev/null
-	else
-		test -x "$2"
-	fi
-}
-
 # make_short_dir: create /tmp/ev-<hash> for sockets, refusing one somebody else owns.
 make_short_dir() {
 	if [ ! -d "$SHORT_DIR" ]; then
