@@ -52,6 +52,9 @@ urlencode() {
 	printf '%s' "$out"
 }
 
+# shell_quote STRING: STRING in single quotes, safe for eval.
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
 # read_pid FILE: print the pid stored in FILE, or nothing.
 read_pid() {
 	local pid=''
