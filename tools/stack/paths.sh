@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Where the stack's files live: the layout of VAR_DIR, the runtime paths that other OS accounts
 # must reach when we are root (the cluster and its socket: postgres and POOL_USER; the pool's
-# socket, nginx's temp files and static pages: www-data), and the database URLs that follow
-# from them. Sourced by tools/stack.sh after settings.sh. The names are used by the other
-# modules of tools/stack/:
+# socket, nginx's temp files and static pages: www-data), each placed by runtime_dir
+# (tools/lib.sh), and the database URLs that follow from them. Sourced by tools/stack.sh after
+# settings.sh. The names are used by the other modules of tools/stack/:
 # shellcheck disable=SC2034
 
 RUN_DIR=$VAR_DIR/run
@@ -28,57 +28,47 @@ make_short_dir() {
 	[ ! -L "$SHORT_DIR" ] && [ -O "$SHORT_DIR" ] || die "$SHORT_DIR exists and is not ours; remove it"
 }
 
-# pg_dir: the real directory of the embedded cluster (VAR_DIR/pg, or what it links to).
+# pg_dir: the real directory of the embedded cluster (VAR_DIR/pg, or what it links to). An
+# existing VAR_DIR/pg stays where it is.
 pg_dir() {
 	if [ -L "$VAR_DIR/pg" ]; then
 		readlink -- "$VAR_DIR/pg"
-	elif [ -e "$VAR_DIR/pg" ] || [ ! -d "$VAR_DIR" ] || ! is_root || can_traverse "$PG_USER" "$VAR_DIR"; then
+	elif [ -e "$VAR_DIR/pg" ] || [ ! -d "$VAR_DIR" ]; then
 		printf '%s' "$VAR_DIR/pg"
 	else
-		printf '%s' "$PG_ALT_DIR"
+		runtime_dir "$PG_USER" "$VAR_DIR" "$VAR_DIR/pg" "$PG_ALT_DIR"
 	fi
 }
 
 # pg_sock_dir: where the cluster's unix socket lives. As root the workers (POOL_USER) must
-# reach it, and nobody else: the directory is postgres:POOL_USER's group, mode 0750.
+# reach it, and nobody else: the directory is postgres:POOL_USER's group, mode 0750. A socket
+# path longer than a sun_path holds, or a cluster moved out of VAR_DIR: /tmp/ev-<hash>/pg.
 pg_sock_dir() {
 	local d dir
 	dir=$(pg_dir)
 	d=$dir/sock
-	if ((${#d} + ${#PG_PORT} + 10 > 100)); then
-		d=$SHORT_DIR/pg
-	elif is_root && { [ "$dir" != "$VAR_DIR/pg" ] || ! can_traverse "$POOL_USER" "$VAR_DIR"; }; then
-		d=$SHORT_DIR/pg
+	if ((${#d} + ${#PG_PORT} + 10 > 100)) || { is_root && [ "$dir" != "$VAR_DIR/pg" ]; }; then
+		printf '%s' "$SHORT_DIR/pg"
+	else
+		runtime_dir "$POOL_USER" "$VAR_DIR" "$d" "$SHORT_DIR/pg"
 	fi
-	printf '%s' "$d"
 }
 
 # fcgi_sock: the worker pool's socket; nginx's worker user must reach it.
 fcgi_sock() {
 	local s=$RUN_DIR/fcgi.sock
-	if ((${#s} > 100)) || { is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; }; then
-		s=$SHORT_DIR/fcgi.sock
+	if ((${#s} > 100)); then
+		printf '%s' "$SHORT_DIR/fcgi.sock"
+	else
+		runtime_dir "$NGINX_USER" "$VAR_DIR" "$s" "$SHORT_DIR/fcgi.sock"
 	fi
-	printf '%s' "$s"
 }
 
 # nginx_tmp: nginx's temp files (request bodies over 1 MiB); its worker user writes there.
-nginx_tmp() {
-	if is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; then
-		printf '%s' "$SHORT_DIR/nginx-tmp"
-	else
-		printf '%s' "$NGX_DIR/tmp"
-	fi
-}
+nginx_tmp() { runtime_dir "$NGINX_USER" "$VAR_DIR" "$NGX_DIR/tmp" "$SHORT_DIR/nginx-tmp"; }
 
 # www_dir: the static pages nginx serves (/docs, /dashboard, /assets/); www-data reads them.
-www_dir() {
-	if is_root && ! can_traverse "$NGINX_USER" "$VAR_DIR"; then
-		printf '%s' "$SHORT_DIR/www"
-	else
-		printf '%s' "$VAR_DIR/www"
-	fi
-}
+www_dir() { runtime_dir "$NGINX_USER" "$VAR_DIR" "$VAR_DIR/www" "$SHORT_DIR/www"; }
 
 # embedded_url [ROLE]: the embedded database as ROLE (default events, the owner).
 embedded_url() {
