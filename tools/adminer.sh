@@ -27,10 +27,7 @@ POOL_USER=${POOL_USER:-eventsd}
 	die "ADMINER_PORT must be 1..65535, not '$ADMINER_PORT'"
 
 # Runtime files: php-fpm and nginx workers (www-data when root) must reach them.
-DIR=$VAR_DIR/adminer
-if is_root && ! (cd / && runuser -u "$WEB_USER" -- test -x "$VAR_DIR") 2>/dev/null; then
-	DIR=/tmp/events-adminer-$(short_hash "$VAR_DIR")
-fi
+DIR=$(runtime_dir "$WEB_USER" "$VAR_DIR" "$VAR_DIR/adminer" "/tmp/events-adminer-$(short_hash "$VAR_DIR")")
 SOCK=$DIR/php-fpm.sock
 FPM_PID=$DIR/php-fpm.pid
 NGX_PID=$DIR/nginx.pid

@@ -16,6 +16,28 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 # short_hash STRING: 8 hex digits, stable for the same string (names /tmp fallback dirs).
 short_hash() { printf '%s' "$1" | sha1sum | cut -c1-8; }
 
+# can_traverse ACCOUNT DIR: ACCOUNT may reach DIR (search permission on every component); as
+# another user than root, whether we may.
+can_traverse() {
+	if is_root; then
+		(cd / && runuser -u "$1" -- test -x "$2") 2>/dev/null
+	else
+		test -x "$2"
+	fi
+}
+
+# runtime_dir ACCOUNT VAR_DIR PATH FALLBACK: the one rule for where a runtime file or directory
+# that another OS account must reach (a socket, temp files, static pages, the cluster) lives:
+# PATH, under VAR_DIR, unless we are root and ACCOUNT cannot reach VAR_DIR; then FALLBACK, a
+# /tmp path named after VAR_DIR (short_hash). Not root, every process is ours: always PATH.
+runtime_dir() {
+	if is_root && ! can_traverse "$1" "$2"; then
+		printf '%s' "$4"
+	else
+		printf '%s' "$3"
+	fi
+}
+
 # urlencode STRING: percent-encode everything but unreserved characters and '/'.
 urlencode() {
 	local s=$1 out='' c i
@@ -29,6 +51,9 @@ urlencode() {
 	done
 	printf '%s' "$out"
 }
+
+# shell_quote STRING: STRING in single quotes, safe for eval.
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 # read_pid FILE: print the pid stored in FILE, or nothing.
 read_pid() {
