@@ -22,7 +22,7 @@ CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c 
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
+ITEST_SRC := $(wildcard tests/integration/*.c)
 # Code of the command-line tools that unit tests also link.
 TOOLS_CORE_SRC := tools/csv.c
 # Worker code (no libfcgi in it) that unit tests also link.
