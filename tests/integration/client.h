@@ -9,6 +9,7 @@
  *   metrics_text.h  GET /metrics and sums over its samples
  *   proc.h          the pool's processes from /proc, the clock
  *   stack.h         tools/stack.sh, side stacks
+ *   textbuf.h       a growable byte buffer
  * Functions whose name starts with check_ or expect_ make Criterion assertions: call them from
  * inside a test only. */
 #ifndef IT_CLIENT_H
@@ -23,5 +24,6 @@
 #include "model.h"
 #include "proc.h"
 #include "stack.h"
+#include "textbuf.h"
 
 #endif
