@@ -69,3 +69,18 @@ it_event(char *id_out, const char *occurred_at, const char *user_id, const char 
 	json_object_object_add(o, "properties", p);
 	return o;
 }
+
+json_object *
+it_event_batch(char *ids, int n, unsigned first, const char *user, const char *event_type,
+	       it_at_fn at)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < n; i++) {
+		char when[32];
+
+		at(first + (unsigned)i, when);
+		json_object_array_add(a, it_event(ids + 37 * i, when, user, event_type));
+	}
+	return a;
+}

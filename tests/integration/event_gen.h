@@ -17,4 +17,12 @@ void it_hex(char *out, size_t nbytes);
 json_object *it_event(char *id_out, const char *occurred_at, const char *user_id,
 		      const char *event_type);
 
+/* Writes the occurred_at of the k-th event of a batch ("YYYY-MM-DDTHH:MM:SSZ") to out. */
+typedef void (*it_at_fn)(unsigned k, char out[32]);
+
+/* A JSON array of n fresh events (it_event) of user and event_type, event i dated
+ * at(first + i), its id written to ids + 37 * i. Caller puts the array. */
+json_object *it_event_batch(char *ids, int n, unsigned first, const char *user,
+			    const char *event_type, it_at_fn at);
+
 #endif

@@ -120,7 +120,9 @@ reset_headers(struct http_resp *r)
 	free(r->request_id);
 	free(r->allow);
 	free(r->retry_after);
+	free(r->www_authenticate);
 	r->content_type = r->request_id = r->allow = r->retry_after = NULL;
+	r->www_authenticate = NULL;
 	r->request_id_count = 0;
 }
 
@@ -154,6 +156,8 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 		keep(&r->allow, v);
 	else if ((v = header_value(line, n, "Retry-After")))
 		keep(&r->retry_after, v);
+	else if ((v = header_value(line, n, "WWW-Authenticate")))
+		keep(&r->www_authenticate, v);
 	return n;
 }
 

@@ -19,6 +19,7 @@ struct http_resp {
 	int request_id_count; /* how many X-Request-ID headers the response had */
 	char *allow;
 	char *retry_after;
+	char *www_authenticate;
 	double seconds;	      /* total time of the transfer */
 	char curl_error[256]; /* set when status is 0 */
 	json_object *json;    /* the parsed body, NULL when it is not JSON; owned */

@@ -11,6 +11,8 @@
 
 #include "client.h"
 
+enum { MAX_CHILDREN = 64 };
+
 static int pg_stopped;
 
 /* Runs even when an assertion failed, so PostgreSQL is never left stopped. */
@@ -21,22 +23,19 @@ restart_pg(void)
 		pg_stopped = 0;
 }
 
-/* The pool's worker pids, sorted, space-separated, from /proc (malloc'd). */
+/* The pool's children, space-separated in /proc's order (malloc'd). */
 static char *
 pool_children(void)
 {
-	const char *pid = getenv("EVENTS_POOL_PID");
-	char path[128], buf[4096];
-	size_t n = 0;
-	FILE *fp;
+	pid_t pool = it_pool_pid(), kids[MAX_CHILDREN];
+	int n = it_pool_children(pool, kids, MAX_CHILDREN);
+	char buf[MAX_CHILDREN * 12] = "";
+	size_t o = 0;
 
-	cr_assert(pid && *pid, "EVENTS_POOL_PID must be set");
-	snprintf(path, sizeof(path), "/proc/%s/task/%s/children", pid, pid);
-	fp = fopen(path, "r");
-	cr_assert(fp, "expected the pool (pid %s) to be running", pid);
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
+	cr_assert_gt(pool, 0, "EVENTS_POOL_PID must be set");
+	cr_assert_geq(n, 0, "expected the pool (pid %d) to be running", (int)pool);
+	for (int i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%d", i ? " " : "", (int)kids[i]);
 	return strdup(buf);
 }
 
