@@ -11,6 +11,13 @@ struct it_side_stack {
 	int port;
 };
 void it_side_stack_up(struct it_side_stack *s, const char *env);
+/* A whole stack of its own (its own PostgreSQL cluster with the migrations, the harness's
+ * worker count, nginx on a free port, a temp VAR_DIR), for suites that stop PostgreSQL, so
+ * that no other suite has to run before them. Points this test process's environment
+ * (EVENTS_BASE_URL, DATABASE_URL, EVENTS_POOL_PID, EVENTS_VAR_DIR) at it, so every helper
+ * (http_request, db_open, it_pool_pid, it_stack) talks to it: call it from a test's or a
+ * suite's .init (Criterion runs each test in a process of its own). Asserts success. */
+void it_own_stack_up(struct it_side_stack *s);
 /* Stops it (tools/stack.sh down) and removes its directory; safe to call twice. */
 void it_side_stack_down(struct it_side_stack *s);
 
