@@ -96,6 +96,20 @@ it_own_stack_up(struct it_side_stack *s)
 	adopt_env(s);
 }
 
+static struct it_side_stack own_stack; /* of this test process */
+
+void
+it_own_stack_init(void)
+{
+	it_own_stack_up(&own_stack);
+}
+
+void
+it_own_stack_fini(void)
+{
+	it_side_stack_down(&own_stack);
+}
+
 void
 it_side_stack_down(struct it_side_stack *s)
 {

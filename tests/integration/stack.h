@@ -18,6 +18,10 @@ void it_side_stack_up(struct it_side_stack *s, const char *env);
  * (http_request, db_open, it_pool_pid, it_stack) talks to it: call it from a test's or a
  * suite's .init (Criterion runs each test in a process of its own). Asserts success. */
 void it_own_stack_up(struct it_side_stack *s);
+/* The same as a suite's fixture: TestSuite(name, .init = it_own_stack_init, .fini =
+ * it_own_stack_fini) gives each test of the suite a stack of its own, removed after it. */
+void it_own_stack_init(void);
+void it_own_stack_fini(void);
 /* Stops it (tools/stack.sh down) and removes its directory; safe to call twice. */
 void it_side_stack_down(struct it_side_stack *s);
 

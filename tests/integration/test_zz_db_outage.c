@@ -14,31 +14,9 @@
 
 enum { MAX_CHILDREN = 64 };
 
-static int pg_stopped;
-static struct it_side_stack own;
-
-static void
-own_up(void)
-{
-	it_own_stack_up(&own);
-}
-
-static void
-own_down(void)
-{
-	it_side_stack_down(&own);
-}
-
-/* Every test of the suite on a stack of its own, PostgreSQL included (see the comment above). */
-TestSuite(zz_db_outage, .init = own_up, .fini = own_down);
-
-/* Runs even when an assertion failed, so PostgreSQL is never left stopped. */
-static void
-restart_pg(void)
-{
-	if (pg_stopped && it_stack("pg-start") == 0)
-		pg_stopped = 0;
-}
+/* Every test on a stack of its own, PostgreSQL included, removed after the test even when an
+ * assertion failed (so PostgreSQL is never left stopped for anyone else). */
+TestSuite(zz_db_outage, .init = it_own_stack_init, .fini = it_own_stack_fini);
 
 /* The pool's children, space-separated in /proc's order (malloc'd). */
 static char *
@@ -64,7 +42,7 @@ health(struct http_client *c, struct http_resp *r)
 	return r->status;
 }
 
-Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 90)
+Test(zz_db_outage, down_then_up_without_restart, .timeout = 90)
 {
 	struct http_client *c = http_client_new();
 	struct http_resp r;
@@ -84,7 +62,6 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 	workers_before = pool_children();
 	cr_assert(workers_before && *workers_before, "expected the pool to have workers");
 	cr_assert_eq(it_stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
-	pg_stopped = 1;
 
 	for (int i = 0; i < 8; i++) { /* every worker, whichever answers, says 503 */
 		const char *s;
@@ -132,7 +109,6 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
 	http_resp_free(&r);
 
 	cr_assert_eq(it_stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
-	pg_stopped = 0;
 
 	t0 = it_now();
 	for (;;) {
@@ -189,7 +165,7 @@ Test(zz_db_outage, down_then_up_without_restart, .fini = restart_pg, .timeout = 
  * by the server ("terminating connection due to administrator command") and each finds out
  * at its next request, which must still succeed on a new connection (a 503 per worker, ~4 s
  * after the database was back, before). */
-Test(zz_db_outage, restart_costs_no_request, .timeout = 90, .fini = restart_pg)
+Test(zz_db_outage, restart_costs_no_request, .timeout = 90)
 {
 	struct http_client *c = http_client_new();
 	struct http_resp r;
@@ -202,9 +178,7 @@ Test(zz_db_outage, restart_costs_no_request, .timeout = 90, .fini = restart_pg)
 		http_resp_free(&r);
 	}
 	cr_assert_eq(it_stack("pg-stop"), 0, "expected tools/stack.sh pg-stop to succeed");
-	pg_stopped = 1;
 	cr_assert_eq(it_stack("pg-start"), 0, "expected tools/stack.sh pg-start to succeed");
-	pg_stopped = 0;
 	for (int i = 0; i < 2 * n; i++) {
 		if (i % 2) {
 			json_object *e = json_object_new_array();
