@@ -1,5 +1,6 @@
 # Events analytics service. `make` builds, `make run` starts the whole stack on an embedded
-# PostgreSQL under var/, `make test` runs every test. See README.md.
+# PostgreSQL under var/, `make check` runs the fast tier of tests (unit + integration, before
+# every commit), `make test` runs every test. See README.md.
 
 CC      ?= cc
 BUILD   ?= build
@@ -22,7 +23,7 @@ CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c 
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-ITEST_SRC := $(wildcard tests/integration/test_*.c) tests/integration/client.c
+ITEST_SRC := $(wildcard tests/integration/*.c)
 # Code of the command-line tools that unit tests also link.
 TOOLS_CORE_SRC := tools/csv.c
 # Worker code (no libfcgi in it) that unit tests also link.
@@ -41,6 +42,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 .PHONY: asan fuzz valgrind soak rss
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
 	format reload import bench-import bench web web-test adminer
+.PHONY: check check-it-a check-it-b
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -129,6 +131,23 @@ unit: $(BUILD)/test_unit
 
 integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
+
+# The fast tier, before every commit: the unit suite, then the integration suites on two
+# throwaway stacks at once (make -j2: two run.sh, each with its own PostgreSQL, pool and nginx).
+# Half B names its suites; half A runs every other suite, so a new suite lands in A. The split
+# only balances time: no suite relies on another (those that stop PostgreSQL, zy_faults and
+# zz_db_outage, start a stack of their own per test).
+CHECK_IT_B := cli|consistency|drain|errors|hostile|memory|metrics|migrate|ops|privileges
+CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts
+check: $(BINS) $(BUILD)/test_unit $(BUILD)/test_integration
+	$(BUILD)/test_unit --jobs 2
+	@$(MAKE) --no-print-directory -j2 check-it-a check-it-b
+
+check-it-a: $(BINS) $(BUILD)/test_integration
+	tests/integration/run.sh $(BUILD)/test_integration --filter '!($(CHECK_IT_B))/*'
+
+check-it-b: $(BINS) $(BUILD)/test_integration
+	tests/integration/run.sh $(BUILD)/test_integration --filter '@($(CHECK_IT_B))/*'
 
 # /docs, /openapi.yaml and /dashboard: their browser tests (headless Chromium via playwright-core)
 # and the OpenAPI checks (route set, real responses against the schemas, redocly lint).

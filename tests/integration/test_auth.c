@@ -4,13 +4,9 @@
 
 #include <criterion/criterion.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 static struct it_side_stack side;
 static int port;
@@ -28,58 +24,22 @@ keyed_stack_down(void)
 	it_side_stack_down(&side);
 }
 
-struct reply {
-	long status;
-	char body[4096];
-	size_t len;
-	char www_auth[128];
-};
-
-static size_t
-on_body(char *p, size_t size, size_t n, void *u)
+/* method path on the keyed stack, with one extra header line (or none); asserts an answer. */
+static void
+call(struct http_resp *r, const char *method, const char *path, const char *body,
+     const char *header)
 {
-	struct reply *r = u;
-	size_t len = size * n, room = sizeof r->body - 1 - r->len;
-	memcpy(r->body + r->len, p, len < room ? len : room);
-	r->len += len < room ? len : room;
-	r->body[r->len] = '\0';
-	return len;
-}
+	struct http_client *c = http_client_new();
+	const char *headers[] = {header, NULL};
+	char url[64];
 
-static size_t
-on_header(char *p, size_t size, size_t n, void *u)
-{
-	struct reply *r = u;
-	if (strncasecmp(p, "WWW-Authenticate:", 17) == 0)
-		snprintf(r->www_auth, sizeof r->www_auth, "%.*s", (int)(size * n), p);
-	return size * n;
-}
-
-static struct reply
-call(const char *method, const char *path, const char *body, const char *header)
-{
-	struct reply r = {0};
-	char url[256];
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	if (header)
-		h = curl_slist_append(h, header);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s %s", method, path);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	return r;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+	http_client_set_base_url(c, url);
+	http_client_set_timeout(c, 10);
+	cr_assert_eq(http_client_request(c, r, method, path, "application/json", body,
+					 body ? strlen(body) : 0, headers),
+		     0, "%s %s: %s", method, path, r->curl_error);
+	http_client_free(c);
 }
 
 Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .timeout = 60)
@@ -104,16 +64,19 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	    {"GET", "/metrics", NULL, NULL, 200},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct reply r =
-		    call(cases[i].method, cases[i].path, cases[i].body, cases[i].header);
+		struct http_resp r;
+
+		call(&r, cases[i].method, cases[i].path, cases[i].body, cases[i].header);
 		cr_expect_eq(r.status, cases[i].want, "case %zu: %s %s with %s: %ld %s", i,
 			     cases[i].method, cases[i].path,
 			     cases[i].header ? cases[i].header : "no key", r.status, r.body);
 		if (cases[i].want == 401) {
 			cr_expect(strstr(r.body, "\"error\":\"unauthorized\"") != NULL,
 				  "case %zu: %s", i, r.body);
-			cr_expect(r.www_auth[0] != '\0', "case %zu: WWW-Authenticate", i);
+			cr_expect(r.www_authenticate && r.www_authenticate[0] != '\0',
+				  "case %zu: WWW-Authenticate", i);
 		}
+		http_resp_free(&r);
 	}
 	/* keys never reach the logs */
 	char cmd[256];

@@ -44,66 +44,15 @@ enum {
 #endif
 };
 
-/* ---- a growable byte buffer ------------------------------------------------------------------ */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
+/* ---- random bytes ------------------------------------------------------------------------- */
 
 static void
-buf_add(struct buf *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		if (!b->p)
-			abort();
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void
-buf_rep(struct buf *b, const char *s, size_t times)
-{
-	for (size_t i = 0; i < times; i++)
-		buf_str(b, s);
-}
-
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-buf_printf(struct buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	buf_add(b, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void
-buf_random(struct buf *b, unsigned *seed, size_t n, int printable)
+buf_random(struct it_buf *b, unsigned *seed, size_t n, int printable)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = (char)(printable ? 32 + rand_r(seed) % 95 : rand_r(seed) % 256);
 
-		buf_add(b, &c, 1);
+		it_buf_add(b, &c, 1);
 	}
 }
 
@@ -117,14 +66,6 @@ base_port(void)
 	const char *colon = strrchr(u, ':');
 
 	return colon ? atoi(colon + 1) : 0;
-}
-
-static int
-want_workers(void)
-{
-	const char *w = getenv("WORKERS");
-
-	return w && atoi(w) > 0 ? atoi(w) : 4;
 }
 
 /* ---- raw sockets ------------------------------------------------------------------------------
@@ -169,7 +110,7 @@ enum raw_end { RAW_EOF, RAW_RESET, RAW_TIMEOUT };
 
 /* Reads until the peer closes (or resets) the connection, or until deadline (monotonic s). */
 static enum raw_end
-raw_read_all(int fd, struct buf *in, double deadline)
+raw_read_all(int fd, struct it_buf *in, double deadline)
 {
 	char tmp[16384];
 
@@ -192,7 +133,7 @@ raw_read_all(int fd, struct buf *in, double deadline)
 			continue;
 		if (k < 0)
 			return RAW_RESET;
-		buf_add(in, tmp, (size_t)k);
+		it_buf_add(in, tmp, (size_t)k);
 	}
 }
 
@@ -200,7 +141,7 @@ raw_read_all(int fd, struct buf *in, double deadline)
  * Content-Type application/json and a JSON object body with an "error" string. Returns NULL
  * when they all are, else what was wrong (in why). *statuses gets the status of each. */
 static const char *
-check_raw_answers(const struct buf *in, char *why, size_t whylen, int *nresp, int *first_status)
+check_raw_answers(const struct it_buf *in, char *why, size_t whylen, int *nresp, int *first_status)
 {
 	size_t pos = 0;
 
@@ -285,7 +226,7 @@ struct hreq {
 	const char *method;
 	char path[9000];
 	const char *ctype;
-	struct buf body; /* request body, or every byte of a raw request */
+	struct it_buf body; /* request body, or every byte of a raw request */
 	char *hdr;	 /* one extra header line (malloc'd), or NULL */
 	size_t raw_partial;
 };
@@ -300,56 +241,56 @@ hreq_free(struct hreq *q)
 
 /* A syntactically valid event that would be accepted: the base the generators break. */
 static void
-valid_event(struct buf *b, unsigned *seed)
+valid_event(struct it_buf *b, unsigned *seed)
 {
 	char id[37];
 
 	it_uuid(id);
-	buf_printf(b,
-		   "{\"event_id\":\"%s\",\"occurred_at\":\"2017-06-%02uT10:00:00Z\","
-		   "\"user_id\":\"it-hostile-bad\",\"event_type\":\"it_hostile_bad\","
-		   "\"properties\":{\"k\":\"v\",\"n\":%u}}",
-		   id, 1 + rand_r(seed) % 28, rand_r(seed) % 1000);
+	it_buf_printf(b,
+		      "{\"event_id\":\"%s\",\"occurred_at\":\"2017-06-%02uT10:00:00Z\","
+		      "\"user_id\":\"it-hostile-bad\",\"event_type\":\"it_hostile_bad\","
+		      "\"properties\":{\"k\":\"v\",\"n\":%u}}",
+		      id, 1 + rand_r(seed) % 28, rand_r(seed) % 1000);
 }
 
 static void
-valid_batch(struct buf *b, unsigned *seed, int n)
+valid_batch(struct it_buf *b, unsigned *seed, int n)
 {
-	buf_str(b, "[");
+	it_buf_str(b, "[");
 	for (int i = 0; i < n; i++) {
 		if (i)
-			buf_str(b, ",");
+			it_buf_str(b, ",");
 		valid_event(b, seed);
 	}
-	buf_str(b, "]");
+	it_buf_str(b, "]");
 }
 
 /* An event with one field's raw JSON value replaced by value (field NULL: none). */
 static void
-event_with(struct buf *b, const char *field, const char *value, size_t vlen)
+event_with(struct it_buf *b, const char *field, const char *value, size_t vlen)
 {
 	static const char *const fields[] = {"event_id", "occurred_at", "user_id", "event_type",
 					     "properties"};
 	char id[37];
 
 	it_uuid(id);
-	buf_str(b, "[{");
+	it_buf_str(b, "[{");
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i]);
+		it_buf_printf(b, "%s\"%s\":", i ? "," : "", fields[i]);
 		if (field && strcmp(field, fields[i]) == 0)
-			buf_add(b, value, vlen);
+			it_buf_add(b, value, vlen);
 		else if (i == 0)
-			buf_printf(b, "\"%s\"", id);
+			it_buf_printf(b, "\"%s\"", id);
 		else if (i == 1)
-			buf_str(b, "\"2017-06-02T10:00:00Z\"");
+			it_buf_str(b, "\"2017-06-02T10:00:00Z\"");
 		else if (i == 2)
-			buf_str(b, "\"it-hostile-bad\"");
+			it_buf_str(b, "\"it-hostile-bad\"");
 		else if (i == 3)
-			buf_str(b, "\"it_hostile_bad\"");
+			it_buf_str(b, "\"it_hostile_bad\"");
 		else
-			buf_str(b, "{\"k\":\"v\"}");
+			it_buf_str(b, "{\"k\":\"v\"}");
 	}
-	buf_str(b, "}]");
+	it_buf_str(b, "}]");
 }
 
 static void
@@ -370,7 +311,7 @@ gen_random_bytes(struct hreq *q, unsigned *seed, int variant)
 static void
 gen_truncated(struct hreq *q, unsigned *seed, int variant)
 {
-	struct buf full = {0};
+	struct it_buf full = {0};
 
 	q->kind = "truncated JSON";
 	q->mode = VIA_CURL;
@@ -381,16 +322,16 @@ gen_truncated(struct hreq *q, unsigned *seed, int variant)
 		size_t l1, cut;
 
 		valid_event(&full, seed);
-		buf_str(&full, "\n");
+		it_buf_str(&full, "\n");
 		l1 = full.len;
 		valid_event(&full, seed);
 		do
 			cut = 1 + (size_t)rand_r(seed) % (full.len - 2);
 		while (cut == l1 - 1 || cut == l1);
-		buf_add(&q->body, full.p, cut);
+		it_buf_add(&q->body, full.p, cut);
 	} else { /* an array is never complete before its last byte */
 		valid_batch(&full, seed, 1 + variant % 3);
-		buf_add(&q->body, full.p, 1 + (size_t)rand_r(seed) % (full.len - 2));
+		it_buf_add(&q->body, full.p, 1 + (size_t)rand_r(seed) % (full.len - 2));
 	}
 	free(full.p);
 }
@@ -408,21 +349,21 @@ gen_deep(struct hreq *q, unsigned *seed, int variant)
 	q->ctype = "application/json";
 	switch (variant % 4) {
 	case 0:
-		buf_rep(&q->body, "[", DEPTH);
+		it_buf_rep(&q->body, "[", DEPTH);
 		break;
 	case 1:
-		buf_rep(&q->body, "{\"a\":", DEPTH);
+		it_buf_rep(&q->body, "{\"a\":", DEPTH);
 		break;
 	case 2:
-		buf_rep(&q->body, "[", DEPTH);
-		buf_rep(&q->body, "]", DEPTH);
+		it_buf_rep(&q->body, "[", DEPTH);
+		it_buf_rep(&q->body, "]", DEPTH);
 		break;
 	default: { /* balanced, inside the properties of an otherwise valid event */
-		struct buf v = {0};
+		struct it_buf v = {0};
 
-		buf_rep(&v, "{\"p\":", DEPTH);
-		buf_str(&v, "1");
-		buf_rep(&v, "}", DEPTH);
+		it_buf_rep(&v, "{\"p\":", DEPTH);
+		it_buf_str(&v, "1");
+		it_buf_rep(&v, "}", DEPTH);
 		event_with(&q->body, "properties", v.p, v.len);
 		free(v.p);
 	}
@@ -434,7 +375,7 @@ gen_long_number(struct hreq *q, unsigned *seed, int variant)
 {
 	static const char *const where[] = {NULL,	"user_id",    "occurred_at",
 					    "event_id", "event_type", "properties"};
-	struct buf n = {0};
+	struct it_buf n = {0};
 
 	q->kind = "10 000-digit number";
 	q->mode = VIA_CURL;
@@ -442,24 +383,24 @@ gen_long_number(struct hreq *q, unsigned *seed, int variant)
 	strcpy(q->path, "/events");
 	q->ctype = "application/json";
 	if (variant % 3 == 1)
-		buf_str(&n, "-");
-	buf_str(&n, "9");
+		it_buf_str(&n, "-");
+	it_buf_str(&n, "9");
 	for (int i = 1; i < 10000; i++) {
 		char d = (char)('0' + rand_r(seed) % 10);
 
-		buf_add(&n, &d, 1);
+		it_buf_add(&n, &d, 1);
 	}
 	if (variant % 3 == 2)
-		buf_str(&n, ".5e99999");
+		it_buf_str(&n, ".5e99999");
 	if (!where[variant % 6]) {
-		buf_add(&q->body, n.p, n.len);
+		it_buf_add(&q->body, n.p, n.len);
 	} else if (strcmp(where[variant % 6], "properties") == 0) {
 		/* a huge number inside properties, and a broken event_type: 422 either way */
-		struct buf p = {0};
+		struct it_buf p = {0};
 
-		buf_str(&p, "{\"big\":");
-		buf_add(&p, n.p, n.len);
-		buf_str(&p, "},\"event_type\":\"\"");
+		it_buf_str(&p, "{\"big\":");
+		it_buf_add(&p, n.p, n.len);
+		it_buf_str(&p, "},\"event_type\":\"\"");
 		event_with(&q->body, "properties", p.p, p.len);
 		free(p.p);
 	} else {
@@ -476,7 +417,7 @@ gen_bad_utf8(struct hreq *q, unsigned *seed, int variant)
 					  "\x80",     "\xc3\x28",	  "\xfe\xfe\xff\xff"};
 	static const char *const where[] = {"event_type", "user_id", "occurred_at", "event_id"};
 	const char *s = bad[(unsigned)variant % 9];
-	struct buf v = {0};
+	struct it_buf v = {0};
 
 	(void)seed;
 	q->kind = "invalid UTF-8";
@@ -486,19 +427,19 @@ gen_bad_utf8(struct hreq *q, unsigned *seed, int variant)
 	q->ctype = "application/json";
 	switch ((variant / 9) % 7) {
 	case 4: /* in a property key */
-		buf_printf(&v, "{\"a%sb\":1}", s);
+		it_buf_printf(&v, "{\"a%sb\":1}", s);
 		event_with(&q->body, "properties", v.p, v.len);
 		break;
 	case 6: /* in a property value */
-		buf_printf(&v, "{\"a\":\"x%sy\"}", s);
+		it_buf_printf(&v, "{\"a\":\"x%sy\"}", s);
 		event_with(&q->body, "properties", v.p, v.len);
 		break;
 	case 5: /* outside any string */
-		buf_printf(&v, "[%s]", s);
-		buf_add(&q->body, v.p, v.len);
+		it_buf_printf(&v, "[%s]", s);
+		it_buf_add(&q->body, v.p, v.len);
 		break;
 	default:
-		buf_printf(&v, "\"x%sy\"", s);
+		it_buf_printf(&v, "\"x%sy\"", s);
 		event_with(&q->body, where[(variant / 9) % 7], v.p, v.len);
 	}
 	free(v.p);
@@ -520,11 +461,11 @@ gen_nul(struct hreq *q, unsigned *seed, int variant)
 		break;
 	case 1: /* a body of NULs */
 		for (int i = 0; i < 64; i++)
-			buf_add(&q->body, "", 1);
+			it_buf_add(&q->body, "", 1);
 		break;
 	case 2: /* a NUL after a valid body */
 		valid_batch(&q->body, seed, 1);
-		buf_add(&q->body, "", 1);
+		it_buf_add(&q->body, "", 1);
 		break;
 	case 3: /* a NUL between tokens */
 		valid_batch(&q->body, seed, 1);
@@ -628,8 +569,8 @@ gen_wrong_request(struct hreq *q, unsigned *seed, int variant)
 	case 4:
 		q->method = "POST";
 		q->ctype = "multipart/form-data; boundary=xyz";
-		buf_str(&q->body,
-			"--xyz\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--xyz--");
+		it_buf_str(&q->body,
+			   "--xyz\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--xyz--");
 		break;
 	case 5:
 		q->method = "POST";
@@ -703,18 +644,18 @@ gen_bad_json(struct hreq *q, unsigned *seed, int variant)
 	strcpy(q->path, "/events");
 	q->ctype = variant % 5 == 4 ? "application/x-ndjson" : "application/json";
 	if (k < nb) {
-		buf_str(&q->body, bodies[k]);
+		it_buf_str(&q->body, bodies[k]);
 	} else if (k == nb) { /* 10 001 events: 413 */
-		buf_str(&q->body, "[");
+		it_buf_str(&q->body, "[");
 		for (int i = 0; i < 10001; i++)
-			buf_str(&q->body, i ? ",{}" : "{}");
-		buf_str(&q->body, "]");
+			it_buf_str(&q->body, i ? ",{}" : "{}");
+		it_buf_str(&q->body, "]");
 	} else { /* 1 000 invalid events: 422 with at most 100 details */
-		buf_str(&q->body, "[");
+		it_buf_str(&q->body, "[");
 		for (int i = 0; i < 1000; i++)
-			buf_printf(&q->body, "%s{\"event_id\":\"%u\"}", i ? "," : "",
-				   (unsigned)rand_r(seed));
-		buf_str(&q->body, "]");
+			it_buf_printf(&q->body, "%s{\"event_id\":\"%u\"}", i ? "," : "",
+				      (unsigned)rand_r(seed));
+		it_buf_str(&q->body, "]");
 	}
 }
 
@@ -752,19 +693,19 @@ gen_garbage_line(struct hreq *q, unsigned *seed, int variant)
 
 		if (k == 4) /* the NUL in the header value */
 			n = strlen(s) + 1 + strlen(s + strlen(s) + 1);
-		buf_add(&q->body, s, n);
+		it_buf_add(&q->body, s, n);
 	} else if (k == nf) { /* random printable bytes */
-		buf_str(&q->body, "~");
+		it_buf_str(&q->body, "~");
 		buf_random(&q->body, seed, (size_t)rand_r(seed) % 300, 1);
-		buf_str(&q->body, "\r\n\r\n");
+		it_buf_str(&q->body, "\r\n\r\n");
 	} else if (k == nf + 1) { /* random binary bytes */
-		buf_str(&q->body, "\x01");
+		it_buf_str(&q->body, "\x01");
 		buf_random(&q->body, seed, (size_t)rand_r(seed) % 600, 0);
-		buf_str(&q->body, "\r\n\r\n");
+		it_buf_str(&q->body, "\r\n\r\n");
 	} else { /* a request line over nginx's 8 KiB buffers: 414 */
-		buf_str(&q->body, "GET /");
-		buf_rep(&q->body, "a", 9000 + (size_t)rand_r(seed) % 4000);
-		buf_str(&q->body, " HTTP/1.1\r\nHost: x\r\n\r\n");
+		it_buf_str(&q->body, "GET /");
+		it_buf_rep(&q->body, "a", 9000 + (size_t)rand_r(seed) % 4000);
+		it_buf_str(&q->body, " HTTP/1.1\r\nHost: x\r\n\r\n");
 	}
 }
 
@@ -772,41 +713,42 @@ gen_garbage_line(struct hreq *q, unsigned *seed, int variant)
 static void
 gen_wrong_length(struct hreq *q, unsigned *seed, int variant)
 {
-	struct buf body = {0};
+	struct it_buf body = {0};
 
 	q->kind = "wrong Content-Length";
 	q->mode = RAW_READ;
 	valid_batch(&body, seed, 2);
 	switch (variant % 5) {
 	case 0: /* shorter than the body; the rest is read as the next request */
-		buf_printf(&q->body,
-			   "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-			   "Content-Length: %zu\r\n\r\n",
-			   1 + (size_t)rand_r(seed) % (body.len - 2));
-		buf_add(&q->body, body.p, body.len);
+		it_buf_printf(
+		    &q->body,
+		    "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\n\r\n",
+		    1 + (size_t)rand_r(seed) % (body.len - 2));
+		it_buf_add(&q->body, body.p, body.len);
 		break;
 	case 1:
-		buf_str(&q->body, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n"
-				  "Connection: close\r\n\r\n");
-		buf_add(&q->body, body.p, body.len);
+		it_buf_str(&q->body, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n"
+				     "Connection: close\r\n\r\n");
+		it_buf_add(&q->body, body.p, body.len);
 		break;
 	case 2:
-		buf_str(&q->body, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n"
-				  "Connection: close\r\n\r\n");
-		buf_add(&q->body, body.p, body.len);
+		it_buf_str(&q->body, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n"
+				     "Connection: close\r\n\r\n");
+		it_buf_add(&q->body, body.p, body.len);
 		break;
 	case 3:
-		buf_printf(&q->body,
-			   "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
-			   "Content-Length: 3\r\nConnection: close\r\n\r\n",
-			   body.len);
-		buf_add(&q->body, body.p, body.len);
+		it_buf_printf(&q->body,
+			      "POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+			      "Content-Length: 3\r\nConnection: close\r\n\r\n",
+			      body.len);
+		it_buf_add(&q->body, body.p, body.len);
 		break;
 	default:
-		buf_str(&q->body,
-			"POST /events HTTP/1.1\r\nHost: x\r\n"
-			"Content-Length: 99999999999999999999999\r\nConnection: close\r\n\r\n");
-		buf_add(&q->body, body.p, body.len);
+		it_buf_str(&q->body,
+			   "POST /events HTTP/1.1\r\nHost: x\r\n"
+			   "Content-Length: 99999999999999999999999\r\nConnection: close\r\n\r\n");
+		it_buf_add(&q->body, body.p, body.len);
 	}
 	free(body.p);
 }
@@ -815,7 +757,7 @@ gen_wrong_length(struct hreq *q, unsigned *seed, int variant)
 static void
 gen_disconnect(struct hreq *q, unsigned *seed, int variant)
 {
-	struct buf body = {0};
+	struct it_buf body = {0};
 
 	q->kind = "client disconnects mid-body";
 	q->mode = RAW_ABORT;
@@ -829,13 +771,13 @@ gen_disconnect(struct hreq *q, unsigned *seed, int variant)
 		     variant % 2 && (u = memmem(u, body.len - (size_t)(u - body.p), "hostile", 7));)
 			memcpy(u, "HOSTILE", 7);
 	}
-	buf_printf(&q->body,
-		   "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-		   "Content-Length: %zu\r\n\r\n",
-		   body.len);
+	it_buf_printf(&q->body,
+		      "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		      "Content-Length: %zu\r\n\r\n",
+		      body.len);
 	/* every other one: the whole request, then gone before the answer */
 	q->raw_partial = variant % 2 ? 0 : q->body.len + (size_t)rand_r(seed) % body.len;
-	buf_add(&q->body, body.p, body.len);
+	it_buf_add(&q->body, body.p, body.len);
 	free(body.p);
 }
 
@@ -976,7 +918,7 @@ static void
 run_raw(struct hthread *t, struct hreq *q)
 {
 	int fd = raw_connect(t->port), nresp, first;
-	struct buf in = {0};
+	struct it_buf in = {0};
 	char why[512];
 	enum raw_end end;
 	const char *bad;
@@ -1066,7 +1008,7 @@ hostile_load(int from, int to, struct outcome *sum)
 static void
 warm_up_large(struct http_client *c, unsigned *seed)
 {
-	for (int i = 0; i < 6 * want_workers(); i++) {
+	for (int i = 0; i < 6 * it_want_workers(); i++) {
 		struct hreq q[4] = {{0}};
 		struct http_resp r;
 
@@ -1076,7 +1018,7 @@ warm_up_large(struct http_client *c, unsigned *seed)
 		q[3].method = "POST";		  /* 2 MiB of garbage */
 		strcpy(q[3].path, "/events");
 		q[3].ctype = "application/json";
-		buf_str(&q[3].body, "#");
+		it_buf_str(&q[3].body, "#");
 		buf_random(&q[3].body, seed, 2 << 20, 1);
 		for (int k = 0; k < 4; k++) {
 			http_client_request(c, &r, q[k].method, q[k].path, q[k].ctype, q[k].body.p,
@@ -1124,7 +1066,7 @@ slow_open(struct slow *s, int i, int port)
 static void
 slow_finish(struct slow *s, struct outcome *o)
 {
-	struct buf in = {0};
+	struct it_buf in = {0};
 	enum raw_end end = raw_read_all(s->fd, &in, s->opened + 15.0);
 	char why[512];
 	int nresp, first;
@@ -1164,7 +1106,7 @@ pool_snapshot(pid_t *pids, long *rss)
 static void
 expect_healthy(struct http_client *c, const char *when)
 {
-	for (int i = 0; i < 4 * want_workers(); i++) {
+	for (int i = 0; i < 4 * it_want_workers(); i++) {
 		struct http_resp r;
 
 		http_client_request(c, &r, "GET", "/healthz", NULL, NULL, 0, NULL);
@@ -1194,8 +1136,8 @@ Test(hostile, malformed_requests, .timeout = 180)
 	hostile_load(0, WARMUP, &warm);
 	warm_up_large(c, &seed);
 	nb = pool_snapshot(before, rss0);
-	cr_assert_eq(nb, want_workers(), "expected %d workers before the test, found %d",
-		     want_workers(), nb);
+	cr_assert_eq(nb, it_want_workers(), "expected %d workers before the test, found %d",
+		     it_want_workers(), nb);
 
 	t0 = it_now();
 	for (int i = 0; i < NSLOW; i++)

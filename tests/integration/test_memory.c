@@ -31,44 +31,20 @@ enum {
 	LEGIT_EVENTS = 150
 };
 
-struct body {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-body_add(struct body *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		cr_assert(b->p, "realloc");
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-body_str(struct body *b, const char *s)
-{
-	body_add(b, s, strlen(s));
-}
-
 /* Appends "{}" elements separated by commas until the body is within tail bytes of size. */
 static void
-fill_empty_objects(struct body *b, size_t size, size_t tail)
+fill_empty_objects(struct it_buf *b, size_t size, size_t tail)
 {
 	int first = 1;
 	while (b->len + 3 + tail <= size) {
-		body_add(b, first ? "{}" : ",{}", first ? 2 : 3);
+		it_buf_add(b, first ? "{}" : ",{}", first ? 2 : 3);
 		first = 0;
 	}
 }
 
 /* A valid event's members without the closing brace: {"event_id":..,"event_type":"it_memory" */
 static void
-event_head(struct body *b)
+event_head(struct it_buf *b)
 {
 	char id[37], s[256];
 	it_uuid(id);
@@ -76,76 +52,76 @@ event_head(struct body *b)
 		 "{\"event_id\":\"%s\",\"occurred_at\":\"2010-06-01T10:00:00Z\","
 		 "\"user_id\":\"it-memory\",\"event_type\":\"it_memory\"",
 		 id);
-	body_str(b, s);
+	it_buf_str(b, s);
 }
 
 static void
-gen_empty_objects(struct body *b, size_t size)
+gen_empty_objects(struct it_buf *b, size_t size)
 {
-	body_str(b, "[");
+	it_buf_str(b, "[");
 	fill_empty_objects(b, size, 1);
-	body_str(b, "]");
+	it_buf_str(b, "]");
 }
 
 /* NDJSON, one line: an event whose properties hold an array of {} */
 static void
-gen_ndjson_line(struct body *b, size_t size)
+gen_ndjson_line(struct it_buf *b, size_t size)
 {
 	event_head(b);
-	body_str(b, ",\"properties\":{\"a\":[");
+	it_buf_str(b, ",\"properties\":{\"a\":[");
 	fill_empty_objects(b, size, 5);
-	body_str(b, "]}}\n");
+	it_buf_str(b, "]}}\n");
 }
 
 /* one valid event with an unknown field of {} (API.md: ignored) */
 static void
-gen_ignored_field(struct body *b, size_t size)
+gen_ignored_field(struct it_buf *b, size_t size)
 {
-	body_str(b, "[");
+	it_buf_str(b, "[");
 	event_head(b);
-	body_str(b, ",\"junk\":[");
+	it_buf_str(b, ",\"junk\":[");
 	fill_empty_objects(b, size, 3);
-	body_str(b, "]}]");
+	it_buf_str(b, "]}]");
 }
 
 /* {"meta": [{}, ...], "events": [one valid event]} */
 static void
-gen_ignored_member(struct body *b, size_t size)
+gen_ignored_member(struct it_buf *b, size_t size)
 {
-	body_str(b, "{\"meta\":[");
+	it_buf_str(b, "{\"meta\":[");
 	fill_empty_objects(b, size, 300);
-	body_str(b, "],\"events\":[");
+	it_buf_str(b, "],\"events\":[");
 	event_head(b);
-	body_str(b, "}]}");
+	it_buf_str(b, "}]}");
 }
 
 /* LEGIT_EVENTS valid events, each with about LEGIT_PROPS bytes of small properties values
  * ({"v":[0,1,2,...]}): the largest legitimate batch that fits in 10 MiB. */
 static void
-gen_legit(struct body *b, size_t size)
+gen_legit(struct it_buf *b, size_t size)
 {
 	(void)size;
-	body_str(b, "[");
+	it_buf_str(b, "[");
 	for (int i = 0; i < LEGIT_EVENTS; i++) {
 		char n[16];
 		size_t start;
 		if (i)
-			body_str(b, ",");
+			it_buf_str(b, ",");
 		event_head(b);
-		body_str(b, ",\"properties\":{\"v\":[0");
+		it_buf_str(b, ",\"properties\":{\"v\":[0");
 		start = b->len;
 		for (int k = 1; b->len - start < LEGIT_PROPS - 16; k++) {
 			snprintf(n, sizeof n, ",%d", k % 1000);
-			body_str(b, n);
+			it_buf_str(b, n);
 		}
-		body_str(b, "]}}");
+		it_buf_str(b, "]}}");
 	}
-	body_str(b, "]");
+	it_buf_str(b, "]");
 }
 
 struct mem_case {
 	const char *what;
-	void (*gen)(struct body *b, size_t size);
+	void (*gen)(struct it_buf *b, size_t size);
 	size_t size;
 	const char *ctype;
 	long status;
@@ -224,7 +200,7 @@ read_peaks(const struct pool *p, const char *what, long *peak, long *rss)
 static void
 measure(struct http_client *c, const struct mem_case *mc, const struct pool *p)
 {
-	struct body b = {0};
+	struct it_buf b = {0};
 	struct http_resp r;
 	long before, peak, after;
 	mc->gen(&b, mc->size);

@@ -21,23 +21,6 @@
 
 enum { WAIT_S = 20 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-want_workers(void)
-{
-	const char *w = getenv("WORKERS");
-
-	return w && atoi(w) > 0 ? atoi(w) : 4;
-}
-
 /* The value of one unlabelled sample, asserting it is present exactly once. */
 static double
 scalar(const char *text, const char *name)
@@ -77,19 +60,18 @@ read_text(const char *path)
 	return s;
 }
 
+/* Event k of a batch: 2005-04-0x. */
+static void
+at_2005_04(unsigned k, char out[32])
+{
+	snprintf(out, 32, "2005-04-%02uT12:00:00Z", 1 + k % 9);
+}
+
 /* A JSON array of n fresh events (ids in ids[i]) of 2005-04-0x; caller puts it. */
 static json_object *
 fresh_batch(char (*ids)[37], int n, const char *user)
 {
-	json_object *a = json_object_new_array();
-
-	for (int i = 0; i < n; i++) {
-		char at[32];
-
-		snprintf(at, sizeof(at), "2005-04-%02dT12:00:00Z", 1 + i % 9);
-		json_object_array_add(a, it_event(ids[i], at, user, "it_metrics"));
-	}
-	return a;
+	return it_event_batch(ids[0], n, 0, user, "it_metrics", at_2005_04);
 }
 
 Test(metrics, exposition, .timeout = 60)
@@ -155,8 +137,8 @@ Test(metrics, exposition, .timeout = 60)
 		it_metric_sum(r.body, names[i], NULL, &n);
 		cr_assert_gt(n, 0, "/metrics: expected at least one %s sample", names[i]);
 	}
-	cr_assert_eq(scalar(r.body, "fcgi_workers"), (double)want_workers(),
-		     "/metrics: expected fcgi_workers %d, got %g", want_workers(),
+	cr_assert_eq(scalar(r.body, "fcgi_workers"), (double)it_want_workers(),
+		     "/metrics: expected fcgi_workers %d, got %g", it_want_workers(),
 		     scalar(r.body, "fcgi_workers"));
 	start = scalar(r.body, "process_start_time_seconds");
 	cr_assert(start > 1e9 && start <= (double)time(NULL),
@@ -278,12 +260,12 @@ static void
 prom_stop(void)
 {
 	char cmd[128], *log;
-	double t0 = now_s();
+	double t0 = it_now();
 
 	if (prom_pid > 0) {
 		kill(prom_pid, SIGTERM);
 		while (waitpid(prom_pid, NULL, WNOHANG) == 0) {
-			if (now_s() - t0 > 5.0) {
+			if (it_now() - t0 > 5.0) {
 				kill(prom_pid, SIGKILL);
 				waitpid(prom_pid, NULL, 0);
 				break;
@@ -420,9 +402,9 @@ prom_query(struct http_client *c, int port, const char *promql, double *value)
 static double
 prom_wait_value(struct http_client *c, int port, const char *promql, double want)
 {
-	double t0 = now_s(), v = -1, got;
+	double t0 = it_now(), v = -1, got;
 
-	while (now_s() - t0 < WAIT_S) {
+	while (it_now() - t0 < WAIT_S) {
 		if (prom_query(c, port, promql, &got)) {
 			v = got;
 			if (v == want)
@@ -456,7 +438,7 @@ Test(metrics, prometheus_scrapes, .fini = prom_stop, .timeout = 90)
 	port = free_port();
 	prom_start(target, port);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/-/ready", port);
-	t0 = now_s();
+	t0 = it_now();
 	for (;;) {
 		cr_assert_eq(waitpid(prom_pid, &st, WNOHANG), 0,
 			     "expected prometheus to keep running; it exited (status %d)", st);
@@ -464,11 +446,11 @@ Test(metrics, prometheus_scrapes, .fini = prom_stop, .timeout = 90)
 		http_resp_free(&r);
 		if (r.status == 200)
 			break;
-		cr_assert_lt(now_s() - t0, WAIT_S, "expected prometheus ready within %d s on :%d",
+		cr_assert_lt(it_now() - t0, WAIT_S, "expected prometheus ready within %d s on :%d",
 			     WAIT_S, port);
 		usleep(100 * 1000);
 	}
-	fprintf(stderr, "prometheus ready after %.1f s\n", now_s() - t0);
+	fprintf(stderr, "prometheus ready after %.1f s\n", it_now() - t0);
 
 	up = prom_wait_value(pc, port, "up{job=\"events\"}", 1);
 	cr_assert_eq(up, 1,

@@ -26,10 +26,10 @@ enum { MAX_WORKERS = 64 };
 static pid_t
 pool_pid(void)
 {
-	const char *p = getenv("EVENTS_POOL_PID");
+	pid_t p = it_pool_pid();
 
-	cr_assert(p && atoi(p) > 0, "EVENTS_POOL_PID must be set");
-	return (pid_t)atoi(p);
+	cr_assert_gt(p, 0, "EVENTS_POOL_PID must be set");
+	return p;
 }
 
 static const char *
@@ -97,21 +97,19 @@ wait_pool(const pid_t *exclude, int nex, pid_t *out, double timeout)
 	}
 }
 
+/* Event k of a batch: somewhere in 2004-2006. */
+static void
+at_2004_2006(unsigned k, char out[32])
+{
+	snprintf(out, 32, "%04u-%02u-%02uT%02u:00:00Z", 2004 + k % 3, 1 + k % 12, 1 + k % 28,
+		 k % 24);
+}
+
 /* A JSON array of n fresh events in 2004-2006 for user; ids written to ids (37 bytes each). */
 static json_object *
 fresh_batch(char *ids, int n, const char *user, unsigned seed)
 {
-	json_object *a = json_object_new_array();
-
-	for (int i = 0; i < n; i++) {
-		char at[32];
-		unsigned k = seed + (unsigned)i;
-
-		snprintf(at, sizeof(at), "%04u-%02u-%02uT%02u:00:00Z", 2004 + k % 3, 1 + k % 12,
-			 1 + k % 28, k % 24);
-		json_object_array_add(a, it_event(ids + 37 * i, at, user, "it_ops"));
-	}
-	return a;
+	return it_event_batch(ids, n, seed, user, "it_ops", at_2004_2006);
 }
 
 /* Parses a log file's lines and returns the first JSON object whose member key is the string

@@ -1,0 +1,108 @@
+/* db_check.c: checks of what the service stored, through libpq on $DATABASE_URL. These make
+ * Criterion assertions: call them from inside a test only. */
+#include "db_check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+PGconn *
+db_open(void)
+{
+	const char *url = getenv("DATABASE_URL");
+	PGconn *db;
+
+	cr_assert(url && *url, "DATABASE_URL must be set (run through tests/integration/run.sh)");
+	db = PQconnectdb(url);
+	cr_assert(db && PQstatus(db) == CONNECTION_OK, "expected a database connection: %s",
+		  db ? PQerrorMessage(db) : "out of memory");
+	return db;
+}
+
+static PGresult *
+db_exec1(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	cr_assert(res && PQresultStatus(res) == PGRES_TUPLES_OK,
+		  "expected the verification query to succeed: %s: %s", sql, PQerrorMessage(db));
+	return res;
+}
+
+long long
+db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = db_exec1(db, sql, nparams, params);
+	long long v;
+
+	cr_assert(PQntuples(res) == 1 && PQnfields(res) == 1 && !PQgetisnull(res, 0, 0),
+		  "expected one non-NULL value from: %s", sql);
+	v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return v;
+}
+
+char *
+db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = db_exec1(db, sql, nparams, params);
+	char *v = NULL;
+
+	if (PQntuples(res) >= 1 && PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {
+		v = strdup(PQgetvalue(res, 0, 0));
+		cr_assert(v, "strdup");
+	}
+	PQclear(res);
+	return v;
+}
+
+long long
+db_count_ids(PGconn *db, char *const *ids, size_t n)
+{
+	size_t cap = n * 40 + 8, o = 0;
+	char *arr = malloc(cap);
+	const char *p[1];
+	long long v;
+
+	cr_assert(arr, "malloc");
+	arr[o++] = '{';
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(arr + o, cap - o, "%s%s", i ? "," : "", ids[i]);
+	arr[o++] = '}';
+	arr[o] = '\0';
+	p[0] = arr;
+	v = db_scalar_ll(db, "SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", 1, p);
+	free(arr);
+	return v;
+}
+
+/* The whole retention summary (every cohort, bucket and period, stripes summed) against a
+ * recomputation from the raw events, in one snapshot so that other writers cannot skew it. */
+void
+it_check_retention_cells(PGconn *db)
+{
+	PGresult *q = PQexec(
+	    db, "WITH d AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day"
+		"   FROM events),"
+		" f AS (SELECT user_id, min(day) AS f FROM d GROUP BY user_id),"
+		" b AS (SELECT DISTINCT user_id, day - k AS s FROM d, generate_series(0, 6) k),"
+		" truth AS ("
+		"  SELECT 1 AS period, f.f AS cohort, d.day AS active, count(*) AS users"
+		"  FROM d JOIN f USING (user_id) GROUP BY 2, 3"
+		"  UNION ALL"
+		"  SELECT 7, f.f - ((f.f - b.s) % 7 + 7) % 7, b.s, count(*)"
+		"  FROM b JOIN f USING (user_id) GROUP BY 2, 3),"
+		" cells AS (SELECT period::int, cohort, active, sum(users)::bigint AS users"
+		"  FROM retention_cells GROUP BY 1, 2, 3 HAVING sum(users) <> 0)"
+		" SELECT (SELECT count(*) FROM truth),"
+		"  (SELECT count(*) FROM (TABLE truth EXCEPT TABLE cells) x),"
+		"  (SELECT count(*) FROM (TABLE cells EXCEPT TABLE truth) y)");
+	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	cr_assert_gt(strtoll(PQgetvalue(q, 0, 0), NULL, 10), 100, "cells recomputed: %s",
+		     PQgetvalue(q, 0, 0));
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0, "cells missing or wrong");
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 2), NULL, 10), 0, "cells that should not exist");
+	PQclear(q);
+}

@@ -1,0 +1,27 @@
+/* db_check.h: checks of what the service stored, through libpq on $DATABASE_URL. These make
+ * Criterion assertions: call them from inside a test only. */
+#ifndef IT_DB_CHECK_H
+#define IT_DB_CHECK_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* Connects to $DATABASE_URL (asserts success). Close with PQfinish. */
+PGconn *db_open(void);
+
+/* Runs sql with text params and returns the single value of its single row as a long long
+ * (asserts the query succeeds and returns one row, one non-NULL column). */
+long long db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params);
+
+/* Same, returning the text value (malloc'd, caller frees), or NULL when there is no row or the
+ * value is NULL. */
+char *db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const *params);
+
+/* How many of the n event ids are stored. */
+long long db_count_ids(PGconn *db, char *const *ids, size_t n);
+
+/* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
+void it_check_retention_cells(PGconn *db);
+
+#endif
