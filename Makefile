@@ -16,7 +16,7 @@ CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 # Code shared by the worker and the command-line tools (no libfcgi in here).
-CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
+CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/db_ingest.c fcgi/db_stats.c fcgi/db_loader.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
 	fcgi/auth.c fcgi/pgservice.c fcgi/netlist.c
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \

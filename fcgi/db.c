@@ -1,29 +1,16 @@
-/* db.c: one libpq connection with its prepared statements. The only file that includes
- * libpq-fe.h. Every PGresult is checked and cleared on every path. */
+/* db.c: one libpq connection, its session limits and prepared statements, the query helpers
+ * the other db*.c files share, and the one single-row helper the migrator runs its own SQL
+ * with. db*.c are the only files that include libpq-fe.h. Every PGresult is checked and
+ * cleared on every path. */
 #include "db.h"
+#include "db_internal.h"
 #include "log.h"
-
-#include <libpq-fe.h>
 
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-enum { DB_RETRIES = 3, COPY_CHUNK = 256 * 1024 };
-
-struct db {
-	PGconn *conn;
-	char *conninfo;
-	char appname[64];
-	int statement_timeout_ms;	/* every statement but the reads (0: none) */
-	int lock_timeout_ms;		/* every wait for a lock (0: none) */
-	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
-	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
-	int ready; /* statements prepared and staging tables made on this connection */
-	char err[256];
-};
 
 struct stmt {
 	const char *name, *sql;
@@ -67,8 +54,8 @@ db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms)
 	db->read_timeout_ms = read_timeout_ms;
 }
 
-static void
-disconnect(struct db *db)
+void
+db_disconnect(struct db *db)
 {
 	if (db->conn)
 		PQfinish(db->conn);
@@ -81,7 +68,7 @@ db_close(struct db *db)
 {
 	if (!db)
 		return;
-	disconnect(db);
+	db_disconnect(db);
 	free(db->conninfo);
 	free(db);
 }
@@ -92,8 +79,8 @@ db_last_error(const struct db *db)
 	return db->err;
 }
 
-static void
-set_error(struct db *db, const char *what, const char *detail)
+void
+db_set_error(struct db *db, const char *what, const char *detail)
 {
 	size_t n;
 	snprintf(db->err, sizeof db->err, "%s: %s", what, detail ? detail : "");
@@ -117,12 +104,12 @@ db_connect(struct db *db)
 	PGresult *r;
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		return DB_OK;
-	disconnect(db);
+	db_disconnect(db);
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
-		set_error(db, "connect", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		db_set_error(db, "connect", db->conn ? PQerrorMessage(db->conn) : "out of memory");
 		log_msg(LOG_WARN, "db", "%s", db->err);
-		disconnect(db);
+		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
 	snprintf(sql, sizeof sql,
@@ -131,10 +118,10 @@ db_connect(struct db *db)
 		 db->statement_timeout_ms, db->lock_timeout_ms);
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_error(db, "session setup", PQerrorMessage(db->conn));
+		db_set_error(db, "session setup", PQerrorMessage(db->conn));
 		log_msg(LOG_ERROR, "db", "%s", db->err);
 		PQclear(r);
-		disconnect(db);
+		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
 	PQclear(r);
@@ -166,13 +153,13 @@ timed_out(const PGresult *r)
 /* What a failed result r (may be NULL) means: connection lost (DB_UNAVAILABLE, connection
  * dropped), out of time (DB_BUSY) or an error the server reported (DB_ERROR). Logs once with
  * the statement's name. */
-static enum db_status
-failure(struct db *db, const char *what, const PGresult *r)
+enum db_status
+db_failure(struct db *db, const char *what, const PGresult *r)
 {
-	set_error(db, what, PQerrorMessage(db->conn));
+	db_set_error(db, what, PQerrorMessage(db->conn));
 	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
 		log_msg(LOG_WARN, "db", "connection lost: %s", db->err);
-		disconnect(db);
+		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
 	if (timed_out(r)) {
@@ -183,13 +170,13 @@ failure(struct db *db, const char *what, const PGresult *r)
 	return DB_ERROR;
 }
 
-static enum db_status
-exec_ok(struct db *db, const char *sql, ExecStatusType want)
+enum db_status
+db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
 {
 	PGresult *r = PQexec(db->conn, sql);
 	enum db_status st = DB_OK;
 	if (PQresultStatus(r) != want)
-		st = failure(db, sql, r);
+		st = db_failure(db, sql, r);
 	PQclear(r);
 	return st;
 }
@@ -206,7 +193,7 @@ session_limits(struct db *db, int stmt_ms)
 		return DB_OK;
 	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET lock_timeout = %d", stmt_ms,
 		 db->lock_timeout_ms);
-	if ((st = exec_ok(db, sql, PGRES_COMMAND_OK)) == DB_OK) {
+	if ((st = db_exec_ok(db, sql, PGRES_COMMAND_OK)) == DB_OK) {
 		db->sess_stmt_ms = stmt_ms;
 		db->sess_lock_ms = db->lock_timeout_ms;
 	}
@@ -219,12 +206,12 @@ static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
-	if ((st = exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+	if ((st = db_exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
 		return st;
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
 		st = PQresultStatus(r) == PGRES_COMMAND_OK ? DB_OK
-							   : failure(db, statements[i].name, r);
+							   : db_failure(db, statements[i].name, r);
 		PQclear(r);
 		if (st != DB_OK)
 			return st;
@@ -235,8 +222,8 @@ prepare(struct db *db)
 /* Connected, session limits current, statements prepared, staging tables present. A
  * preparation that failed half-way leaves no connection behind: its statements would exist
  * twice on the next try. */
-static enum db_status
-ready(struct db *db)
+enum db_status
+db_ready(struct db *db)
 {
 	enum db_status st = db_connect(db);
 	if (st == DB_OK)
@@ -244,7 +231,7 @@ ready(struct db *db)
 	if (st != DB_OK || db->ready)
 		return st;
 	if ((st = prepare(db)) != DB_OK) {
-		disconnect(db);
+		db_disconnect(db);
 		return st == DB_BUSY ? DB_BUSY : DB_UNAVAILABLE; /* e.g. migrations not applied */
 	}
 	db->ready = 1;
@@ -254,8 +241,8 @@ ready(struct db *db)
 /* Runs a prepared statement that returns rows; *out owned by the caller (PQclear). A lost
  * connection that was idle is retried once on a new one: the first request after a database
  * restart then succeeds instead of failing. */
-static enum db_status
-query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
+enum db_status
+db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
 {
 	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
 	*out = NULL;
@@ -264,12 +251,12 @@ query(struct db *db, const char *name, int nparams, const char *const *params, P
 		 * connection due to administrator command") fails at its first statement, which
 		 * may be one of ready()'s: that too is retried on a new connection */
 		int was_connected = db->conn != NULL;
-		enum db_status st = ready(db);
+		enum db_status st = db_ready(db);
 		if (st == DB_OK && (st = session_limits(db, stmt_ms)) == DB_OK) {
 			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 				return DB_OK;
-			st = failure(db, name, *out);
+			st = db_failure(db, name, *out);
 			PQclear(*out);
 			*out = NULL;
 		}
@@ -279,280 +266,49 @@ query(struct db *db, const char *name, int nparams, const char *const *params, P
 	return DB_UNAVAILABLE;
 }
 
-/* --- COPY text encoding of a batch -------------------------------------------------------- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-buf_reserve(struct buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* Appends s with COPY text escaping (backslash, tab, newline, carriage return). */
-static int
-buf_copy_field(struct buf *b, const char *s)
-{
-	size_t len = strlen(s);
-	if (buf_reserve(b, 2 * len + 1) < 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-			b->p[b->len++] = '\\';
-			c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-		}
-		b->p[b->len++] = c;
-	}
-	b->p[b->len++] = '\t';
-	return 0;
-}
-
-static int
-buf_copy_row(struct buf *b, const struct event *e, size_t ord)
-{
-	char ts[EVENT_TIME_BUF];
-	event_time_format(e->occurred_us, ts);
-	if (buf_copy_field(b, e->event_id) < 0 || buf_copy_field(b, ts) < 0 ||
-	    buf_copy_field(b, e->user_id) < 0 || buf_copy_field(b, e->event_type) < 0 ||
-	    buf_copy_field(b, e->properties) < 0 || buf_reserve(b, 24) < 0)
-		return -1;
-	b->len += (size_t)snprintf(b->p + b->len, 24, "%zu\n", ord);
-	return 0;
-}
-
-/* COPYs b into ingest_stage inside the open transaction. */
-static enum db_status
-stage(struct db *db, const struct batch *b)
-{
-	struct buf buf = {0};
-	enum db_status st = DB_OK;
-	PGresult *r = PQexec(db->conn, "COPY ingest_stage (event_id, occurred_at, user_id,"
-				       " event_type, properties, ord) FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		st = failure(db, "COPY ingest_stage", r);
-		PQclear(r);
-		return st;
-	}
-	PQclear(r);
-	for (size_t i = 0; i < b->n && st == DB_OK; i++) {
-		if (buf_copy_row(&buf, &b->ev[i], i) < 0) {
-			PQputCopyEnd(db->conn, "out of memory");
-			st = DB_ERROR;
-		} else if (buf.len >= COPY_CHUNK || i + 1 == b->n) {
-			if (PQputCopyData(db->conn, buf.p, (int)buf.len) != 1)
-				st = DB_UNAVAILABLE;
-			buf.len = 0;
-		}
-	}
-	free(buf.p);
-	if (st == DB_OK && PQputCopyEnd(db->conn, NULL) != 1)
-		st = DB_UNAVAILABLE;
-	while ((r = PQgetResult(db->conn))) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-			st = failure(db, "COPY ingest_stage", r);
-		PQclear(r);
-	}
-	if (st == DB_UNAVAILABLE && db->conn)
-		st = failure(db, "COPY ingest_stage", NULL);
-	return st;
-}
-
-static int
-retryable(const PGresult *r)
+int
+db_retryable(const PGresult *r)
 {
 	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	return code && (!strcmp(code, "40P01") || !strcmp(code, "40001"));
 }
 
-static int64_t
-first_int(const PGresult *r)
+int64_t
+db_first_int(const PGresult *r)
 {
 	return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
 							 : 0;
 }
 
-static void
-rollback(struct db *db)
+void
+db_rollback(struct db *db)
 {
 	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-		(void)exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
+		(void)db_exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
 }
 
-/* BEGIN, with the statement timeout of writes when the session has the reads' one. */
-static enum db_status
-begin_write(struct db *db)
+/* Shared by the migrator's statements: a parameterless sql runs on the simple protocol, so it
+ * may hold several statements (a migration file). */
+enum db_status
+db_query_single(struct db *db, const char *what, const char *sql, int nparams,
+		const char *const *params, char **value)
 {
-	char sql[64];
-	if (db->sess_stmt_ms == db->statement_timeout_ms)
-		return exec_ok(db, "BEGIN", PGRES_COMMAND_OK);
-	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
-		 db->statement_timeout_ms);
-	return exec_ok(db, sql, PGRES_COMMAND_OK);
-}
-
-/* One attempt: BEGIN, COPY, then the prepared statement name with param, then COMMIT or
- * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a second try. */
-static enum db_status
-staged_call(struct db *db, const struct batch *b, const char *name, const char *param, int commit,
-	    int64_t *n, int *retry)
-{
-	enum db_status st;
-	PGresult *r;
-	*retry = 0;
-	if ((st = begin_write(db)) != DB_OK)
-		return st;
-	if ((st = stage(db, b)) != DB_OK) {
-		rollback(db);
-		return st;
+	PGresult *r = nparams ? PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+			      : PQexec(db->conn, sql);
+	enum db_status st = DB_OK;
+	if (value)
+		*value = NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		st = db_failure(db, what ? what : sql, r);
+		/* a deadlock or serialisation failure: a later try may pass */
+		if (st == DB_ERROR && db_retryable(r))
+			st = DB_BUSY;
+	} else if (value && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) &&
+		   !(*value = strdup(PQgetvalue(r, 0, 0)))) {
+		st = DB_ERROR;
 	}
-	r = PQexecPrepared(db->conn, name, param ? 1 : 0, &param, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		*retry = retryable(r);
-		st = failure(db, name, r);
-		PQclear(r);
-		rollback(db);
-		return st;
-	}
-	*n = first_int(r);
 	PQclear(r);
-	return exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
-}
-
-static enum db_status
-staged(struct db *db, const struct batch *b, const char *name, const char *param, int commit,
-       int64_t *n)
-{
-	enum db_status st = DB_UNAVAILABLE;
-	for (int attempt = 0; attempt < DB_RETRIES; attempt++) {
-		int retry;
-		int was_connected = db->conn != NULL;
-		retry = 0;
-		if ((st = ready(db)) == DB_OK)
-			st = staged_call(db, b, name, param, commit, n, &retry);
-		if (st == DB_OK)
-			return DB_OK;
-		/* A connection that died while idle is retried on a new one; ingestion is
-		 * idempotent, so even a COMMIT whose answer was lost is safe to repeat. */
-		if (!(retry || (st == DB_UNAVAILABLE && was_connected)))
-			return st;
-		if (retry && attempt + 1 == DB_RETRIES)
-			return DB_BUSY; /* contention outlasted the retries */
-		log_msg(LOG_WARN, "db", "retrying %s (attempt %d): %s", name, attempt + 2, db->err);
-	}
 	return st;
-}
-
-enum db_status
-db_ingest(struct db *db, const struct batch *b, int stripe, enum db_ingest_mode mode,
-	  size_t *accepted)
-{
-	char param[16];
-	int64_t n = 0;
-	enum db_status st;
-	snprintf(param, sizeof param, "%d", stripe);
-	st = staged(db, b, mode == DB_MAY_REPEAT ? "merge_skip_stored" : "merge", param, 1, &n);
-	*accepted = st == DB_OK ? (size_t)n : 0;
-	return st;
-}
-
-/* --- stats --------------------------------------------------------------------------------- */
-
-enum db_status
-db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
-{
-	char from[EVENT_DATE_BUF], to[EVENT_DATE_BUF];
-	const char *params[] = {from, to};
-	PGresult *r;
-	enum db_status st;
-	event_date_format(from_day, from);
-	event_date_format(from_day + (int64_t)ndays - 1, to);
-	memset(counts, 0, ndays * sizeof *counts);
-	if ((st = query(db, "dau", 2, params, &r)) != DB_OK)
-		return st;
-	for (int i = 0; i < PQntuples(r); i++) {
-		long long k = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		if (k >= 0 && (size_t)k < ndays)
-			counts[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-	}
-	PQclear(r);
-	return DB_OK;
-}
-
-enum db_status
-db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit, struct top_row **rows,
-	      size_t *n)
-{
-	char from[EVENT_DATE_BUF], to[EVENT_DATE_BUF], lim[16];
-	const char *params[] = {from, to, lim};
-	PGresult *r;
-	enum db_status st;
-	size_t bytes;
-	event_date_format(from_day, from);
-	event_date_format(to_day, to);
-	snprintf(lim, sizeof lim, "%d", limit);
-	*rows = NULL;
-	*n = 0;
-	if ((st = query(db, "top", 3, params, &r)) != DB_OK)
-		return st;
-	/* one block: the rows, then their strings */
-	bytes = (size_t)PQntuples(r) * sizeof **rows;
-	for (int i = 0; i < PQntuples(r); i++)
-		bytes += (size_t)PQgetlength(r, i, 0) + 1;
-	if (!(*rows = malloc(bytes ? bytes : 1))) {
-		PQclear(r);
-		return DB_ERROR;
-	}
-	char *text = (char *)(*rows + PQntuples(r));
-	for (int i = 0; i < PQntuples(r); i++) {
-		size_t len = (size_t)PQgetlength(r, i, 0) + 1;
-		memcpy(text, PQgetvalue(r, i, 0), len);
-		(*rows)[i].event_type = text;
-		(*rows)[i].count = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		text += len;
-	}
-	*n = (size_t)PQntuples(r);
-	PQclear(r);
-	return DB_OK;
-}
-
-enum db_status
-db_retention(struct db *db, int64_t start_day, int period, int windows, int64_t *cohort,
-	     int64_t *counts)
-{
-	char start[EVENT_DATE_BUF], p[16], w[16];
-	const char *params[] = {start, p, w};
-	PGresult *r;
-	enum db_status st;
-	event_date_format(start_day, start);
-	snprintf(p, sizeof p, "%d", period);
-	snprintf(w, sizeof w, "%d", windows);
-	memset(counts, 0, (size_t)(windows + 1) * sizeof *counts);
-	*cohort = 0;
-	if ((st = query(db, "retention", 3, params, &r)) != DB_OK)
-		return st;
-	for (int i = 0; i < PQntuples(r); i++) {
-		long long k = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		long long v = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		if (k >= 0 && k <= windows)
-			counts[k] = v;
-	}
-	*cohort = counts[0];
-	PQclear(r);
-	return DB_OK;
 }
 
 static int64_t
@@ -589,9 +345,9 @@ db_ping(struct db *db, int timeout_ms)
 		if ((st = db_connect(db)) != DB_OK)
 			return st;
 		if (!PQsendQuery(db->conn, "SELECT 1") || wait_result(db, deadline) < 0) {
-			set_error(db, "ping", PQerrorMessage(db->conn));
+			db_set_error(db, "ping", PQerrorMessage(db->conn));
 			log_msg(LOG_WARN, "db", "%s", db->err);
-			disconnect(db); /* a late answer would confuse the next query */
+			db_disconnect(db); /* a late answer would confuse the next query */
 			st = DB_UNAVAILABLE;
 			if (was_connected && now_ms() < deadline)
 				continue;
@@ -604,161 +360,7 @@ db_ping(struct db *db, int timeout_ms)
 		}
 		if (st == DB_OK)
 			return DB_OK;
-		disconnect(db);
+		db_disconnect(db);
 	}
 	return st;
-}
-
-/* --- migrations --------------------------------------------------------------------------- */
-
-enum db_status
-db_migrate_lock(struct db *db)
-{
-	enum db_status st = db_connect(db);
-	if (st != DB_OK)
-		return st;
-	/* 0x65766e74 = "evnt": one lock for every migrator of this schema */
-	return exec_ok(db, "SELECT pg_advisory_lock(1702260340)", PGRES_TUPLES_OK);
-}
-
-static enum db_status
-one_text(struct db *db, const char *sql, int nparams, const char *const *params, char **out)
-{
-	PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	enum db_status st = DB_OK;
-	*out = NULL;
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		st = failure(db, sql, r);
-	else if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && !(*out = strdup(PQgetvalue(r, 0, 0))))
-		st = DB_ERROR;
-	PQclear(r);
-	return st;
-}
-
-enum db_status
-db_migration_checksum(struct db *db, const char *version, char **checksum)
-{
-	enum db_status st = exec_ok(db,
-				    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-				    " version text PRIMARY KEY, checksum text NOT NULL,"
-				    " applied_at timestamptz NOT NULL DEFAULT now())",
-				    PGRES_COMMAND_OK);
-	if (st != DB_OK)
-		return st;
-	return one_text(db, "SELECT checksum FROM schema_migrations WHERE version = $1", 1,
-			&version, checksum);
-}
-
-enum db_status
-db_checksum(struct db *db, const char *sql, char **checksum)
-{
-	return one_text(db, "SELECT md5($1)", 1, &sql, checksum);
-}
-
-enum db_status
-db_migration_apply(struct db *db, const char *version, const char *sql, const char *checksum,
-		   int lock_timeout_ms)
-{
-	const char *params[] = {version, checksum};
-	char begin[64];
-	enum db_status st;
-	PGresult *r;
-	/* LOCAL: the session's advisory lock (db_migrate_lock) waits for other migrators */
-	snprintf(begin, sizeof begin, "BEGIN; SET LOCAL lock_timeout = %d", lock_timeout_ms);
-	if ((st = exec_ok(db, begin, PGRES_COMMAND_OK)) != DB_OK)
-		return st;
-	r = PQexec(db->conn, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = failure(db, version, r);
-		/* a deadlock or serialisation failure: a later try may pass */
-		if (st == DB_ERROR && retryable(r))
-			st = DB_BUSY;
-		PQclear(r);
-		rollback(db);
-		return st;
-	}
-	PQclear(r);
-	r = PQexecParams(db->conn,
-			 "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)", 2,
-			 NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		st = failure(db, "record migration", r);
-		PQclear(r);
-		rollback(db);
-		return st;
-	}
-	PQclear(r);
-	return exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
-}
-
-/* --- bulk loader --- */
-
-enum db_status
-db_loader_begin(struct db *db, int dry_run)
-{
-	/* Room for a whole batch in the session's temp tables and for its sorts: temp_buffers
-	 * only takes effect before the first temp table is touched, so before ready(). */
-	enum db_status st = db_connect(db);
-	if (st == DB_OK && !db->ready)
-		st = exec_ok(db, "SET temp_buffers = '256MB'; SET work_mem = '64MB'",
-			     PGRES_COMMAND_OK);
-	if (st == DB_OK)
-		st = ready(db);
-	if (st != DB_OK || !dry_run)
-		return st;
-	if ((st = exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
-		return st;
-	st = exec_ok(db, "CREATE TEMP TABLE loader_seen (event_id uuid PRIMARY KEY) ON COMMIT DROP",
-		     PGRES_COMMAND_OK);
-	if (st != DB_OK)
-		rollback(db);
-	return st;
-}
-
-/* The dry-run count of one batch, inside savepoint "batch". */
-static enum db_status
-dry_count(struct db *db, const struct batch *b, int64_t *n)
-{
-	enum db_status st;
-	PGresult *r;
-	if ((st = stage(db, b)) != DB_OK)
-		return st;
-	r = PQexec(db->conn, "WITH fresh AS (INSERT INTO loader_seen"
-			     " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
-			     " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
-			     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = failure(db, "dry-run count", r);
-		PQclear(r);
-		return st;
-	}
-	*n = first_int(r);
-	PQclear(r);
-	return exec_ok(db, "TRUNCATE ingest_stage", PGRES_COMMAND_OK);
-}
-
-enum db_status
-db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
-{
-	int64_t n = 0;
-	enum db_status st;
-	*fresh = 0;
-	if (!db->conn || PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
-		return DB_UNAVAILABLE; /* the dry run's transaction is gone with its connection */
-	if ((st = exec_ok(db, "SAVEPOINT batch", PGRES_COMMAND_OK)) != DB_OK)
-		return st;
-	st = dry_count(db, b, &n);
-	if (st == DB_ERROR)
-		(void)exec_ok(db, "ROLLBACK TO SAVEPOINT batch", PGRES_COMMAND_OK);
-	else if (st == DB_OK)
-		st = exec_ok(db, "RELEASE SAVEPOINT batch", PGRES_COMMAND_OK);
-	*fresh = st == DB_OK ? (size_t)n : 0;
-	return st;
-}
-
-void
-db_loader_end(struct db *db, int dry_run)
-{
-	if (dry_run)
-		rollback(db);
 }

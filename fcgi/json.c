@@ -17,6 +17,7 @@
  * holding them can be rejected instead of stored changed. Like json-c, it lets control
  * characters through inside strings: json-c writes them back escaped. */
 #include "json.h"
+#include "db.h"
 
 #include <json-c/json.h>
 
