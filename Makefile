@@ -16,7 +16,7 @@ CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
 # Code shared by the worker and the command-line tools (no libfcgi in here).
-CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/db_ingest.c fcgi/db_stats.c fcgi/db_loader.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
+CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json_scan.c fcgi/json_parse.c fcgi/json_render.c fcgi/db.c fcgi/db_ingest.c fcgi/db_stats.c fcgi/db_loader.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
 	fcgi/auth.c fcgi/pgservice.c fcgi/netlist.c
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
@@ -184,8 +184,8 @@ FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_NAMES   := events fields qs csv
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-$(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/json.c fcgi/event.c fcgi/batch.c
-$(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/json.c fcgi/event.c fcgi/batch.c
+$(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/json_scan.c fcgi/json_parse.c fcgi/event.c fcgi/batch.c
+$(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/json_scan.c fcgi/json_parse.c fcgi/event.c fcgi/batch.c
 $(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/qs.c fcgi/event.c
 $(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c tools/csv.c
 $(FUZZ_BINS): $(wildcard fcgi/*.h tools/*.h)
