@@ -2,7 +2,7 @@
  *
  *   import_events PATH|- [--batch-size N] [--dry-run] [--rejects FILE]
  *
- * Streams the CSV through tools/csv.c, validates every row with the HTTP path's own
+ * Streams the CSV through fcgi/core/csv.c, validates every row with the HTTP path's own
  * event_validate / json_properties_normalize, and stores batches with db_ingest: one COPY into
  * the session's staging table and one ingest_merge per transaction, so a batch is stored with
  * its summaries or not at all, and a re-run after a crash only finds duplicates. */
