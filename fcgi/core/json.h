@@ -3,6 +3,7 @@
 #define JSON_H
 
 #include "batch.h"
+#include "verrs.h"
 
 #include <stddef.h>
 #include <stdint.h>
