@@ -201,7 +201,7 @@ http_respond(struct http_req *r, int status, const char *extra_headers, const ch
 {
 	static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
 	if (!body) {
-		log_msg(LOG_ERROR, "http", "out of memory building a response");
+		log_msg(LOGL_ERROR, "http", "out of memory building a response");
 		status = 500;
 		body = oom;
 	}

@@ -47,7 +47,7 @@ access_log(const struct http_req *req)
 	};
 	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
 		 req->method, req->path, req->status, req->request_id);
-	log_event(LOG_INFO, "access", msg, f, sizeof f / sizeof f[0]);
+	log_event(LOGL_INFO, "access", msg, f, sizeof f / sizeof f[0]);
 }
 
 static int
@@ -62,7 +62,7 @@ worker_run(const struct conf *c, int slot)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (metrics_attach(slot) < 0)
-		log_msg(LOG_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
+		log_msg(LOGL_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
 	/* settings read, segment mapped: root is not needed for anything after this */
 	if (privs_drop(getenv("POOL_USER")) < 0)
 		return 1;
@@ -71,7 +71,7 @@ worker_run(const struct conf *c, int slot)
 	if (getppid() != parent)
 		return 0; /* the supervisor died before the line above */
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
-		log_msg(LOG_ERROR, "worker", "libfcgi initialisation failed");
+		log_msg(LOGL_ERROR, "worker", "libfcgi initialisation failed");
 		return 1;
 	}
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
@@ -79,9 +79,9 @@ worker_run(const struct conf *c, int slot)
 		return 1;
 	db_set_limits(app.db, c->db_lock_timeout_ms, c->db_stats_timeout_ms);
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
-		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
+		log_msg(LOGL_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
-	log_msg(LOG_DEBUG, "worker", "slot %d accepting", slot);
+	log_msg(LOGL_DEBUG, "worker", "slot %d accepting", slot);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		struct http_req req;
 		http_begin(&req, &fr);

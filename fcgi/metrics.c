@@ -107,7 +107,7 @@ segment_check(const char *name, int fd, int any_size)
 	const char *why = segment_problem(fd, any_size, &st);
 	if (!why)
 		return 0;
-	log_msg(LOG_ERROR, "metrics",
+	log_msg(LOGL_ERROR, "metrics",
 		"refusing metrics segment /dev/shm%s: %s (owner uid %ld, mode %04o, %lld bytes; "
 		"expected owner uid %ld, mode 0600, %zu bytes); remove it to start a fresh one",
 		name, why, (long)st.st_uid, (unsigned)(st.st_mode & 07777), (long long)st.st_size,
@@ -125,14 +125,14 @@ open_failed(const char *name)
 	struct stat st;
 	snprintf(path, sizeof path, "/dev/shm%s", name);
 	if (lstat(path, &st) == 0)
-		log_msg(LOG_ERROR, "metrics",
+		log_msg(LOGL_ERROR, "metrics",
 			"cannot open metrics segment %s: %s (owner uid %ld, %s)", path,
 			strerror(err), (long)st.st_uid,
 			S_ISLNK(st.st_mode)   ? "a symbolic link"
 			: S_ISREG(st.st_mode) ? "a regular file"
 					      : "not a regular file");
 	else
-		log_msg(LOG_ERROR, "metrics", "cannot open metrics segment %s: %s", path,
+		log_msg(LOGL_ERROR, "metrics", "cannot open metrics segment %s: %s", path,
 			strerror(err));
 }
 
@@ -165,16 +165,16 @@ segment_setup(const char *name, int fd, int created)
 {
 	struct stat st;
 	if (created && fchmod(fd, 0600) != 0) /* exactly 0600, whatever the umask */
-		log_msg(LOG_WARN, "metrics", "fchmod /dev/shm%s: %s", name, strerror(errno));
+		log_msg(LOGL_WARN, "metrics", "fchmod /dev/shm%s: %s", name, strerror(errno));
 	if (!created && segment_check(name, fd, 1) < 0)
 		return -1;
 	if (fstat(fd, &st) == 0 && st.st_size != 0 && st.st_size != (off_t)sizeof(struct segment)) {
-		log_msg(LOG_WARN, "metrics", "%s has another layout: starting it afresh", name);
+		log_msg(LOGL_WARN, "metrics", "%s has another layout: starting it afresh", name);
 		if (ftruncate(fd, 0) != 0)
-			log_msg(LOG_WARN, "metrics", "ftruncate: %s", strerror(errno));
+			log_msg(LOGL_WARN, "metrics", "ftruncate: %s", strerror(errno));
 	}
 	if (ftruncate(fd, sizeof(struct segment)) != 0 || !(seg = map_segment(fd))) {
-		log_msg(LOG_ERROR, "metrics", "cannot map %s: %s", name, strerror(errno));
+		log_msg(LOGL_ERROR, "metrics", "cannot map %s: %s", name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -218,7 +218,7 @@ metrics_destroy(void)
 	const char *name = getenv("EVENTS_METRICS_SHM");
 	const char *eph = getenv("EVENTS_METRICS_EPHEMERAL");
 	if (name && eph && *eph && strcmp(eph, "0") != 0 && shm_unlink(name) != 0)
-		log_msg(LOG_WARN, "metrics", "shm_unlink %s: %s", name, strerror(errno));
+		log_msg(LOGL_WARN, "metrics", "shm_unlink %s: %s", name, strerror(errno));
 }
 
 void
@@ -248,7 +248,7 @@ metrics_attach(int slot)
 	seg = map_segment(fd);
 	close(fd);
 	if (!seg || seg->magic != METRICS_MAGIC) {
-		log_msg(LOG_ERROR, "metrics", "%s is not a metrics segment", name);
+		log_msg(LOGL_ERROR, "metrics", "%s is not a metrics segment", name);
 		seg = NULL;
 		return -1;
 	}

@@ -599,7 +599,7 @@ open_db(struct loader *L)
 	L->stripe = 1000 + (int)(getpid() % 8);
 	/* the first connection's failure is said once, in words, by fail() below; not also as
 	 * the db module's JSON warning line */
-	log_set_level(LOG_ERROR);
+	log_set_level(LOGL_ERROR);
 	enum db_status st = db_loader_begin(L->db, L->opt.dry_run);
 	log_set_level(L->log_level);
 	if (st != DB_OK)
@@ -647,7 +647,7 @@ main(int argc, char **argv)
 	pthread_cond_init(&L.cv, NULL);
 	L.t0 = now_s();
 	L.now_us = batch_now_us();
-	L.log_level = LOG_INFO;
+	L.log_level = LOGL_INFO;
 	if (getenv("LOG_LEVEL") && log_level_parse(getenv("LOG_LEVEL")) >= 0)
 		L.log_level = (enum log_level)log_level_parse(getenv("LOG_LEVEL"));
 	log_set_level(L.log_level);

@@ -303,7 +303,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "migrate: %s\n", why);
 		return 1;
 	}
-	log_set_level(LOG_ERROR);
+	log_set_level(LOGL_ERROR);
 	if (!(d = opendir(o.dir))) {
 		fprintf(stderr, "migrate: cannot open %s: %s\n", o.dir, strerror(errno));
 		return 1;

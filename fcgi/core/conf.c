@@ -39,12 +39,12 @@ static int
 log_level_setting(int *out)
 {
 	const char *v = getenv("LOG_LEVEL");
-	*out = LOG_INFO;
+	*out = LOGL_INFO;
 	if (!v || !*v)
 		return 0;
 	if ((*out = log_level_parse(v)) >= 0)
 		return 0;
-	*out = LOG_INFO;
+	*out = LOGL_INFO;
 	bad_setting("LOG_LEVEL", v, "debug, info, warn or error");
 	return -1;
 }

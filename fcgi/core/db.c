@@ -108,7 +108,7 @@ db_connect(struct db *db)
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, "connect", db->conn ? PQerrorMessage(db->conn) : "out of memory");
-		log_msg(LOG_WARN, "db", "%s", db->err);
+		log_msg(LOGL_WARN, "db", "%s", db->err);
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
@@ -119,7 +119,7 @@ db_connect(struct db *db)
 	r = PQexec(db->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		db_set_error(db, "session setup", PQerrorMessage(db->conn));
-		log_msg(LOG_ERROR, "db", "%s", db->err);
+		log_msg(LOGL_ERROR, "db", "%s", db->err);
 		PQclear(r);
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
@@ -158,15 +158,15 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 {
 	db_set_error(db, what, PQerrorMessage(db->conn));
 	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
-		log_msg(LOG_WARN, "db", "connection lost: %s", db->err);
+		log_msg(LOGL_WARN, "db", "connection lost: %s", db->err);
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
 	if (timed_out(r)) {
-		log_msg(LOG_WARN, "db", "out of time: %s", db->err);
+		log_msg(LOGL_WARN, "db", "out of time: %s", db->err);
 		return DB_BUSY;
 	}
-	log_msg(LOG_ERROR, "db", "%s", db->err);
+	log_msg(LOGL_ERROR, "db", "%s", db->err);
 	return DB_ERROR;
 }
 
@@ -346,7 +346,7 @@ db_ping(struct db *db, int timeout_ms)
 			return st;
 		if (!PQsendQuery(db->conn, "SELECT 1") || wait_result(db, deadline) < 0) {
 			db_set_error(db, "ping", PQerrorMessage(db->conn));
-			log_msg(LOG_WARN, "db", "%s", db->err);
+			log_msg(LOGL_WARN, "db", "%s", db->err);
 			db_disconnect(db); /* a late answer would confuse the next query */
 			st = DB_UNAVAILABLE;
 			if (was_connected && now_ms() < deadline)

@@ -164,7 +164,8 @@ staged(struct db *db, const struct batch *b, const char *name, const char *param
 			return st;
 		if (retry && attempt + 1 == DB_RETRIES)
 			return DB_BUSY; /* contention outlasted the retries */
-		log_msg(LOG_WARN, "db", "retrying %s (attempt %d): %s", name, attempt + 2, db->err);
+		log_msg(LOGL_WARN, "db", "retrying %s (attempt %d): %s", name, attempt + 2,
+			db->err);
 	}
 	return st;
 }
