@@ -96,11 +96,16 @@ text_date(char *out, int64_t day)
 	memcpy(out, buf, EVENT_DATE_BUF - 1);
 }
 
+/* The most one day of DAU takes: ,{"date":"YYYY-MM-DD","unique_users":-9223372036854775808}
+ * is 10 + 10 + 17 + 20 + 1 bytes. */
+enum { DAU_DAY_MAX = 58 };
+
 char *
 json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts)
 {
 	struct text t = {0};
-	if (text_reserve(&t, 2 + ndays * 48) < 0)
+	/* the brackets, the days, the NUL */
+	if (text_reserve(&t, 3 + ndays * DAU_DAY_MAX) < 0)
 		return NULL;
 	t.p[t.len++] = '[';
 	for (size_t i = 0; i < ndays; i++) {
