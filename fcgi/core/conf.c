@@ -56,7 +56,6 @@ conf_load(struct conf *c)
 	c->database_url = getenv("DATABASE_URL");
 	if (c->database_url && !*c->database_url)
 		c->database_url = NULL;
-	c->max_future_seconds = 86400;
 	bad += int_setting("WORKERS", 8, 1, 256, &c->workers) < 0;
 	bad += int_setting("DB_STATEMENT_TIMEOUT_MS", 30000, 100, 3600000,
 			   &c->db_statement_timeout_ms) < 0;

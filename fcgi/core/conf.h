@@ -11,7 +11,6 @@ struct conf {
 	int db_statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS, default 30000 */
 	int db_lock_timeout_ms;	     /* DB_LOCK_TIMEOUT_MS, default 3000 */
 	int db_stats_timeout_ms;     /* DB_STATS_TIMEOUT_MS, default 5000 */
-	int max_future_seconds;	     /* fixed by API.md: 86400 */
 	struct auth auth;	     /* API_KEYS / API_KEYS_FILE; none: open */
 };
 

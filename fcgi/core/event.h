@@ -20,6 +20,8 @@ enum {
 };
 
 #define EVENT_US_PER_DAY INT64_C(86400000000)
+/* API.md: occurred_at at most 24 h after the request; fixed, not a setting. */
+#define EVENT_MAX_FUTURE_US EVENT_US_PER_DAY
 
 /* Canonical 8-4-4-4-12 hex UUID, any version, any case. Writes the lower-case form to out. */
 int event_uuid_parse(const char *s, size_t len, char out[EVENT_UUID_BUF], const char **err)

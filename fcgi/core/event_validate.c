@@ -57,7 +57,7 @@ check_time(const struct event_input *in, int64_t now_us, long index, struct verr
 		verrs_add(v, index, "occurred_at", "%s", why);
 		return -1;
 	}
-	if (*us > now_us + INT64_C(86400) * 1000000) {
+	if (*us > now_us + EVENT_MAX_FUTURE_US) {
 		verrs_add(v, index, "occurred_at", "more than 24 h in the future");
 		return -1;
 	}
