@@ -2,6 +2,7 @@
  * atomics; readers sum. A scrape may see one request's counter before its histogram bucket,
  * never a counter going backwards. */
 #include "metrics.h"
+#include "buf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -306,9 +307,8 @@ metrics_add(enum metric_counter c, uint64_t n)
 /* --- rendering --------------------------------------------------------------------------- */
 
 struct out {
-	char *p;
-	size_t len, cap;
-	int failed;
+	struct buf b;
+	int failed; /* out of memory: nothing more is written */
 };
 
 static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -317,23 +317,12 @@ static void
 emit(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
-	for (int tries = 0; tries < 2 && !o->failed; tries++) {
-		va_start(ap, fmt);
-		int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < o->cap - o->len) {
-			o->len += (size_t)n;
-			return;
-		}
-		size_t cap = o->cap * 2 + (size_t)n;
-		char *p = realloc(o->p, cap);
-		if (!p) {
-			o->failed = 1;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
+	if (o->failed)
+		return;
+	va_start(ap, fmt);
+	if (buf_vprintf(&o->b, fmt, ap) < 0)
+		o->failed = 1;
+	va_end(ap);
 }
 
 static uint64_t
@@ -415,14 +404,14 @@ render_counter(struct out *o, const char *name, const char *help, enum metric_co
 char *
 metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 {
-	struct out o = {.p = malloc(16384), .cap = 16384};
-	if (!o.p)
+	struct out o = {0};
+	if (buf_reserve(&o.b, 16384) < 0)
 		return NULL;
-	o.p[0] = '\0';
+	o.b.p[0] = '\0';
 	if (!seg) {
 		emit(&o, "# metrics unavailable: no shared-memory segment\n");
-		*len = o.len;
-		return o.p;
+		*len = o.b.len;
+		return o.b.p;
 	}
 	render_requests(&o, nroutes, label);
 	render_durations(&o, nroutes, label);
@@ -449,9 +438,9 @@ metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 	     "# TYPE events_build_info gauge\nevents_build_info{version=\"%s\"} 1\n",
 	     EVENTS_VERSION);
 	if (o.failed) {
-		free(o.p);
+		buf_free(&o.b);
 		return NULL;
 	}
-	*len = o.len;
-	return o.p;
+	*len = o.b.len;
+	return o.b.p;
 }

@@ -1,6 +1,7 @@
 /* db_ingest.c: a batch into the database: the COPY text encoding of its events into the
  * session's staging table, then the merge into events and the per-day summaries, in one
  * transaction retried on deadlock or a connection lost while idle. */
+#include "buf.h"
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
@@ -15,30 +16,9 @@ enum { DB_RETRIES = 3, COPY_CHUNK = 256 * 1024 };
 
 /* --- COPY text encoding of a batch -------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-buf_reserve(struct buf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-	if (!p)
-		return -1;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
 /* Appends s with COPY text escaping (backslash, tab, newline, carriage return). */
 static int
-buf_copy_field(struct buf *b, const char *s)
+copy_field(struct buf *b, const char *s)
 {
 	size_t len = strlen(s);
 	if (buf_reserve(b, 2 * len + 1) < 0)
@@ -56,13 +36,13 @@ buf_copy_field(struct buf *b, const char *s)
 }
 
 static int
-buf_copy_row(struct buf *b, const struct event *e, size_t ord)
+copy_row(struct buf *b, const struct event *e, size_t ord)
 {
 	char ts[EVENT_TIME_BUF];
 	event_time_format(e->occurred_us, ts);
-	if (buf_copy_field(b, e->event_id) < 0 || buf_copy_field(b, ts) < 0 ||
-	    buf_copy_field(b, e->user_id) < 0 || buf_copy_field(b, e->event_type) < 0 ||
-	    buf_copy_field(b, e->properties) < 0 || buf_reserve(b, 24) < 0)
+	if (copy_field(b, e->event_id) < 0 || copy_field(b, ts) < 0 ||
+	    copy_field(b, e->user_id) < 0 || copy_field(b, e->event_type) < 0 ||
+	    copy_field(b, e->properties) < 0 || buf_reserve(b, 24) < 0)
 		return -1;
 	b->len += (size_t)snprintf(b->p + b->len, 24, "%zu\n", ord);
 	return 0;
@@ -83,7 +63,7 @@ db_stage(struct db *db, const struct batch *b)
 	}
 	PQclear(r);
 	for (size_t i = 0; i < b->n && st == DB_OK; i++) {
-		if (buf_copy_row(&buf, &b->ev[i], i) < 0) {
+		if (copy_row(&buf, &b->ev[i], i) < 0) {
 			PQputCopyEnd(db->conn, "out of memory");
 			st = DB_ERROR;
 		} else if (buf.len >= COPY_CHUNK || i + 1 == b->n) {
@@ -92,7 +72,7 @@ db_stage(struct db *db, const struct batch *b)
 			buf.len = 0;
 		}
 	}
-	free(buf.p);
+	buf_free(&buf);
 	if (st == DB_OK && PQputCopyEnd(db->conn, NULL) != 1)
 		st = DB_UNAVAILABLE;
 	while ((r = PQgetResult(db->conn))) {

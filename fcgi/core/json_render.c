@@ -1,5 +1,6 @@
 /* json_render.c: response bodies out: errors and small answers through json-c, the stats
  * answers written straight into one buffer. */
+#include "buf.h"
 #include "db.h"
 #include "json.h"
 
@@ -69,25 +70,6 @@ json_render_health(int db_ok)
 /* The stats answers below hold only dates, integers and rates, none of which needs escaping,
  * so they are written straight into one buffer: building a json-c object per day cost more
  * than the query itself for a year of DAU (perf: malloc, printf and hash tables of json-c). */
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-static int
-text_reserve(struct text *t, size_t more)
-{
-	if (t->len + more < t->cap)
-		return 0;
-	size_t cap = (t->cap + more) * 2;
-	char *p = realloc(t->p, cap);
-	if (!p)
-		return -1;
-	t->p = p;
-	t->cap = cap;
-	return 0;
-}
-
 static void
 text_date(char *out, int64_t day)
 {
@@ -103,9 +85,9 @@ enum { DAU_DAY_MAX = 58 };
 char *
 json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts)
 {
-	struct text t = {0};
+	struct buf t = {0};
 	/* the brackets, the days, the NUL */
-	if (text_reserve(&t, 3 + ndays * DAU_DAY_MAX) < 0)
+	if (buf_reserve(&t, 3 + ndays * DAU_DAY_MAX) < 0)
 		return NULL;
 	t.p[t.len++] = '[';
 	for (size_t i = 0; i < ndays; i++) {
@@ -150,25 +132,28 @@ char *
 json_render_retention(int64_t start_day, int period, int64_t cohort, size_t windows,
 		      const int64_t *counts)
 {
-	struct text t = {0};
+	struct buf t = {0};
 	char date[EVENT_DATE_BUF], rate[32];
-	if (text_reserve(&t, 160 + (windows + 1) * 96) < 0)
+	/* room for the usual answer at once: rates are short */
+	if (buf_reserve(&t, 160 + (windows + 1) * 96) < 0)
 		return NULL;
 	event_date_format(start_day, date);
-	t.len +=
-	    (size_t)snprintf(t.p, t.cap,
-			     "{\"start_date\":\"%s\",\"granularity\":\"%s\",\"cohort_size\":%lld,"
-			     "\"windows\":[",
-			     date, period == 7 ? "week" : "day", (long long)cohort);
+	if (buf_printf(&t,
+		       "{\"start_date\":\"%s\",\"granularity\":\"%s\",\"cohort_size\":%lld,"
+		       "\"windows\":[",
+		       date, period == 7 ? "week" : "day", (long long)cohort) < 0)
+		goto fail;
 	for (size_t k = 0; k <= windows; k++) {
 		event_date_format(start_day + (int64_t)k * period, date);
 		rate_text(counts[k], cohort, rate);
-		t.len += (size_t)snprintf(
-		    t.p + t.len, t.cap - t.len,
-		    "%s{\"index\":%zu,\"start\":\"%s\",\"count\":%lld,\"rate\":%s}", k ? "," : "",
-		    k, date, (long long)counts[k], rate);
+		if (buf_printf(&t, "%s{\"index\":%zu,\"start\":\"%s\",\"count\":%lld,\"rate\":%s}",
+			       k ? "," : "", k, date, (long long)counts[k], rate) < 0)
+			goto fail;
 	}
-	memcpy(t.p + t.len, "]}", 3);
-	t.len += 2;
+	if (buf_printf(&t, "]}") < 0)
+		goto fail;
 	return t.p;
+fail:
+	buf_free(&t);
+	return NULL;
 }
