@@ -130,9 +130,10 @@ check_config(void)
 	return rc;
 }
 
-static const char help_text[] =
+static const char help_head[] =
     "usage: spawn-fcgi -n -s SOCKET -- events-fcgi     the worker pool (tools/stack.sh up)\n"
     "       events-fcgi --check-config                check the settings, start nothing\n"
+    "       events-fcgi --settings                    the settings table, tab-separated\n"
     "       events-fcgi --help\n"
     "\n"
     "Started by spawn-fcgi -n with the listening FastCGI socket as fd 0, this process is the\n"
@@ -141,20 +142,26 @@ static const char help_text[] =
     "PostgreSQL connection. Started as root, the workers switch to POOL_USER once they\n"
     "have read their settings.\n"
     "\n"
-    "Settings (environment):\n"
-    "  DATABASE_URL             libpq URI or key=value string (unset: libpq's PG* defaults)\n"
-    "  WORKERS                  worker processes, 1..256 (default 8)\n"
-    "  LOG_LEVEL                debug | info | warn | error (default info)\n"
-    "  DB_STATEMENT_TIMEOUT_MS  longest SQL statement, 100..3600000 (default 30000)\n"
-    "  API_KEYS                 KEY[:SCOPES] entries; scopes ingest, read, admin joined by +\n"
-    "  API_KEYS_FILE            a file of such entries, one a line (unset: no keys: open)\n"
-    "  POOL_USER                account the workers run as when started as root (required\n"
-    "                           then)\n"
-    "  RATE_LIMIT_EXEMPT, METRICS_ALLOW   address lists for nginx, checked by --check-config\n"
-    "  EVENTS_METRICS_EPHEMERAL remove the metrics segment at a clean stop (tests)\n"
+    "Settings (environment):\n";
+
+static const char help_tail[] =
     "\n"
     "Exit status: 0 stopped cleanly (or settings fine), 1 start-up failed, 2 bad settings or\n"
     "usage (one line per problem on stderr).\n";
+
+/* --help: the settings part comes from conf.c's table. */
+static void
+print_help(FILE *f)
+{
+	size_t n;
+	const struct conf_setting *s = conf_settings(&n);
+	fputs(help_head, f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-24s %s%s%s%s\n  %-24s %s\n", s[i].name, s[i].doc,
+			*s[i].def ? " (default " : "", s[i].def, *s[i].def ? ")" : "", "",
+			s[i].range);
+	fputs(help_tail, f);
+}
 
 int
 main(int argc, char **argv)
@@ -164,7 +171,11 @@ main(int argc, char **argv)
 	int type;
 	socklen_t len = sizeof type;
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(help_text, stdout);
+		print_help(stdout);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--settings")) {
+		conf_print_settings(stdout);
 		return 0;
 	}
 	if (conf_load(&c) < 0)
