@@ -194,18 +194,6 @@ parse_args(int argc, char **argv, struct options *o)
 
 /* --- rejects ------------------------------------------------------------------------------ */
 
-static void
-csv_quoted(FILE *f, const char *s, size_t len)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"')
-			fputc('"', f);
-		fputc(s[i], f);
-	}
-	fputc('"', f);
-}
-
 /* Counts a rejected row and writes it to the rejects file; called from both threads. */
 static void
 reject(struct loader *L, long line, const char *reason, const char *raw, size_t raw_len)
@@ -214,9 +202,9 @@ reject(struct loader *L, long line, const char *reason, const char *raw, size_t 
 	L->rejected++;
 	if (L->rej) {
 		fprintf(L->rej, "%ld,", line);
-		csv_quoted(L->rej, reason, strlen(reason));
+		csv_write_quoted(L->rej, reason, strlen(reason));
 		fputc(',', L->rej);
-		csv_quoted(L->rej, raw, raw_len);
+		csv_write_quoted(L->rej, raw, raw_len);
 		fputc('\n', L->rej);
 	}
 	pthread_mutex_unlock(&L->mu);
@@ -370,11 +358,11 @@ reject_stored(struct loader *L, const struct slot *sl, size_t i, const char *err
 	event_time_format(e->occurred_us, ts);
 	if (m) {
 		fprintf(m, "%s,%s,", e->event_id, ts);
-		csv_quoted(m, e->user_id, strlen(e->user_id));
+		csv_write_quoted(m, e->user_id, strlen(e->user_id));
 		fputc(',', m);
-		csv_quoted(m, e->event_type, strlen(e->event_type));
+		csv_write_quoted(m, e->event_type, strlen(e->event_type));
 		fputc(',', m);
-		csv_quoted(m, e->properties, strlen(e->properties));
+		csv_write_quoted(m, e->properties, strlen(e->properties));
 		fclose(m);
 	}
 	snprintf(reason, sizeof reason, "the database refused the row: %s", err);
