@@ -13,24 +13,23 @@ CFLAGS  += $(SAN)
 LDFLAGS += $(SAN)
 PKG_CFLAGS := $(shell pkg-config --cflags libpq json-c 2>/dev/null || echo -I/usr/include/postgresql -I/usr/include/json-c)
 PKG_LIBS   := $(shell pkg-config --libs libpq json-c 2>/dev/null || echo -lpq -ljson-c)
-CPPFLAGS += -Ifcgi $(PKG_CFLAGS)
+CPPFLAGS += -Ifcgi -Ifcgi/core $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lm
 
-# Code shared by the worker and the command-line tools (no libfcgi in here).
-CORE_SRC := fcgi/event.c fcgi/qs.c fcgi/json.c fcgi/db.c fcgi/log.c fcgi/conf.c fcgi/batch.c \
-	fcgi/auth.c fcgi/pgservice.c fcgi/netlist.c
+# Code shared by the worker, the command-line tools and the tests (no libfcgi in here), built
+# once into a static library: each binary gets only the objects it uses.
+CORE_SRC := $(wildcard fcgi/core/*.c)
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/*.c)
-# Code of the command-line tools that unit tests also link.
-TOOLS_CORE_SRC := tools/csv.c
 # Worker code (no libfcgi in it) that unit tests also link.
 UNIT_WORKER_SRC := fcgi/metrics.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ   := $(call obj,$(CORE_SRC))
+CORE_LIB   := $(BUILD)/libevents.a
 WORKER_OBJ := $(call obj,$(WORKER_SRC))
 
 BINS := $(BUILD)/events-fcgi $(BUILD)/migrate $(BUILD)/import_events $(BUILD)/gen_csv
@@ -49,22 +48,26 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/events-fcgi: $(WORKER_OBJ) $(CORE_OBJ)
+$(CORE_LIB): $(CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/events-fcgi: $(WORKER_OBJ) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lfcgi $(LDLIBS) -lrt
 
-$(BUILD)/migrate: $(call obj,tools/migrate.c) $(CORE_OBJ)
+$(BUILD)/migrate: $(call obj,tools/migrate.c) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/import_events: $(call obj,tools/import_events.c $(TOOLS_CORE_SRC)) $(CORE_OBJ)
+$(BUILD)/import_events: $(call obj,tools/import_events.c) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
-$(BUILD)/gen_csv: $(call obj,tools/gen_csv.c) $(CORE_OBJ)
+$(BUILD)/gen_csv: $(call obj,tools/gen_csv.c) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(TOOLS_CORE_SRC) $(UNIT_WORKER_SRC)) $(CORE_OBJ)
+$(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(UNIT_WORKER_SRC)) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lrt
 
-$(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_OBJ)
+$(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS)
 
 # --- running the stack -------------------------------------------------------------------
@@ -203,13 +206,15 @@ FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_NAMES   := events fields qs csv
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
-$(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/json.c fcgi/event.c fcgi/batch.c
-$(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/json.c fcgi/event.c fcgi/batch.c
-$(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/qs.c fcgi/event.c
-$(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c tools/csv.c
-$(FUZZ_BINS): $(wildcard fcgi/*.h tools/*.h)
+$(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+$(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+$(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/core/qs.c fcgi/core/event.c
+$(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c fcgi/core/csv.c
+$(FUZZ_BINS): $(wildcard fcgi/*.h fcgi/core/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -Itools -o $@ $(filter %.c,$^) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
@@ -227,7 +232,7 @@ valgrind: $(BINS)
 	tests/soak/valgrind.sh 5000
 
 format:
-	clang-format -i fcgi/*.c fcgi/*.h tools/*.c tests/*/*.c
+	clang-format -i fcgi/*.c fcgi/*.h fcgi/core/*.c fcgi/core/*.h tools/*.c tests/*/*.c
 
 clean:
 	rm -rf $(BUILD)

@@ -67,7 +67,7 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 			   "Retry-After: 2\r\n");
 		return;
 	default:
-		log_msg(LOG_ERROR, "events", "ingest failed: %s", db_last_error(app->db));
+		log_msg(LOGL_ERROR, "events", "ingest failed: %s", db_last_error(app->db));
 		http_error(req, 500, "internal",
 			   "ingest failed; see the server log for this request id", NULL, NULL);
 	}

@@ -130,7 +130,7 @@ db_failed(struct app *app, struct http_req *req, enum db_status st)
 			   NULL, "Retry-After: 2\r\n");
 		return 1;
 	}
-	log_msg(LOG_ERROR, "stats", "query failed: %s", db_last_error(app->db));
+	log_msg(LOGL_ERROR, "stats", "query failed: %s", db_last_error(app->db));
 	http_error(req, 500, "internal", "query failed; see the server log for this request id",
 		   NULL, NULL);
 	return 1;

@@ -1,5 +1,6 @@
 /* http.c: the FastCGI request, read and answered through libfcgi. */
 #include "http.h"
+#include "buf.h"
 #include "json.h"
 #include "log.h"
 
@@ -113,6 +114,7 @@ enum http_body
 http_read_body(struct http_req *r)
 {
 	FCGX_Stream *in = ((FCGX_Request *)r->fcgx)->in;
+	struct buf body = {0};
 	size_t cap = r->content_length > 0 && r->content_length <= HTTP_BODY_MAX
 			 ? (size_t)r->content_length + 1
 			 : 65536;
@@ -124,23 +126,22 @@ http_read_body(struct http_req *r)
 		r->heap_before = mallinfo2().arena; /* for http_end */
 		r->heap_noted = 1;
 	}
-	if (!(r->body = malloc(cap)))
+	if (buf_reserve(&body, cap) < 0)
 		return HTTP_BODY_ERROR;
+	r->body = body.p; /* http_end frees it */
 	for (;;) {
-		int n = FCGX_GetStr(r->body + r->body_len, (int)(cap - r->body_len - 1), in);
+		int n = FCGX_GetStr(body.p + body.len, (int)(body.cap - body.len - 1), in);
 		if (n <= 0)
 			break;
-		r->body_len += (size_t)n;
+		r->body_len = body.len += (size_t)n;
 		if (r->body_len > HTTP_BODY_MAX) {
 			drain(in);
 			return HTTP_BODY_TOO_LARGE;
 		}
-		if (r->body_len + 1 == cap) {
-			char *p = realloc(r->body, cap * 2);
-			if (!p)
+		if (body.len + 1 == body.cap) {
+			if (buf_reserve(&body, body.cap) < 0)
 				return HTTP_BODY_ERROR;
-			r->body = p;
-			cap *= 2;
+			r->body = body.p;
 		}
 	}
 	r->body[r->body_len] = '\0';
@@ -201,7 +202,7 @@ http_respond(struct http_req *r, int status, const char *extra_headers, const ch
 {
 	static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
 	if (!body) {
-		log_msg(LOG_ERROR, "http", "out of memory building a response");
+		log_msg(LOGL_ERROR, "http", "out of memory building a response");
 		status = 500;
 		body = oom;
 	}

@@ -47,7 +47,7 @@ access_log(const struct http_req *req)
 	};
 	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
 		 req->method, req->path, req->status, req->request_id);
-	log_event(LOG_INFO, "access", msg, f, sizeof f / sizeof f[0]);
+	log_event(LOGL_INFO, "access", msg, f, sizeof f / sizeof f[0]);
 }
 
 static int
@@ -62,7 +62,7 @@ worker_run(const struct conf *c, int slot)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (metrics_attach(slot) < 0)
-		log_msg(LOG_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
+		log_msg(LOGL_WARN, "worker", "no shared-memory metrics (EVENTS_METRICS_SHM)");
 	/* settings read, segment mapped: root is not needed for anything after this */
 	if (privs_drop(getenv("POOL_USER")) < 0)
 		return 1;
@@ -71,7 +71,7 @@ worker_run(const struct conf *c, int slot)
 	if (getppid() != parent)
 		return 0; /* the supervisor died before the line above */
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
-		log_msg(LOG_ERROR, "worker", "libfcgi initialisation failed");
+		log_msg(LOGL_ERROR, "worker", "libfcgi initialisation failed");
 		return 1;
 	}
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
@@ -79,9 +79,9 @@ worker_run(const struct conf *c, int slot)
 		return 1;
 	db_set_limits(app.db, c->db_lock_timeout_ms, c->db_stats_timeout_ms);
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
-		log_msg(LOG_WARN, "worker", "database not reachable at start: %s",
+		log_msg(LOGL_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
-	log_msg(LOG_DEBUG, "worker", "slot %d accepting", slot);
+	log_msg(LOGL_DEBUG, "worker", "slot %d accepting", slot);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		struct http_req req;
 		http_begin(&req, &fr);
@@ -130,9 +130,10 @@ check_config(void)
 	return rc;
 }
 
-static const char help_text[] =
+static const char help_head[] =
     "usage: spawn-fcgi -n -s SOCKET -- events-fcgi     the worker pool (tools/stack.sh up)\n"
     "       events-fcgi --check-config                check the settings, start nothing\n"
+    "       events-fcgi --settings                    the settings table, tab-separated\n"
     "       events-fcgi --help\n"
     "\n"
     "Started by spawn-fcgi -n with the listening FastCGI socket as fd 0, this process is the\n"
@@ -141,20 +142,26 @@ static const char help_text[] =
     "PostgreSQL connection. Started as root, the workers switch to POOL_USER once they\n"
     "have read their settings.\n"
     "\n"
-    "Settings (environment):\n"
-    "  DATABASE_URL             libpq URI or key=value string (unset: libpq's PG* defaults)\n"
-    "  WORKERS                  worker processes, 1..256 (default 8)\n"
-    "  LOG_LEVEL                debug | info | warn | error (default info)\n"
-    "  DB_STATEMENT_TIMEOUT_MS  longest SQL statement, 100..3600000 (default 30000)\n"
-    "  API_KEYS                 KEY[:SCOPES] entries; scopes ingest, read, admin joined by +\n"
-    "  API_KEYS_FILE            a file of such entries, one a line (unset: no keys: open)\n"
-    "  POOL_USER                account the workers run as when started as root (required\n"
-    "                           then)\n"
-    "  RATE_LIMIT_EXEMPT, METRICS_ALLOW   address lists for nginx, checked by --check-config\n"
-    "  EVENTS_METRICS_EPHEMERAL remove the metrics segment at a clean stop (tests)\n"
+    "Settings (environment):\n";
+
+static const char help_tail[] =
     "\n"
     "Exit status: 0 stopped cleanly (or settings fine), 1 start-up failed, 2 bad settings or\n"
     "usage (one line per problem on stderr).\n";
+
+/* --help: the settings part comes from conf.c's table. */
+static void
+print_help(FILE *f)
+{
+	size_t n;
+	const struct conf_setting *s = conf_settings(&n);
+	fputs(help_head, f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-24s %s%s%s%s\n  %-24s %s\n", s[i].name, s[i].doc,
+			*s[i].def ? " (default " : "", s[i].def, *s[i].def ? ")" : "", "",
+			s[i].range);
+	fputs(help_tail, f);
+}
 
 int
 main(int argc, char **argv)
@@ -164,7 +171,11 @@ main(int argc, char **argv)
 	int type;
 	socklen_t len = sizeof type;
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(help_text, stdout);
+		print_help(stdout);
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--settings")) {
+		conf_print_settings(stdout);
 		return 0;
 	}
 	if (conf_load(&c) < 0)

@@ -2,6 +2,7 @@
  * atomics; readers sum. A scrape may see one request's counter before its histogram bucket,
  * never a counter going backwards. */
 #include "metrics.h"
+#include "buf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -107,7 +108,7 @@ segment_check(const char *name, int fd, int any_size)
 	const char *why = segment_problem(fd, any_size, &st);
 	if (!why)
 		return 0;
-	log_msg(LOG_ERROR, "metrics",
+	log_msg(LOGL_ERROR, "metrics",
 		"refusing metrics segment /dev/shm%s: %s (owner uid %ld, mode %04o, %lld bytes; "
 		"expected owner uid %ld, mode 0600, %zu bytes); remove it to start a fresh one",
 		name, why, (long)st.st_uid, (unsigned)(st.st_mode & 07777), (long long)st.st_size,
@@ -125,14 +126,14 @@ open_failed(const char *name)
 	struct stat st;
 	snprintf(path, sizeof path, "/dev/shm%s", name);
 	if (lstat(path, &st) == 0)
-		log_msg(LOG_ERROR, "metrics",
+		log_msg(LOGL_ERROR, "metrics",
 			"cannot open metrics segment %s: %s (owner uid %ld, %s)", path,
 			strerror(err), (long)st.st_uid,
 			S_ISLNK(st.st_mode)   ? "a symbolic link"
 			: S_ISREG(st.st_mode) ? "a regular file"
 					      : "not a regular file");
 	else
-		log_msg(LOG_ERROR, "metrics", "cannot open metrics segment %s: %s", path,
+		log_msg(LOGL_ERROR, "metrics", "cannot open metrics segment %s: %s", path,
 			strerror(err));
 }
 
@@ -165,16 +166,16 @@ segment_setup(const char *name, int fd, int created)
 {
 	struct stat st;
 	if (created && fchmod(fd, 0600) != 0) /* exactly 0600, whatever the umask */
-		log_msg(LOG_WARN, "metrics", "fchmod /dev/shm%s: %s", name, strerror(errno));
+		log_msg(LOGL_WARN, "metrics", "fchmod /dev/shm%s: %s", name, strerror(errno));
 	if (!created && segment_check(name, fd, 1) < 0)
 		return -1;
 	if (fstat(fd, &st) == 0 && st.st_size != 0 && st.st_size != (off_t)sizeof(struct segment)) {
-		log_msg(LOG_WARN, "metrics", "%s has another layout: starting it afresh", name);
+		log_msg(LOGL_WARN, "metrics", "%s has another layout: starting it afresh", name);
 		if (ftruncate(fd, 0) != 0)
-			log_msg(LOG_WARN, "metrics", "ftruncate: %s", strerror(errno));
+			log_msg(LOGL_WARN, "metrics", "ftruncate: %s", strerror(errno));
 	}
 	if (ftruncate(fd, sizeof(struct segment)) != 0 || !(seg = map_segment(fd))) {
-		log_msg(LOG_ERROR, "metrics", "cannot map %s: %s", name, strerror(errno));
+		log_msg(LOGL_ERROR, "metrics", "cannot map %s: %s", name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -218,7 +219,7 @@ metrics_destroy(void)
 	const char *name = getenv("EVENTS_METRICS_SHM");
 	const char *eph = getenv("EVENTS_METRICS_EPHEMERAL");
 	if (name && eph && *eph && strcmp(eph, "0") != 0 && shm_unlink(name) != 0)
-		log_msg(LOG_WARN, "metrics", "shm_unlink %s: %s", name, strerror(errno));
+		log_msg(LOGL_WARN, "metrics", "shm_unlink %s: %s", name, strerror(errno));
 }
 
 void
@@ -248,7 +249,7 @@ metrics_attach(int slot)
 	seg = map_segment(fd);
 	close(fd);
 	if (!seg || seg->magic != METRICS_MAGIC) {
-		log_msg(LOG_ERROR, "metrics", "%s is not a metrics segment", name);
+		log_msg(LOGL_ERROR, "metrics", "%s is not a metrics segment", name);
 		seg = NULL;
 		return -1;
 	}
@@ -306,9 +307,8 @@ metrics_add(enum metric_counter c, uint64_t n)
 /* --- rendering --------------------------------------------------------------------------- */
 
 struct out {
-	char *p;
-	size_t len, cap;
-	int failed;
+	struct buf b;
+	int failed; /* out of memory: nothing more is written */
 };
 
 static void emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -317,23 +317,12 @@ static void
 emit(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
-	for (int tries = 0; tries < 2 && !o->failed; tries++) {
-		va_start(ap, fmt);
-		int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < o->cap - o->len) {
-			o->len += (size_t)n;
-			return;
-		}
-		size_t cap = o->cap * 2 + (size_t)n;
-		char *p = realloc(o->p, cap);
-		if (!p) {
-			o->failed = 1;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
+	if (o->failed)
+		return;
+	va_start(ap, fmt);
+	if (buf_vprintf(&o->b, fmt, ap) < 0)
+		o->failed = 1;
+	va_end(ap);
 }
 
 static uint64_t
@@ -415,14 +404,14 @@ render_counter(struct out *o, const char *name, const char *help, enum metric_co
 char *
 metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 {
-	struct out o = {.p = malloc(16384), .cap = 16384};
-	if (!o.p)
+	struct out o = {0};
+	if (buf_reserve(&o.b, 16384) < 0)
 		return NULL;
-	o.p[0] = '\0';
+	o.b.p[0] = '\0';
 	if (!seg) {
 		emit(&o, "# metrics unavailable: no shared-memory segment\n");
-		*len = o.len;
-		return o.p;
+		*len = o.b.len;
+		return o.b.p;
 	}
 	render_requests(&o, nroutes, label);
 	render_durations(&o, nroutes, label);
@@ -449,9 +438,9 @@ metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 	     "# TYPE events_build_info gauge\nevents_build_info{version=\"%s\"} 1\n",
 	     EVENTS_VERSION);
 	if (o.failed) {
-		free(o.p);
+		buf_free(&o.b);
 		return NULL;
 	}
-	*len = o.len;
-	return o.p;
+	*len = o.b.len;
+	return o.b.p;
 }

@@ -71,7 +71,7 @@ spawn(struct pool *p, int i)
 	char slot[16];
 	pid_t pid = fork();
 	if (pid < 0) {
-		log_msg(LOG_ERROR, "pool", "fork: %s", strerror(errno));
+		log_msg(LOGL_ERROR, "pool", "fork: %s", strerror(errno));
 		return 0;
 	}
 	if (pid == 0) {
@@ -118,7 +118,7 @@ reap(struct pool *p, int stopping)
 				continue;
 			p->slot[i] = 0;
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
-				log_msg(LOG_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
+				log_msg(LOGL_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
 					WIFSIGNALED(status) ? "killed by signal" : "exited with",
 					WIFSIGNALED(status) ? WTERMSIG(status)
 							    : WEXITSTATUS(status));
@@ -158,7 +158,7 @@ reload(struct pool *p)
 			n++;
 		}
 	}
-	log_msg(LOG_INFO, "pool", "reload: %d workers started from %s, %d retiring", p->n, p->exe,
+	log_msg(LOGL_INFO, "pool", "reload: %d workers started from %s, %d retiring", p->n, p->exe,
 		n);
 }
 
@@ -194,14 +194,14 @@ stop(struct pool *p)
 		reap(p, 1);
 	}
 	if (alive(p)) {
-		log_msg(LOG_WARN, "pool", "%d workers still busy after %d s: killing", alive(p),
+		log_msg(LOGL_WARN, "pool", "%d workers still busy after %d s: killing", alive(p),
 			STOP_GRACE_S);
 		signal_all(p, SIGKILL);
 		while (alive(p) && waitpid(-1, NULL, 0) > 0)
 			reap(p, 1);
 	}
 	metrics_destroy();
-	log_msg(LOG_INFO, "pool", "stopped");
+	log_msg(LOGL_INFO, "pool", "stopped");
 	return 0;
 }
 
@@ -221,20 +221,20 @@ pool_run(const struct conf *c, const char *exe)
 	sigprocmask(SIG_BLOCK, &p.mask, NULL);
 	if (c->auth.n == 0)
 		log_msg(
-		    LOG_WARN, "pool",
+		    LOGL_WARN, "pool",
 		    "no API keys configured (API_KEYS, API_KEYS_FILE): /events and /stats/* are "
 		    "open to every client nginx lets through");
 	else
-		log_msg(LOG_INFO, "pool", "%zu API keys configured", c->auth.n);
+		log_msg(LOGL_INFO, "pool", "%zu API keys configured", c->auth.n);
 	/* a segment someone else planted (or that cannot be made) stops start-up: counters
 	 * another account can forge or truncate are worse than none (metrics_create said why) */
 	if (metrics_create(p.n) < 0) {
-		log_msg(LOG_ERROR, "pool", "no usable metrics segment: not starting");
+		log_msg(LOGL_ERROR, "pool", "no usable metrics segment: not starting");
 		return 1;
 	}
 	spawn_all(&p);
 	count_workers(&p);
-	log_msg(LOG_INFO, "pool", "started %d workers from %s", p.n, exe);
+	log_msg(LOGL_INFO, "pool", "started %d workers from %s", p.n, exe);
 	for (;;) {
 		int sig = sigtimedwait(&p.mask, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)

@@ -2,7 +2,7 @@
  *
  *   import_events PATH|- [--batch-size N] [--dry-run] [--rejects FILE]
  *
- * Streams the CSV through tools/csv.c, validates every row with the HTTP path's own
+ * Streams the CSV through fcgi/core/csv.c, validates every row with the HTTP path's own
  * event_validate / json_properties_normalize, and stores batches with db_ingest: one COPY into
  * the session's staging table and one ingest_merge per transaction, so a batch is stored with
  * its summaries or not at all, and a re-run after a crash only finds duplicates. */
@@ -194,18 +194,6 @@ parse_args(int argc, char **argv, struct options *o)
 
 /* --- rejects ------------------------------------------------------------------------------ */
 
-static void
-csv_quoted(FILE *f, const char *s, size_t len)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"')
-			fputc('"', f);
-		fputc(s[i], f);
-	}
-	fputc('"', f);
-}
-
 /* Counts a rejected row and writes it to the rejects file; called from both threads. */
 static void
 reject(struct loader *L, long line, const char *reason, const char *raw, size_t raw_len)
@@ -214,9 +202,9 @@ reject(struct loader *L, long line, const char *reason, const char *raw, size_t 
 	L->rejected++;
 	if (L->rej) {
 		fprintf(L->rej, "%ld,", line);
-		csv_quoted(L->rej, reason, strlen(reason));
+		csv_write_quoted(L->rej, reason, strlen(reason));
 		fputc(',', L->rej);
-		csv_quoted(L->rej, raw, raw_len);
+		csv_write_quoted(L->rej, raw, raw_len);
 		fputc('\n', L->rej);
 	}
 	pthread_mutex_unlock(&L->mu);
@@ -370,11 +358,11 @@ reject_stored(struct loader *L, const struct slot *sl, size_t i, const char *err
 	event_time_format(e->occurred_us, ts);
 	if (m) {
 		fprintf(m, "%s,%s,", e->event_id, ts);
-		csv_quoted(m, e->user_id, strlen(e->user_id));
+		csv_write_quoted(m, e->user_id, strlen(e->user_id));
 		fputc(',', m);
-		csv_quoted(m, e->event_type, strlen(e->event_type));
+		csv_write_quoted(m, e->event_type, strlen(e->event_type));
 		fputc(',', m);
-		csv_quoted(m, e->properties, strlen(e->properties));
+		csv_write_quoted(m, e->properties, strlen(e->properties));
 		fclose(m);
 	}
 	snprintf(reason, sizeof reason, "the database refused the row: %s", err);
@@ -599,7 +587,7 @@ open_db(struct loader *L)
 	L->stripe = 1000 + (int)(getpid() % 8);
 	/* the first connection's failure is said once, in words, by fail() below; not also as
 	 * the db module's JSON warning line */
-	log_set_level(LOG_ERROR);
+	log_set_level(LOGL_ERROR);
 	enum db_status st = db_loader_begin(L->db, L->opt.dry_run);
 	log_set_level(L->log_level);
 	if (st != DB_OK)
@@ -647,7 +635,7 @@ main(int argc, char **argv)
 	pthread_cond_init(&L.cv, NULL);
 	L.t0 = now_s();
 	L.now_us = batch_now_us();
-	L.log_level = LOG_INFO;
+	L.log_level = LOGL_INFO;
 	if (getenv("LOG_LEVEL") && log_level_parse(getenv("LOG_LEVEL")) >= 0)
 		L.log_level = (enum log_level)log_level_parse(getenv("LOG_LEVEL"));
 	log_set_level(L.log_level);

@@ -66,6 +66,67 @@ pause_ms(int ms)
 		;
 }
 
+/* A session-level advisory lock held while migrating: one migrator at a time. */
+static enum db_status
+migrate_lock(struct db *db)
+{
+	enum db_status st = db_connect(db);
+	if (st != DB_OK)
+		return st;
+	/* 0x65766e74 = "evnt": one lock for every migrator of this schema */
+	return db_query_single(db, NULL, "SELECT pg_advisory_lock(1702260340)", 0, NULL, NULL);
+}
+
+/* The checksum recorded for a migration (malloc'd hex text in *checksum, NULL when not
+ * applied), after making sure the bookkeeping table exists. */
+static enum db_status
+migration_checksum(struct db *db, const char *version, char **checksum)
+{
+	enum db_status st = db_query_single(db, NULL,
+					    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+					    " version text PRIMARY KEY, checksum text NOT NULL,"
+					    " applied_at timestamptz NOT NULL DEFAULT now())",
+					    0, NULL, NULL);
+	*checksum = NULL;
+	if (st != DB_OK)
+		return st;
+	return db_query_single(db, NULL,
+			       "SELECT checksum FROM schema_migrations WHERE version = $1", 1,
+			       &version, checksum);
+}
+
+/* The checksum the database computes for sql (md5 hex), malloc'd. */
+static enum db_status
+sql_checksum(struct db *db, const char *sql, char **checksum)
+{
+	return db_query_single(db, NULL, "SELECT md5($1)", 1, &sql, checksum);
+}
+
+/* Runs sql and records version + checksum, in one transaction in which every wait for a lock
+ * lasts at most lock_timeout_ms (0: no limit). DB_BUSY when a lock was not had in time (or a
+ * deadlock or serialisation failure): nothing was applied, and a later try may pass. */
+static enum db_status
+migration_apply(struct db *db, const char *version, const char *sql, const char *checksum,
+		int lock_timeout_ms)
+{
+	const char *params[] = {version, checksum};
+	char begin[64];
+	enum db_status st;
+	/* LOCAL: the session's advisory lock (migrate_lock) waits for other migrators */
+	snprintf(begin, sizeof begin, "BEGIN; SET LOCAL lock_timeout = %d", lock_timeout_ms);
+	if ((st = db_query_single(db, NULL, begin, 0, NULL, NULL)) != DB_OK)
+		return st;
+	if ((st = db_query_single(db, version, sql, 0, NULL, NULL)) != DB_OK ||
+	    (st = db_query_single(db, "record migration",
+				  "INSERT INTO schema_migrations (version, checksum)"
+				  " VALUES ($1, $2)",
+				  2, params, NULL)) != DB_OK) {
+		db_rollback(db);
+		return st;
+	}
+	return db_query_single(db, NULL, "COMMIT", 0, NULL, NULL);
+}
+
 /* Runs one migration, again after a pause when it could not have its locks in time. */
 static enum db_status
 apply_with_retries(struct db *db, const struct opts *o, const char *version, const char *sql,
@@ -74,7 +135,7 @@ apply_with_retries(struct db *db, const struct opts *o, const char *version, con
 	enum db_status st = DB_BUSY;
 	for (int attempt = 1; attempt <= o->attempts; attempt++) {
 		int wait_ms = attempt > 5 ? 5000 : 250 << (attempt - 1);
-		if ((st = db_migration_apply(db, version, sql, checksum, o->lock_timeout_ms)) !=
+		if ((st = migration_apply(db, version, sql, checksum, o->lock_timeout_ms)) !=
 		    DB_BUSY)
 			return st;
 		if (attempt == o->attempts)
@@ -104,8 +165,8 @@ migrate_one(struct db *db, const struct opts *o, const char *name, int *applied)
 		fprintf(stderr, "migrate: cannot read %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	if (db_checksum(db, sql, &want) != DB_OK ||
-	    db_migration_checksum(db, version, &have) != DB_OK) {
+	if (sql_checksum(db, sql, &want) != DB_OK ||
+	    migration_checksum(db, version, &have) != DB_OK) {
 		fprintf(stderr, "migrate: %s\n", db_last_error(db));
 		goto out;
 	}
@@ -234,14 +295,15 @@ main(int argc, char **argv)
 	if (!o.dir && default_dir(dir, sizeof dir) == 0)
 		o.dir = dir;
 	if (!o.dir) {
-		fprintf(stderr, "migrate: no migrations directory beside this binary; give --dir\n");
+		fprintf(stderr,
+			"migrate: no migrations directory beside this binary; give --dir\n");
 		return 1;
 	}
 	if (pgservice_conninfo("events_owner", &conninfo, why, sizeof why) < 0) {
 		fprintf(stderr, "migrate: %s\n", why);
 		return 1;
 	}
-	log_set_level(LOG_ERROR);
+	log_set_level(LOGL_ERROR);
 	if (!(d = opendir(o.dir))) {
 		fprintf(stderr, "migrate: cannot open %s: %s\n", o.dir, strerror(errno));
 		return 1;
@@ -252,7 +314,7 @@ main(int argc, char **argv)
 	closedir(d);
 	qsort(names, n, sizeof names[0], by_name);
 	db = db_new(conninfo, "events-migrate", 0);
-	if (!db || db_migrate_lock(db) != DB_OK) {
+	if (!db || migrate_lock(db) != DB_OK) {
 		fprintf(stderr, "migrate: cannot connect: %s\n",
 			db ? db_last_error(db) : "out of memory");
 		rc = 1;

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the CSV reader of the bulk loader (tools/csv.c). The input is the file as
+/* libFuzzer harness: the CSV reader of the bulk loader (fcgi/core/csv.c). The input is the file as
  * is (the corpus holds plain CSV). Each input is read three times:
  *  - with a 4-byte input buffer (a refill between almost every pair of bytes) and with one
  *    buffer holding the whole input, in lockstep: both must return the same records, so no

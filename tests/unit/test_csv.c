@@ -1,4 +1,4 @@
-/* test_csv.c: unit tests for tools/csv.c. Every case is read with several input buffer sizes
+/* test_csv.c: unit tests for fcgi/core/csv.c. Every case is read with several input buffer sizes
  * (down to 4 bytes), so that each state of the reader meets a buffer boundary. */
 #include <criterion/criterion.h>
 
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tools/csv.h"
+#include "csv.h"
 
 struct csv_case {
 	const char *in;

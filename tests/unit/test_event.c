@@ -1,4 +1,4 @@
-/* test_event.c: unit tests for fcgi/event.c. Inputs are copied into exact-size heap buffers
+/* test_event.c: unit tests for fcgi/core/event.c. Inputs are copied into exact-size heap buffers
  * without a terminating NUL, so AddressSanitizer catches any read beyond len. */
 #include <criterion/criterion.h>
 

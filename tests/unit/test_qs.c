@@ -1,4 +1,4 @@
-/* test_qs.c: unit tests for fcgi/qs.c. Run under valgrind or ASan to check that failed
+/* test_qs.c: unit tests for fcgi/core/qs.c. Run under valgrind or ASan to check that failed
  * parses leak nothing. */
 #include <criterion/criterion.h>
 

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG__MAX };
+enum log_level { LOGL_DEBUG, LOGL_INFO, LOGL_WARN, LOGL_ERROR, LOGL__MAX };
 
 /* A typed extra field for log_event. */
 struct log_field {
@@ -32,7 +32,7 @@ void log_msg(enum log_level level, const char *logger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Appends s[0..len) JSON-escaped (without quotes) to buf of size cap at *pos; never
- * overflows, truncating instead. Shared with the error-line writer. */
+ * overflows, truncating instead. */
 void log_escape(char *buf, size_t cap, size_t *pos, const char *s, size_t len);
 
 /* s escaped as log_escape does, into buf (cap >= 8 bytes, truncated to fit, NUL-terminated),

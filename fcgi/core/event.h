@@ -1,8 +1,11 @@
-/* event.h: the fields of one event, parsed and normalised. Pure functions: no I/O, no
- * allocation, no global state. Every parser returns 0 on success or -1 with *err set to a
- * static, human-readable reason (it goes into API error details as is). */
+/* event.h: one event. Its fields parsed and normalised (event.c: pure functions, no I/O, no
+ * allocation, no global state; every parser returns 0 on success or -1 with *err set to a
+ * static, human-readable reason, which goes into API error details as is), and struct event,
+ * made by event_validate (event_validate.c). */
 #ifndef EVENT_H
 #define EVENT_H
+
+#include "verrs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +20,8 @@ enum {
 };
 
 #define EVENT_US_PER_DAY INT64_C(86400000000)
+/* API.md: occurred_at at most 24 h after the request; fixed, not a setting. */
+#define EVENT_MAX_FUTURE_US EVENT_US_PER_DAY
 
 /* Canonical 8-4-4-4-12 hex UUID, any version, any case. Writes the lower-case form to out. */
 int event_uuid_parse(const char *s, size_t len, char out[EVENT_UUID_BUF], const char **err)
@@ -57,5 +62,44 @@ int event_hex_value(char c);
 
 /* 1 if s[0..len) is valid UTF-8 (same rules as above, control characters allowed), else 0. */
 int event_utf8_valid(const char *s, size_t len);
+
+/* One valid event, normalised: lower-case UUID, UTC instant, user_id as text (an integer
+ * user_id becomes its decimal form), properties as compact JSON. Strings are owned by the
+ * batch that holds the event. */
+struct event {
+	char event_id[EVENT_UUID_BUF];
+	int64_t occurred_us;
+	char *user_id;
+	char *event_type;
+	char *properties;
+};
+
+/* Frees the strings of e (not e itself). */
+void event_free(struct event *e);
+
+/* The raw fields of one event as found in a request or a CSV row. Any may be NULL when
+ * missing; user_id_is_int says the user_id was a JSON integer (already range-checked and
+ * formatted as decimal text). properties is compact JSON of an object, or NULL for {}. */
+struct event_input {
+	const char *event_id;
+	size_t event_id_len;
+	const char *occurred_at;
+	size_t occurred_at_len;
+	const char *user_id;
+	size_t user_id_len;
+	const char *event_type;
+	size_t event_type_len;
+	const char *properties;
+	size_t properties_len;
+	unsigned reported; /* EVENT_F_* bits of fields whose problem the caller already recorded */
+};
+
+enum { EVENT_F_ID = 1, EVENT_F_TIME = 2, EVENT_F_USER = 4, EVENT_F_TYPE = 8, EVENT_F_PROPS = 16 };
+
+/* Validates in against API.md's Event table (now_us is the request time, for the "at most
+ * 24 h in the future" rule) and fills out with malloc'd copies. Every problem goes to v with
+ * the given index; returns 0 when the event is valid, -1 otherwise (out untouched). */
+int event_validate(const struct event_input *in, int64_t now_us, long index, struct verrs *v,
+		   struct event *out) __attribute__((warn_unused_result));
 
 #endif

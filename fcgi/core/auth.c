@@ -190,7 +190,7 @@ read_key_file(const char *path)
 		return NULL;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
-		log_msg(LOG_WARN, "auth",
+		log_msg(LOGL_WARN, "auth",
 			"API_KEYS_FILE=%s is open to group or others (mode %04o): chmod 600 it",
 			path, (unsigned)(st.st_mode & 07777));
 	if (!(buf = malloc(AUTH_FILE_MAX + 2))) {

@@ -64,4 +64,7 @@ const char *csv_error(const struct csv_reader *r);
  * reads "properties": null. */
 int csv_cell_is_json_null(const char *p, size_t len);
 
+/* Writes s[0..len) to f as one quoted CSV field ("" for each "): the loader's rejects file. */
+void csv_write_quoted(FILE *f, const char *s, size_t len);
+
 #endif

@@ -12,9 +12,9 @@
 
 enum { LOG_LINE_MAX = 4096 };
 
-static enum log_level min_level = LOG_INFO;
+static enum log_level min_level = LOGL_INFO;
 static const char *request_id;
-static const char *const level_names[LOG__MAX] = {"debug", "info", "warn", "error"};
+static const char *const level_names[LOGL__MAX] = {"debug", "info", "warn", "error"};
 
 void
 log_set_level(enum log_level level)
@@ -31,7 +31,7 @@ log_set_request_id(const char *id)
 int
 log_level_parse(const char *s)
 {
-	for (int i = 0; i < LOG__MAX; i++)
+	for (int i = 0; i < LOGL__MAX; i++)
 		if (strcmp(s, level_names[i]) == 0)
 			return i;
 	return -1;

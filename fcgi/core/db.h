@@ -1,9 +1,9 @@
-/* db.h: the service's PostgreSQL connection. The only module that knows libpq. */
+/* db.h: the service's PostgreSQL connection (db.c), ingestion (db_ingest.c), statistics
+ * (db_stats.c) and the bulk loader's dry run (db_loader.c). Only db*.c know libpq. */
 #ifndef DB_H
 #define DB_H
 
 #include "batch.h"
-#include "json.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -45,13 +45,18 @@ enum db_ingest_mode { DB_FRESH, DB_MAY_REPEAT };
 /* Stores b idempotently (first write wins) in one transaction and maintains the per-day
  * summaries; *accepted = events newly stored. stripe (0..32767) picks the summary counter
  * rows this writer bumps, so that concurrent writers do not contend. */
-enum db_status db_ingest(struct db *db, const struct batch *b, int stripe,
-			 enum db_ingest_mode mode, size_t *accepted)
-    __attribute__((warn_unused_result));
+enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, enum db_ingest_mode mode,
+			 size_t *accepted) __attribute__((warn_unused_result));
 
 /* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */
 enum db_status db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
     __attribute__((warn_unused_result));
+
+/* One row of the top event types. */
+struct top_row {
+	const char *event_type;
+	int64_t count;
+};
 
 /* Top event types of [from_day, to_day]: *rows is malloc'd (with the strings inside the same
  * block); caller frees *rows. */
@@ -66,24 +71,18 @@ enum db_status db_retention(struct db *db, int64_t start_day, int period, int wi
 /* A trivial query answered within timeout_ms. */
 enum db_status db_ping(struct db *db, int timeout_ms) __attribute__((warn_unused_result));
 
-/* Migrations (tools/migrate): a session-level advisory lock held while migrating. */
-enum db_status db_migrate_lock(struct db *db) __attribute__((warn_unused_result));
-
-/* The checksum recorded for a migration (malloc'd hex text in *checksum, NULL when not
- * applied), after making sure the bookkeeping table exists. */
-enum db_status db_migration_checksum(struct db *db, const char *version, char **checksum)
+/* Runs sql, a statement of the caller's own, with nparams text params (0: sql may hold several
+ * statements, and the last one's result counts), in the session as it is (no db_ready: for
+ * the migrator, whose statements must not need the schema). With value, *value is the first
+ * column of the first row, malloc'd (caller frees), or NULL when there is no row or it is
+ * NULL. what names the statement in db_last_error and the log (NULL: sql itself). DB_BUSY
+ * also for a deadlock or serialisation failure: a later try may pass. */
+enum db_status db_query_single(struct db *db, const char *what, const char *sql, int nparams,
+			       const char *const *params, char **value)
     __attribute__((warn_unused_result));
 
-/* The checksum the database computes for sql (md5 hex), malloc'd. */
-enum db_status db_checksum(struct db *db, const char *sql, char **checksum)
-    __attribute__((warn_unused_result));
-
-/* Runs sql and records version + checksum, in one transaction in which every wait for a lock
- * lasts at most lock_timeout_ms (0: no limit). DB_BUSY when a lock was not had in time (or a
- * deadlock or serialisation failure): nothing was applied, and a later try may pass. */
-enum db_status db_migration_apply(struct db *db, const char *version, const char *sql,
-				  const char *checksum, int lock_timeout_ms)
-    __attribute__((warn_unused_result));
+/* Rolls back the open transaction, if there is one (after a failed db_query_single). */
+void db_rollback(struct db *db);
 
 /* --- bulk loader --- */
 

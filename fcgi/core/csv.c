@@ -334,3 +334,15 @@ csv_cell_is_json_null(const char *p, size_t len)
 		p++, len--;
 	return len == 4 && memcmp(p, "null", 4) == 0;
 }
+
+void
+csv_write_quoted(FILE *f, const char *s, size_t len)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"')
+			fputc('"', f);
+		fputc(s[i], f);
+	}
+	fputc('"', f);
+}

@@ -3,6 +3,7 @@
 #define JSON_H
 
 #include "batch.h"
+#include "verrs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,10 +47,8 @@ char *json_render_health(int db_ok);
 /* DAU: counts[i] is the number of users of day from_day + i. */
 char *json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts);
 
-struct top_row {
-	const char *event_type;
-	int64_t count;
-};
+/* Top event types (struct top_row: db.h). */
+struct top_row;
 char *json_render_top(const struct top_row *rows, size_t n);
 
 /* Retention: counts[k] for k = 0..windows; period in days (1 or 7). */

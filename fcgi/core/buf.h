@@ -1,0 +1,33 @@
+/* buf.h: a growable byte buffer, the one every module that builds text of unknown length
+ * uses (the HTTP body, the COPY stream, the stats answers, the metrics page). */
+#ifndef BUF_H
+#define BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* p[0..len) holds the bytes, cap is what p has room for. {0} is an empty buffer; whoever
+ * owns the struct frees p (buf_free, or free(p) once the text is handed over). */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* Makes cap >= len + more. A buffer that must grow takes twice its capacity, or exactly
+ * len + more when that is more (so the first reserve of an empty buffer is exact): appending
+ * n bytes piece by piece costs O(n). 0, or -1 when out of memory (b unchanged). */
+int buf_reserve(struct buf *b, size_t more) __attribute__((warn_unused_result));
+
+/* Appends printf-style text, NUL-terminated after len (the NUL is not counted). 0, or -1 when
+ * out of memory (b unchanged but for its capacity). */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
+__attribute__((warn_unused_result));
+
+/* buf_printf with a va_list (which it consumes). */
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)))
+__attribute__((warn_unused_result));
+
+/* Frees p; b is empty and reusable afterwards. */
+void buf_free(struct buf *b);
+
+#endif

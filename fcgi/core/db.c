@@ -1,0 +1,366 @@
+/* db.c: one libpq connection, its session limits and prepared statements, the query helpers
+ * the other db*.c files share, and the one single-row helper the migrator runs its own SQL
+ * with. db*.c are the only files that include libpq-fe.h. Every PGresult is checked and
+ * cleared on every path. */
+#include "db.h"
+#include "db_internal.h"
+#include "log.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct stmt {
+	const char *name, *sql;
+};
+
+static const struct stmt statements[] = {
+    {"dau", "SELECT day - $1::date, sum(users)::bigint FROM daily_users"
+	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY day"},
+    {"top", "SELECT event_type, sum(events)::bigint AS n FROM daily_event_types"
+	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY event_type"
+	    " ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $3::int"},
+    /* window k of the cohort starting at $1 is the cell (period, $1, $1 + k * period);
+     * window 0 is the cohort size (migration 0003) */
+    {"retention", "SELECT (active - $1::date) / $2::int, sum(users)::bigint FROM retention_cells"
+		  " WHERE period = $2::int AND cohort = $1::date"
+		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
+		  " GROUP BY active"},
+    {"merge", "SELECT ingest_merge($1::int, false)"},
+    {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
+};
+
+struct db *
+db_new(const char *conninfo, const char *application_name, int statement_timeout_ms)
+{
+	struct db *db = calloc(1, sizeof *db);
+	if (!db)
+		return NULL;
+	if (conninfo && !(db->conninfo = strdup(conninfo))) {
+		free(db);
+		return NULL;
+	}
+	snprintf(db->appname, sizeof db->appname, "%s", application_name);
+	db->statement_timeout_ms = statement_timeout_ms;
+	return db;
+}
+
+void
+db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms)
+{
+	db->lock_timeout_ms = lock_timeout_ms;
+	db->read_timeout_ms = read_timeout_ms;
+}
+
+void
+db_disconnect(struct db *db)
+{
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db->ready = 0;
+}
+
+void
+db_close(struct db *db)
+{
+	if (!db)
+		return;
+	db_disconnect(db);
+	free(db->conninfo);
+	free(db);
+}
+
+const char *
+db_last_error(const struct db *db)
+{
+	return db->err;
+}
+
+void
+db_set_error(struct db *db, const char *what, const char *detail)
+{
+	size_t n;
+	snprintf(db->err, sizeof db->err, "%s: %s", what, detail ? detail : "");
+	n = strlen(db->err);
+	while (n && (db->err[n - 1] == '\n' || db->err[n - 1] == ' '))
+		db->err[--n] = '\0';
+}
+
+enum db_status
+db_connect(struct db *db)
+{
+	const char *keys[] = {"dbname",
+			      "application_name",
+			      "connect_timeout",
+			      "keepalives_idle",
+			      "keepalives_interval",
+			      "keepalives_count",
+			      NULL};
+	const char *vals[] = {db->conninfo, db->appname, "2", "10", "3", "3", NULL};
+	char sql[200];
+	PGresult *r;
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return DB_OK;
+	db_disconnect(db);
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		db_set_error(db, "connect", db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		log_msg(LOGL_WARN, "db", "%s", db->err);
+		db_disconnect(db);
+		return DB_UNAVAILABLE;
+	}
+	snprintf(sql, sizeof sql,
+		 "SET statement_timeout = %d; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
+		 " SET client_min_messages = warning",
+		 db->statement_timeout_ms, db->lock_timeout_ms);
+	r = PQexec(db->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		db_set_error(db, "session setup", PQerrorMessage(db->conn));
+		log_msg(LOGL_ERROR, "db", "%s", db->err);
+		PQclear(r);
+		db_disconnect(db);
+		return DB_UNAVAILABLE;
+	}
+	PQclear(r);
+	db->sess_stmt_ms = db->statement_timeout_ms;
+	db->sess_lock_ms = db->lock_timeout_ms;
+	return DB_OK;
+}
+
+/* 1 for errors that mean the server is going or gone even though libpq may not have noticed
+ * yet: class 08 (connection exception) and 57P (administrator or crash shutdown, "cannot
+ * connect now"), e.g. the FATAL a session gets while PostgreSQL is being stopped. */
+static int
+server_gone(const PGresult *r)
+{
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3));
+}
+
+/* 1 for a statement that ran out of time: a lock not had within lock_timeout (55P03
+ * lock_not_available), or statement_timeout or a cancel request (57014 query_canceled). The
+ * connection stays usable. */
+static int
+timed_out(const PGresult *r)
+{
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return code && (!strcmp(code, "55P03") || !strcmp(code, "57014"));
+}
+
+/* What a failed result r (may be NULL) means: connection lost (DB_UNAVAILABLE, connection
+ * dropped), out of time (DB_BUSY) or an error the server reported (DB_ERROR). Logs once with
+ * the statement's name. */
+enum db_status
+db_failure(struct db *db, const char *what, const PGresult *r)
+{
+	db_set_error(db, what, PQerrorMessage(db->conn));
+	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
+		log_msg(LOGL_WARN, "db", "connection lost: %s", db->err);
+		db_disconnect(db);
+		return DB_UNAVAILABLE;
+	}
+	if (timed_out(r)) {
+		log_msg(LOGL_WARN, "db", "out of time: %s", db->err);
+		return DB_BUSY;
+	}
+	log_msg(LOGL_ERROR, "db", "%s", db->err);
+	return DB_ERROR;
+}
+
+enum db_status
+db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+{
+	PGresult *r = PQexec(db->conn, sql);
+	enum db_status st = DB_OK;
+	if (PQresultStatus(r) != want)
+		st = db_failure(db, sql, r);
+	PQclear(r);
+	return st;
+}
+
+/* Brings the session to statement_timeout stmt_ms and the configured lock_timeout, in one
+ * round trip and only when it does not have them yet. (Both SETs run in one implicit
+ * transaction: if one fails, the session keeps what it had.) */
+static enum db_status
+session_limits(struct db *db, int stmt_ms)
+{
+	char sql[96];
+	enum db_status st;
+	if (db->sess_stmt_ms == stmt_ms && db->sess_lock_ms == db->lock_timeout_ms)
+		return DB_OK;
+	snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET lock_timeout = %d", stmt_ms,
+		 db->lock_timeout_ms);
+	if ((st = db_exec_ok(db, sql, PGRES_COMMAND_OK)) == DB_OK) {
+		db->sess_stmt_ms = stmt_ms;
+		db->sess_lock_ms = db->lock_timeout_ms;
+	}
+	return st;
+}
+
+/* Makes the staging table and prepares the statements. Preparing takes the tables' locks, so
+ * it can run out of time behind a migration. */
+static enum db_status
+prepare(struct db *db)
+{
+	enum db_status st;
+	if ((st = db_exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+		return st;
+	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
+		st = PQresultStatus(r) == PGRES_COMMAND_OK ? DB_OK
+							   : db_failure(db, statements[i].name, r);
+		PQclear(r);
+		if (st != DB_OK)
+			return st;
+	}
+	return DB_OK;
+}
+
+/* Connected, session limits current, statements prepared, staging tables present. A
+ * preparation that failed half-way leaves no connection behind: its statements would exist
+ * twice on the next try. */
+enum db_status
+db_ready(struct db *db)
+{
+	enum db_status st = db_connect(db);
+	if (st == DB_OK)
+		st = session_limits(db, db->sess_stmt_ms);
+	if (st != DB_OK || db->ready)
+		return st;
+	if ((st = prepare(db)) != DB_OK) {
+		db_disconnect(db);
+		return st == DB_BUSY ? DB_BUSY : DB_UNAVAILABLE; /* e.g. migrations not applied */
+	}
+	db->ready = 1;
+	return DB_OK;
+}
+
+/* Runs a prepared statement that returns rows; *out owned by the caller (PQclear). A lost
+ * connection that was idle is retried once on a new one: the first request after a database
+ * restart then succeeds instead of failing. */
+enum db_status
+db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
+{
+	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	*out = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		/* a connection the server closed while it was idle (a restart: "terminating
+		 * connection due to administrator command") fails at its first statement, which
+		 * may be one of ready()'s: that too is retried on a new connection */
+		int was_connected = db->conn != NULL;
+		enum db_status st = db_ready(db);
+		if (st == DB_OK && (st = session_limits(db, stmt_ms)) == DB_OK) {
+			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
+				return DB_OK;
+			st = db_failure(db, name, *out);
+			PQclear(*out);
+			*out = NULL;
+		}
+		if (st != DB_UNAVAILABLE || !was_connected)
+			return st;
+	}
+	return DB_UNAVAILABLE;
+}
+
+int
+db_retryable(const PGresult *r)
+{
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	return code && (!strcmp(code, "40P01") || !strcmp(code, "40001"));
+}
+
+int64_t
+db_first_int(const PGresult *r)
+{
+	return PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+							 : 0;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		(void)db_exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
+}
+
+/* Shared by the migrator's statements: a parameterless sql runs on the simple protocol, so it
+ * may hold several statements (a migration file). */
+enum db_status
+db_query_single(struct db *db, const char *what, const char *sql, int nparams,
+		const char *const *params, char **value)
+{
+	PGresult *r = nparams ? PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+			      : PQexec(db->conn, sql);
+	enum db_status st = DB_OK;
+	if (value)
+		*value = NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+		st = db_failure(db, what ? what : sql, r);
+		/* a deadlock or serialisation failure: a later try may pass */
+		if (st == DB_ERROR && db_retryable(r))
+			st = DB_BUSY;
+	} else if (value && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) &&
+		   !(*value = strdup(PQgetvalue(r, 0, 0)))) {
+		st = DB_ERROR;
+	}
+	PQclear(r);
+	return st;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the answer to a sent query until deadline; 0 when a result is ready. */
+static int
+wait_result(struct db *db, int64_t deadline)
+{
+	while (PQisBusy(db->conn)) {
+		struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		if (!PQconsumeInput(db->conn))
+			return -1;
+	}
+	return 0;
+}
+
+enum db_status
+db_ping(struct db *db, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	enum db_status st = DB_OK;
+	PGresult *r;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int was_connected = db->conn != NULL;
+		if ((st = db_connect(db)) != DB_OK)
+			return st;
+		if (!PQsendQuery(db->conn, "SELECT 1") || wait_result(db, deadline) < 0) {
+			db_set_error(db, "ping", PQerrorMessage(db->conn));
+			log_msg(LOGL_WARN, "db", "%s", db->err);
+			db_disconnect(db); /* a late answer would confuse the next query */
+			st = DB_UNAVAILABLE;
+			if (was_connected && now_ms() < deadline)
+				continue;
+			return st;
+		}
+		while ((r = PQgetResult(db->conn))) {
+			if (PQresultStatus(r) != PGRES_TUPLES_OK)
+				st = DB_UNAVAILABLE;
+			PQclear(r);
+		}
+		if (st == DB_OK)
+			return DB_OK;
+		db_disconnect(db);
+	}
+	return st;
+}

@@ -1,0 +1,57 @@
+/* db_internal.h: what db.c, db_ingest.c, db_stats.c and db_loader.c share and nothing else
+ * includes: the connection's state and the helpers that run statements on it. */
+#ifndef DB_INTERNAL_H
+#define DB_INTERNAL_H
+
+#include "db.h"
+
+#include <libpq-fe.h>
+
+#include <stdint.h>
+
+struct db {
+	PGconn *conn;
+	char *conninfo;
+	char appname[64];
+	int statement_timeout_ms;	/* every statement but the reads (0: none) */
+	int lock_timeout_ms;		/* every wait for a lock (0: none) */
+	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
+	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
+	int ready; /* statements prepared and staging tables made on this connection */
+	char err[256];
+};
+
+/* Drops the connection (if any); the next db_ready makes a new one. */
+void db_disconnect(struct db *db);
+
+/* db->err = "what: detail", without detail's trailing newline. */
+void db_set_error(struct db *db, const char *what, const char *detail);
+
+/* What a failed result r (may be NULL) means: connection lost (DB_UNAVAILABLE, connection
+ * dropped), out of time (DB_BUSY) or an error the server reported (DB_ERROR). Logs once with
+ * the statement's name what. */
+enum db_status db_failure(struct db *db, const char *what, const PGresult *r);
+
+/* Runs sql (simple protocol: may hold several statements); DB_OK when its last result has
+ * status want, otherwise db_failure's answer. */
+enum db_status db_exec_ok(struct db *db, const char *sql, ExecStatusType want);
+
+/* Connected, session limits current, statements prepared, staging tables present. */
+enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
+
+/* Runs the prepared statement name (one of db.c's table) with the reads' statement timeout;
+ * on DB_OK *out holds its rows and the caller clears it (PQclear), otherwise *out is NULL. */
+enum db_status db_query(struct db *db, const char *name, int nparams, const char *const *params,
+			PGresult **out) __attribute__((warn_unused_result));
+
+/* 1 for a deadlock or serialisation failure, which a second try may pass. */
+int db_retryable(const PGresult *r);
+
+/* The first column of the first row as an integer, 0 when there is none or it is NULL. */
+int64_t db_first_int(const PGresult *r);
+
+/* COPYs b into the session's staging table ingest_stage inside the open transaction
+ * (db_ingest.c). */
+enum db_status db_stage(struct db *db, const struct batch *b) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,80 @@
+/* db_loader.c: what the bulk loader (tools/import_events) needs beyond db_ingest: session
+ * sizing for whole batches, and the dry run that counts fresh events inside one transaction
+ * that is rolled back. */
+#include "db.h"
+#include "db_internal.h"
+
+#include <libpq-fe.h>
+
+#include <stdint.h>
+
+enum db_status
+db_loader_begin(struct db *db, int dry_run)
+{
+	/* Room for a whole batch in the session's temp tables and for its sorts: temp_buffers
+	 * only takes effect before the first temp table is touched, so before ready(). */
+	enum db_status st = db_connect(db);
+	if (st == DB_OK && !db->ready)
+		st = db_exec_ok(db, "SET temp_buffers = '256MB'; SET work_mem = '64MB'",
+				PGRES_COMMAND_OK);
+	if (st == DB_OK)
+		st = db_ready(db);
+	if (st != DB_OK || !dry_run)
+		return st;
+	if ((st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+		return st;
+	st = db_exec_ok(db,
+			"CREATE TEMP TABLE loader_seen (event_id uuid PRIMARY KEY) ON COMMIT DROP",
+			PGRES_COMMAND_OK);
+	if (st != DB_OK)
+		db_rollback(db);
+	return st;
+}
+
+/* The dry-run count of one batch, inside savepoint "batch". */
+static enum db_status
+dry_count(struct db *db, const struct batch *b, int64_t *n)
+{
+	enum db_status st;
+	PGresult *r;
+	if ((st = db_stage(db, b)) != DB_OK)
+		return st;
+	r = PQexec(db->conn, "WITH fresh AS (INSERT INTO loader_seen"
+			     " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
+			     " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+			     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		st = db_failure(db, "dry-run count", r);
+		PQclear(r);
+		return st;
+	}
+	*n = db_first_int(r);
+	PQclear(r);
+	return db_exec_ok(db, "TRUNCATE ingest_stage", PGRES_COMMAND_OK);
+}
+
+enum db_status
+db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
+{
+	int64_t n = 0;
+	enum db_status st;
+	*fresh = 0;
+	if (!db->conn || PQtransactionStatus(db->conn) != PQTRANS_INTRANS)
+		return DB_UNAVAILABLE; /* the dry run's transaction is gone with its connection */
+	if ((st = db_exec_ok(db, "SAVEPOINT batch", PGRES_COMMAND_OK)) != DB_OK)
+		return st;
+	st = dry_count(db, b, &n);
+	if (st == DB_ERROR)
+		(void)db_exec_ok(db, "ROLLBACK TO SAVEPOINT batch", PGRES_COMMAND_OK);
+	else if (st == DB_OK)
+		st = db_exec_ok(db, "RELEASE SAVEPOINT batch", PGRES_COMMAND_OK);
+	*fresh = st == DB_OK ? (size_t)n : 0;
+	return st;
+}
+
+void
+db_loader_end(struct db *db, int dry_run)
+{
+	if (dry_run)
+		db_rollback(db);
+}
