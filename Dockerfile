@@ -27,7 +27,7 @@ COPY --from=build /out/bin/ /usr/local/bin/
 COPY migrations/ /app/migrations/
 WORKDIR /app
 USER events
-ENV WORKERS=8
+# WORKERS and the other settings: events-fcgi's own defaults (events-fcgi --settings)
 EXPOSE 9000
 # spawn-fcgi binds the socket and execs events-fcgi, the supervisor of the worker pool:
 # SIGTERM (docker stop) drains and exits, SIGHUP replaces the workers.

@@ -10,7 +10,8 @@
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
 #   PORT         8000               nginx listen port
 #   LISTEN_ADDR  127.0.0.1          nginx listen address
-#   WORKERS      8                  FastCGI worker processes (read by events-fcgi)
+#   WORKERS      8                  FastCGI worker processes (read by events-fcgi; its
+#                                   defaults: build/events-fcgi --settings)
 #   POOL_USER    eventsd            OS account the workers run as when started as root
 #                                   (created as a system account when missing)
 #   DATABASE_URL (unset)            an external database; no embedded cluster when set

@@ -127,3 +127,31 @@ Test(cli, running_stack_names_settings_that_differ, .timeout = 60)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* The workers' settings have one table, the binary's (events-fcgi --settings): README's
+ * configuration table gives the same default for each (and conf/events.env.example follows
+ * README: env_example_lists_every_setting). */
+Test(cli, settings_table_is_the_source)
+{
+	static char readme[262144], table[16384];
+	FILE *f = fopen("README.md", "r");
+	cr_assert(f, "README.md");
+	readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
+	fclose(f);
+	int rc = run("build/events-fcgi --settings", table, sizeof table);
+	cr_assert_eq(rc, 0, "events-fcgi --settings: exit %d", rc);
+	int rows = 0;
+	for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
+		char want[160];
+		char *tab = strchr(line, '\t'), *tab2 = tab ? strchr(tab + 1, '\t') : NULL;
+		if (!tab2 || tab2 == tab + 1)
+			continue; /* no default */
+		*tab = *tab2 = '\0';
+		const char *name = line, *def = tab + 1;
+		rows++;
+		snprintf(want, sizeof want, "\n| `%s` | `%s` |", name, def);
+		cr_expect(strstr(readme, want), "README's configuration table: %s default %s", name,
+			  def);
+	}
+	cr_expect_gt(rows, 4, "read the settings table (%d rows with a default)", rows);
+}

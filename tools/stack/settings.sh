@@ -34,7 +34,7 @@ VAR_DIR=$(realpath -m -- "${VAR_DIR:-$ROOT/var}")
 BUILD=$(realpath -m -- "${BUILD:-$ROOT/build}")
 PORT=${PORT:-8000}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1}
-WORKERS=${WORKERS:-8}
+WORKERS=${WORKERS:-} # unset: the binary's own default (check_settings asks it)
 RATE_LIMIT_RPS=${RATE_LIMIT_RPS:-100}
 RATE_LIMIT_BURST=${RATE_LIMIT_BURST:-200}
 RATE_LIMIT_EXEMPT=${RATE_LIMIT_EXEMPT:-}
@@ -49,8 +49,6 @@ EXTERNAL_DB=${DATABASE_URL:-}
 
 check_settings() {
 	[[ $PORT =~ ^[0-9]+$ ]] && ((PORT >= 1 && PORT <= 65535)) || die "PORT must be 1..65535, not '$PORT'"
-	[[ $WORKERS =~ ^[0-9]+$ ]] && ((WORKERS >= 1 && WORKERS <= 256)) ||
-		die "WORKERS must be 1..256, not '$WORKERS'"
 	local ip_re='^[][0-9A-Fa-f.:]+$'
 	[[ $LISTEN_ADDR =~ $ip_re ]] || die "LISTEN_ADDR '$LISTEN_ADDR' is not an IP address"
 	[[ $POOL_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] && [ "$POOL_USER" != root ] ||
@@ -59,6 +57,8 @@ check_settings() {
 	# nginx gets (RATE_LIMIT_EXEMPT, METRICS_ALLOW), checked by the binary before anything
 	# starts: one line per problem.
 	[ -x "$BUILD/events-fcgi" ] || die "$BUILD/events-fcgi not built (run: make all)"
+	# defaults of the workers' settings live in one table, the binary's (--settings)
+	[ -n "$WORKERS" ] || WORKERS=$("$BUILD/events-fcgi" --settings | awk -F'\t' '$1 == "WORKERS" { print $2 }')
 	local out
 	if ! out=$(WORKERS=$WORKERS RATE_LIMIT_EXEMPT=$RATE_LIMIT_EXEMPT METRICS_ALLOW=$METRICS_ALLOW \
 		"$BUILD/events-fcgi" --check-config 2>&1); then
