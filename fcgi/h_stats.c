@@ -232,8 +232,7 @@ h_stats_retention(struct app *app, struct http_req *req)
 		invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req,
-		      db_retention(app->db, start, period, windows, &cohort, counts)))
+	if (db_failed(app, req, db_retention(app->db, start, period, windows, &cohort, counts)))
 		goto out;
 	body = json_render_retention(start, period, cohort, (size_t)windows, counts);
 	http_respond(req, 200, NULL, body);

@@ -58,8 +58,8 @@ struct loader {
 	struct db *db;
 	int stripe;
 	enum log_level log_level; /* LOG_LEVEL, default info */
-	int col[COL__MAX]; /* column index of each known field */
-	size_t ncols;	   /* fields in the header */
+	int col[COL__MAX];	  /* column index of each known field */
+	size_t ncols;		  /* fields in the header */
 	/* Two batches: the reader fills one while the writer thread stores the other, so that
 	 * parsing and validating (client CPU) overlaps with COPY and merge (server CPU). */
 	struct slot slots[2];
@@ -88,29 +88,30 @@ now_s(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: import_events PATH|- [--batch-size N] [--dry-run] [--rejects FILE]\n"
-		"\n"
-		"Loads events from a CSV file (or stdin for -) with the header\n"
-		"event_id,occurred_at,user_id,event_type,properties_json (any order, extra columns\n"
-		"ignored) under the same rules as POST /events. Every row ends as exactly one of\n"
-		"accepted, duplicate (its event_id is stored already) or rejected. Safe to re-run.\n"
-		"\n"
-		"  --batch-size N   rows per transaction, 1..%d (default %d)\n"
-		"  --dry-run        read, validate and count (duplicates too); write nothing\n"
-		"  --rejects FILE   write rejected rows there as CSV: line,reason,record\n"
-		"  -h, --help       this text\n"
-		"\n"
-		"Database: DATABASE_URL; else the libpq PG* variables (PGSERVICE, PGSERVICEFILE\n"
-		"too); else the embedded database of make run, through the service file the stack\n"
-		"writes ($VAR_DIR/run/pg_service.conf, or var/run/ beside this binary's build/).\n"
-		"LOG_LEVEL (debug|info|warn|error, default info) for log lines on stderr.\n"
-		"\n"
-		"The last line on stdout is {\"read\":N,\"accepted\":A,\"duplicates\":D,"
-		"\"rejected\":R,\"seconds\":S}.\n"
-		"Exit status: 0 every row accepted or duplicate, 3 finished with rejected rows,\n"
-		"1 could not run (bad arguments, unreadable file, no database).\n",
-		MAX_BATCH, DEFAULT_BATCH);
+	fprintf(
+	    f,
+	    "usage: import_events PATH|- [--batch-size N] [--dry-run] [--rejects FILE]\n"
+	    "\n"
+	    "Loads events from a CSV file (or stdin for -) with the header\n"
+	    "event_id,occurred_at,user_id,event_type,properties_json (any order, extra columns\n"
+	    "ignored) under the same rules as POST /events. Every row ends as exactly one of\n"
+	    "accepted, duplicate (its event_id is stored already) or rejected. Safe to re-run.\n"
+	    "\n"
+	    "  --batch-size N   rows per transaction, 1..%d (default %d)\n"
+	    "  --dry-run        read, validate and count (duplicates too); write nothing\n"
+	    "  --rejects FILE   write rejected rows there as CSV: line,reason,record\n"
+	    "  -h, --help       this text\n"
+	    "\n"
+	    "Database: DATABASE_URL; else the libpq PG* variables (PGSERVICE, PGSERVICEFILE\n"
+	    "too); else the embedded database of make run, through the service file the stack\n"
+	    "writes ($VAR_DIR/run/pg_service.conf, or var/run/ beside this binary's build/).\n"
+	    "LOG_LEVEL (debug|info|warn|error, default info) for log lines on stderr.\n"
+	    "\n"
+	    "The last line on stdout is {\"read\":N,\"accepted\":A,\"duplicates\":D,"
+	    "\"rejected\":R,\"seconds\":S}.\n"
+	    "Exit status: 0 every row accepted or duplicate, 3 finished with rejected rows,\n"
+	    "1 could not run (bad arguments, unreadable file, no database).\n",
+	    MAX_BATCH, DEFAULT_BATCH);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -377,8 +378,9 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 {
 	struct batch view = {.ev = sl->b.ev + off, .n = n, .cap = n};
 	size_t fresh = 0;
-	enum db_status st = L->opt.dry_run ? db_loader_dry_count(L->db, &view, &fresh)
-					   : db_ingest(L->db, &view, L->stripe, DB_MAY_REPEAT, &fresh);
+	enum db_status st = L->opt.dry_run
+				? db_loader_dry_count(L->db, &view, &fresh)
+				: db_ingest(L->db, &view, L->stripe, DB_MAY_REPEAT, &fresh);
 	if (st == DB_OK) {
 		L->accepted += fresh;
 		L->dups += n - fresh;

@@ -32,7 +32,8 @@ entry_problem(const char *e, size_t n)
 		return "not a prefix length after '/'";
 	long len = strtol(slash + 1, &end, 10);
 	if (*end || len > max || end - (slash + 1) > 3)
-		return af == AF_INET6 ? "prefix length must be 0..128" : "prefix length must be 0..32";
+		return af == AF_INET6 ? "prefix length must be 0..128"
+				      : "prefix length must be 0..32";
 	return NULL;
 }
 

@@ -8,7 +8,6 @@
 /* Checks value, a list of IPv4/IPv6 addresses or networks (ADDR or ADDR/PREFIX) separated by
  * spaces, tabs or commas; an empty list is valid. Returns 0, or -1 with one line in why[]
  * naming the first bad entry and what is expected. */
-int netlist_check(const char *value, char *why, size_t whylen)
-    __attribute__((warn_unused_result));
+int netlist_check(const char *value, char *why, size_t whylen) __attribute__((warn_unused_result));
 
 #endif

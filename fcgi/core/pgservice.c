@@ -43,8 +43,8 @@ service_file(char *path, size_t cap)
 int
 pgservice_conninfo(const char *service, const char **out, char *why, size_t whylen)
 {
-	static const char *const pgvars[] = {"PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE",
-					     "PGSERVICEFILE", "PGPORT", "PGUSER"};
+	static const char *const pgvars[] = {
+	    "PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE", "PGSERVICEFILE", "PGPORT", "PGUSER"};
 	static char conninfo[96];
 	char path[PATH_MAX];
 	struct stat st;
