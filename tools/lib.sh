@@ -72,6 +72,15 @@ pid_alive() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pat"
 }
 
+# live_pid FILE PATTERN: print the pid stored in FILE when that process is alive and its
+# command line contains PATTERN; else nothing. Always succeeds.
+live_pid() {
+	local pid
+	pid=$(read_pid "$1")
+	pid_alive "$pid" "$2" && printf '%s' "$pid"
+	return 0
+}
+
 # gone PID: PID has exited (a zombie not yet reaped by its parent counts as exited).
 gone() {
 	local stat
