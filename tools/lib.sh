@@ -81,6 +81,16 @@ live_pid() {
 	return 0
 }
 
+# defaults NAME=VALUE...: each setting NAME keeps its value from the environment when set and
+# not empty; otherwise it becomes VALUE (as NAME=${NAME:-VALUE} would).
+defaults() {
+	local kv name
+	for kv in "$@"; do
+		name=${kv%%=*}
+		[ -n "${!name:-}" ] || printf -v "$name" '%s' "${kv#*=}"
+	done
+}
+
 # gone PID: PID has exited (a zombie not yet reaped by its parent counts as exited).
 gone() {
 	local stat
