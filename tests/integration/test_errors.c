@@ -14,22 +14,6 @@
 
 enum { MIB10 = 10 * 1024 * 1024 };
 
-static PGconn *db;
-
-static void
-setup(void)
-{
-	db = db_open();
-}
-
-static void
-teardown(void)
-{
-	if (db)
-		PQfinish(db);
-	db = NULL;
-}
-
 static char *
 xstrdup(const char *s)
 {
@@ -82,7 +66,7 @@ post_raw(struct http_resp *r, const char *ct, const char *body, size_t len)
 static long long
 count_stored(char *const *ids, size_t n)
 {
-	return db_count_ids(db, ids, n);
+	return db_count_ids(it_db, ids, n);
 }
 
 /* 422 whose details all carry field + message and no index; field is one of want (NULL: any). */
@@ -118,7 +102,7 @@ expect_param_error(const char *path, const char *want1, const char *want2)
 
 /* ---- 400 ------------------------------------------------------------------------------------ */
 
-Test(errors, bad_request_malformed_json, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, bad_request_malformed_json, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char id[37];
 	char *ev = event_text(id);
@@ -310,7 +294,7 @@ padded_body(size_t total, char id[37])
 	return s;
 }
 
-Test(errors, payload_too_large, .init = setup, .fini = teardown, .timeout = 120)
+Test(errors, payload_too_large, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
 {
 	struct http_resp r;
 	char id[37];
@@ -388,7 +372,7 @@ Test(errors, order_of_checks, .timeout = 120)
 
 /* ---- 415 ------------------------------------------------------------------------------------ */
 
-Test(errors, unsupported_media_type, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, unsupported_media_type, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	static const char *const types[] = {"text/plain", "application/xml",
 					    "application/x-www-form-urlencoded", "text/csv"};
@@ -536,7 +520,7 @@ rule_cases(struct rule_case *c)
 	return n;
 }
 
-Test(errors, event_rules, .init = setup, .fini = teardown, .timeout = 120)
+Test(errors, event_rules, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
 {
 	struct rule_case c[80];
 	size_t n = rule_cases(c);
@@ -584,7 +568,7 @@ Test(errors, event_rules, .init = setup, .fini = teardown, .timeout = 120)
 	}
 }
 
-Test(errors, validation_details, .init = setup, .fini = teardown, .timeout = 60)
+Test(errors, validation_details, .init = it_db_init, .fini = it_db_fini, .timeout = 60)
 {
 	struct http_resp r;
 	size_t len;
@@ -820,7 +804,7 @@ Test(errors, stats_parameter_limits_accepted, .timeout = 60)
 
 /* ---- NDJSON --------------------------------------------------------------------------------- */
 
-Test(errors, ndjson, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, ndjson, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char ids[3][37];
 	char *idp[3] = {ids[0], ids[1], ids[2]};
