@@ -55,44 +55,47 @@ event_head(struct it_buf *b)
 	it_buf_str(b, s);
 }
 
+/* Writes form into b: '@' stands for event_head, '*' for {} elements up to within tail bytes
+ * of size (fill_empty_objects), every other character for itself. */
+static void
+gen_form(struct it_buf *b, size_t size, const char *form, size_t tail)
+{
+	for (const char *c = form; *c; c++) {
+		if (*c == '@')
+			event_head(b);
+		else if (*c == '*')
+			fill_empty_objects(b, size, tail);
+		else
+			it_buf_add(b, c, 1);
+	}
+}
+
+/* [{}, {}, ...] */
 static void
 gen_empty_objects(struct it_buf *b, size_t size)
 {
-	it_buf_str(b, "[");
-	fill_empty_objects(b, size, 1);
-	it_buf_str(b, "]");
+	gen_form(b, size, "[*]", 1);
 }
 
 /* NDJSON, one line: an event whose properties hold an array of {} */
 static void
 gen_ndjson_line(struct it_buf *b, size_t size)
 {
-	event_head(b);
-	it_buf_str(b, ",\"properties\":{\"a\":[");
-	fill_empty_objects(b, size, 5);
-	it_buf_str(b, "]}}\n");
+	gen_form(b, size, "@,\"properties\":{\"a\":[*]}}\n", 5);
 }
 
 /* one valid event with an unknown field of {} (API.md: ignored) */
 static void
 gen_ignored_field(struct it_buf *b, size_t size)
 {
-	it_buf_str(b, "[");
-	event_head(b);
-	it_buf_str(b, ",\"junk\":[");
-	fill_empty_objects(b, size, 3);
-	it_buf_str(b, "]}]");
+	gen_form(b, size, "[@,\"junk\":[*]}]", 3);
 }
 
 /* {"meta": [{}, ...], "events": [one valid event]} */
 static void
 gen_ignored_member(struct it_buf *b, size_t size)
 {
-	it_buf_str(b, "{\"meta\":[");
-	fill_empty_objects(b, size, 300);
-	it_buf_str(b, "],\"events\":[");
-	event_head(b);
-	it_buf_str(b, "}]}");
+	gen_form(b, size, "{\"meta\":[*],\"events\":[@}]}", 300);
 }
 
 /* LEGIT_EVENTS valid events, each with about LEGIT_PROPS bytes of small properties values
