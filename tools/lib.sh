@@ -158,3 +158,27 @@ help_or_refuse() {
 
 # no_args "$@": for scripts that take no arguments (settings come from the environment).
 no_args() { [ $# -eq 0 ] || help_or_refuse "$1"; }
+
+# take_args USAGE MIN NAME... -- ARG...: the positional arguments of a script that takes some.
+# -h, --help or help as the first ARG prints the usage (usage_text) and exits 0; fewer than MIN
+# ARGs dies with "usage: USAGE"; otherwise the first ARGs are assigned in order to the NAMEs
+# (an empty string to a NAME beyond the last ARG).
+take_args() {
+	local _usage=$1 _min=$2 _names=() _name
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		_names+=("$1")
+		shift
+	done
+	[ $# -eq 0 ] || shift
+	case ${1:-} in -h | --help | help)
+		usage_text
+		exit 0
+		;;
+	esac
+	[ $# -ge "$_min" ] || die "usage: $_usage"
+	for _name in "${_names[@]}"; do
+		printf -v "$_name" '%s' "${1:-}"
+		[ $# -eq 0 ] || shift
+	done
+}
