@@ -42,16 +42,6 @@ stored_us(const char *id)
 	return us;
 }
 
-static int64_t
-parse_us(const char *s)
-{
-	int64_t us;
-	const char *err = NULL;
-
-	cr_assert_eq(event_time_parse(s, strlen(s), &us, &err), 0, "model: %s must parse", s);
-	return us;
-}
-
 static void
 post_expect(json_object *body, long rec, long acc, long dup, const char *what)
 {
@@ -227,7 +217,7 @@ Test(ingest, accepted_forms, .init = it_db_init, .fini = it_db_fini, .timeout = 
 		for (size_t i = 0; i < sizeof(tf) / sizeof(*tf); i++) {
 			json_object *e = it_event(a, tf[i].sent, "it-forms", NULL);
 			char what[128];
-			long long got, want = parse_us(tf[i].utc);
+			long long got, want = model_us(tf[i].utc);
 
 			snprintf(what, sizeof(what), "POST /events occurred_at \"%s\"", tf[i].sent);
 			post_expect(e, 1, 1, 0, what);
