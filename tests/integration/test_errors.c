@@ -63,6 +63,18 @@ post_raw(struct http_resp *r, const char *ct, const char *body, size_t len)
 	http_request(r, "POST", "/events", ct, body, len, NULL);
 }
 
+/* POSTs len bytes of body as ct and expects the error answer status with code. */
+static void
+post_refused(const char *ct, const char *body, size_t len, long status, const char *code,
+	     const char *what)
+{
+	struct http_resp r;
+
+	post_raw(&r, ct, body, len);
+	expect_error(&r, status, code, what);
+	http_resp_free(&r);
+}
+
 static long long
 count_stored(char *const *ids, size_t n)
 {
@@ -107,7 +119,6 @@ Test(errors, bad_request_malformed_json, .init = it_db_init, .fini = it_db_fini,
 	char id[37];
 	char *ev = event_text(id);
 	char body[4096];
-	struct http_resp r;
 	const char *bodies[6];
 
 	snprintf(body, sizeof(body), "[%s", ev); /* truncated */
@@ -124,9 +135,8 @@ Test(errors, bad_request_malformed_json, .init = it_db_init, .fini = it_db_fini,
 		char what[96];
 
 		snprintf(what, sizeof(what), "POST /events malformed body #%zu", i);
-		post_raw(&r, "application/json", bodies[i], strlen(bodies[i]));
-		expect_error(&r, 400, "bad_request", what);
-		http_resp_free(&r);
+		post_refused("application/json", bodies[i], strlen(bodies[i]), 400, "bad_request",
+			     what);
 		free((char *)bodies[i]);
 	}
 	{
@@ -296,37 +306,31 @@ padded_body(size_t total, char id[37])
 
 Test(errors, payload_too_large, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
 {
-	struct http_resp r;
 	char id[37];
 	char *idp[1] = {id};
 	size_t len;
 	char *s;
 
 	s = padded_body((size_t)MIB10 + 1, id);
-	post_raw(&r, "application/json", s, (size_t)MIB10 + 1);
-	expect_error(&r, 413, "payload_too_large", "POST /events body of 10 MiB + 1 byte");
-	http_resp_free(&r);
+	post_refused("application/json", s, (size_t)MIB10 + 1, 413, "payload_too_large",
+		     "POST /events body of 10 MiB + 1 byte");
 	free(s);
 
 	s = padded_body((size_t)MIB10 + 512 * 1024, id);
-	post_raw(&r, "application/json", s, strlen(s));
-	expect_error(&r, 413, "payload_too_large", "POST /events body of 10.5 MiB");
-	http_resp_free(&r);
+	post_refused("application/json", s, strlen(s), 413, "payload_too_large",
+		     "POST /events body of 10.5 MiB");
 	free(s);
 	cr_assert_eq(count_stored(idp, 1), 0, "expected nothing stored from an oversized body");
 
 	/* exactly 10 MiB is not too large: it fails later, on content (properties > 64 KiB) */
 	s = padded_body((size_t)MIB10, id);
-	post_raw(&r, "application/json", s, (size_t)MIB10);
-	expect_error(&r, 422, "validation_failed",
+	post_refused("application/json", s, (size_t)MIB10, 422, "validation_failed",
 		     "POST /events body of exactly 10 MiB with properties over 64 KiB");
-	http_resp_free(&r);
 	free(s);
 
 	s = repeat_events(10001, 0, &len);
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 413, "payload_too_large", "POST /events with 10 001 valid events");
-	http_resp_free(&r);
+	post_refused("application/json", s, len, 413, "payload_too_large",
+		     "POST /events with 10 001 valid events");
 	free(s);
 }
 
@@ -341,16 +345,14 @@ Test(errors, order_of_checks, .timeout = 120)
 	cr_assert(s, "malloc");
 	memset(s, '[', (size_t)MIB10 + 1);
 	s[MIB10 + 1] = '\0';
-	post_raw(&r, "application/json", s, (size_t)MIB10 + 1);
-	expect_error(&r, 413, "payload_too_large", "POST /events 10 MiB + 1 of '[' (malformed)");
-	http_resp_free(&r);
+	post_refused("application/json", s, (size_t)MIB10 + 1, 413, "payload_too_large",
+		     "POST /events 10 MiB + 1 of '[' (malformed)");
 	free(s);
 
 	/* size before content */
 	s = repeat_events(10001, 1, &len);
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 413, "payload_too_large", "POST /events 10 001 events with bad ids");
-	http_resp_free(&r);
+	post_refused("application/json", s, len, 413, "payload_too_large",
+		     "POST /events 10 001 events with bad ids");
 	free(s);
 
 	/* 10 000 is not too many: content errors, details capped */
@@ -364,9 +366,8 @@ Test(errors, order_of_checks, .timeout = 120)
 
 	/* well-formedness before content: bad events, then a broken tail */
 	s[len - 1] = ','; /* "...}," and cut */
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 400, "bad_request", "POST /events bad events in a truncated array");
-	http_resp_free(&r);
+	post_refused("application/json", s, len, 400, "bad_request",
+		     "POST /events bad events in a truncated array");
 	free(s);
 }
 
@@ -383,13 +384,10 @@ Test(errors, unsupported_media_type, .init = it_db_init, .fini = it_db_fini, .ti
 
 	snprintf(body, sizeof(body), "[%s]", ev);
 	for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++) {
-		struct http_resp r;
 		char what[128];
 
 		snprintf(what, sizeof(what), "POST /events with Content-Type %s", types[i]);
-		post_raw(&r, types[i], body, strlen(body));
-		expect_error(&r, 415, "unsupported_media_type", what);
-		http_resp_free(&r);
+		post_refused(types[i], body, strlen(body), 415, "unsupported_media_type", what);
 	}
 	cr_assert_eq(count_stored(idp, 1), 0, "expected nothing stored from a 415");
 	free(ev);
@@ -648,9 +646,8 @@ Test(errors, validation_details, .init = it_db_init, .fini = it_db_fini, .timeou
 			char what[64];
 
 			snprintf(what, sizeof(what), "POST /events %s", bodies[i]);
-			post_raw(&r, "application/json", bodies[i], strlen(bodies[i]));
-			expect_error(&r, 422, "validation_failed", what);
-			http_resp_free(&r);
+			post_refused("application/json", bodies[i], strlen(bodies[i]), 422,
+				     "validation_failed", what);
 		}
 	}
 }
