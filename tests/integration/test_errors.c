@@ -304,56 +304,75 @@ padded_body(size_t total, char id[37])
 	return s;
 }
 
+/* A large body: its form, its size (bytes of PADDED and BRACKETS, events of the others) and
+ * the error it must get. */
+struct big_body {
+	enum { PADDED, VALID_EVENTS, BAD_EVENTS, BRACKETS } form;
+	size_t n;
+	long status;
+	const char *code, *what;
+};
+
+/* Builds and posts each body, expecting its error; the PADDED ones write their event id to id. */
+static void
+post_big_bodies(const struct big_body *b, size_t n, char id[37])
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = b[i].n;
+		char *s;
+
+		if (b[i].form == PADDED) {
+			s = padded_body(b[i].n, id);
+		} else if (b[i].form == BRACKETS) {
+			s = malloc(b[i].n + 1);
+			cr_assert(s, "malloc");
+			memset(s, '[', b[i].n);
+			s[b[i].n] = '\0';
+		} else {
+			s = repeat_events(b[i].n, b[i].form == BAD_EVENTS, &len);
+		}
+		post_refused("application/json", s, len, b[i].status, b[i].code, b[i].what);
+		free(s);
+	}
+}
+
 Test(errors, payload_too_large, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
 {
+	static const struct big_body oversized[] = {
+	    {PADDED, MIB10 + 1, 413, "payload_too_large", "POST /events body of 10 MiB + 1 byte"},
+	    {PADDED, MIB10 + 512 * 1024, 413, "payload_too_large", "POST /events body of 10.5 MiB"},
+	};
+	/* exactly 10 MiB is not too large: it fails later, on content (properties > 64 KiB) */
+	static const struct big_body at_limit[] = {
+	    {PADDED, MIB10, 422, "validation_failed",
+	     "POST /events body of exactly 10 MiB with properties over 64 KiB"},
+	    {VALID_EVENTS, 10001, 413, "payload_too_large",
+	     "POST /events with 10 001 valid events"},
+	};
 	char id[37];
 	char *idp[1] = {id};
-	size_t len;
-	char *s;
 
-	s = padded_body((size_t)MIB10 + 1, id);
-	post_refused("application/json", s, (size_t)MIB10 + 1, 413, "payload_too_large",
-		     "POST /events body of 10 MiB + 1 byte");
-	free(s);
-
-	s = padded_body((size_t)MIB10 + 512 * 1024, id);
-	post_refused("application/json", s, strlen(s), 413, "payload_too_large",
-		     "POST /events body of 10.5 MiB");
-	free(s);
+	post_big_bodies(oversized, 2, id);
 	cr_assert_eq(count_stored(idp, 1), 0, "expected nothing stored from an oversized body");
-
-	/* exactly 10 MiB is not too large: it fails later, on content (properties > 64 KiB) */
-	s = padded_body((size_t)MIB10, id);
-	post_refused("application/json", s, (size_t)MIB10, 422, "validation_failed",
-		     "POST /events body of exactly 10 MiB with properties over 64 KiB");
-	free(s);
-
-	s = repeat_events(10001, 0, &len);
-	post_refused("application/json", s, len, 413, "payload_too_large",
-		     "POST /events with 10 001 valid events");
-	free(s);
+	post_big_bodies(at_limit, 2, id);
 }
 
 Test(errors, order_of_checks, .timeout = 120)
 {
+	static const struct big_body size_first[] = {
+	    /* size before well-formedness */
+	    {BRACKETS, MIB10 + 1, 413, "payload_too_large",
+	     "POST /events 10 MiB + 1 of '[' (malformed)"},
+	    /* size before content */
+	    {BAD_EVENTS, 10001, 413, "payload_too_large",
+	     "POST /events 10 001 events with bad ids"},
+	};
 	struct http_resp r;
+	char id[37];
 	size_t len;
 	char *s;
 
-	/* size before well-formedness */
-	s = malloc((size_t)MIB10 + 2);
-	cr_assert(s, "malloc");
-	memset(s, '[', (size_t)MIB10 + 1);
-	s[MIB10 + 1] = '\0';
-	post_refused("application/json", s, (size_t)MIB10 + 1, 413, "payload_too_large",
-		     "POST /events 10 MiB + 1 of '[' (malformed)");
-	free(s);
-
-	/* size before content */
-	s = repeat_events(10001, 1, &len);
-	post_refused("application/json", s, len, 413, "payload_too_large",
-		     "POST /events 10 001 events with bad ids");
-	free(s);
+	post_big_bodies(size_first, 2, id);
 
 	/* 10 000 is not too many: content errors, details capped */
 	s = repeat_events(10000, 1, &len);
