@@ -18,9 +18,7 @@ LIB_PROG=bench-import
 . "$ROOT/tools/lib.sh"
 no_args "$@"
 
-ROWS=${ROWS:-1000000}
-SEED=${SEED:-1}
-BUILD=${BUILD:-$ROOT/build}
+defaults ROWS=1000000 SEED=1 BUILD="$ROOT/build"
 FILE=$ROOT/data/events_bench.csv
 STACK=$ROOT/tools/stack.sh
 

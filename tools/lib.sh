@@ -72,6 +72,25 @@ pid_alive() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pat"
 }
 
+# live_pid FILE PATTERN: print the pid stored in FILE when that process is alive and its
+# command line contains PATTERN; else nothing. Always succeeds.
+live_pid() {
+	local pid
+	pid=$(read_pid "$1")
+	pid_alive "$pid" "$2" && printf '%s' "$pid"
+	return 0
+}
+
+# defaults NAME=VALUE...: each setting NAME keeps its value from the environment when set and
+# not empty; otherwise it becomes VALUE (as NAME=${NAME:-VALUE} would).
+defaults() {
+	local kv name
+	for kv in "$@"; do
+		name=${kv%%=*}
+		[ -n "${!name:-}" ] || printf -v "$name" '%s' "${kv#*=}"
+	done
+}
+
 # gone PID: PID has exited (a zombie not yet reaped by its parent counts as exited).
 gone() {
 	local stat
@@ -139,3 +158,27 @@ help_or_refuse() {
 
 # no_args "$@": for scripts that take no arguments (settings come from the environment).
 no_args() { [ $# -eq 0 ] || help_or_refuse "$1"; }
+
+# take_args USAGE MIN NAME... -- ARG...: the positional arguments of a script that takes some.
+# -h, --help or help as the first ARG prints the usage (usage_text) and exits 0; fewer than MIN
+# ARGs dies with "usage: USAGE"; otherwise the first ARGs are assigned in order to the NAMEs
+# (an empty string to a NAME beyond the last ARG).
+take_args() {
+	local _usage=$1 _min=$2 _names=() _name
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		_names+=("$1")
+		shift
+	done
+	[ $# -eq 0 ] || shift
+	case ${1:-} in -h | --help | help)
+		usage_text
+		exit 0
+		;;
+	esac
+	[ $# -ge "$_min" ] || die "usage: $_usage"
+	for _name in "${_names[@]}"; do
+		printf -v "$_name" '%s' "${1:-}"
+		[ $# -eq 0 ] || shift
+	done
+}

@@ -25,11 +25,7 @@ LIB_PROG=request-cost
 . "$ROOT/tools/lib.sh"
 no_args "$@"
 
-TYPES=${TYPES:-1000000}
-REPEAT=${REPEAT:-5}
-MOVER_DAYS=${MOVER_DAYS:-100000}
-MOVES=${MOVES:-10}
-BATCH=${BATCH:-10000}
+defaults TYPES=1000000 REPEAT=5 MOVER_DAYS=100000 MOVES=10 BATCH=10000
 : "${DATABASE_URL:?run through tests/integration/run.sh --cmd}"
 : "${EVENTS_BASE_URL:?run through tests/integration/run.sh --cmd}"
 

@@ -15,9 +15,7 @@ LIB_PROG=fuzz
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
 
-[ $# -ge 3 ] || die "usage: tests/fuzz/run.sh FUZZ_DIR SECONDS NAME..."
-DIR=$1
-SECONDS_EACH=$2
+take_args "tests/fuzz/run.sh FUZZ_DIR SECONDS NAME..." 3 DIR SECONDS_EACH -- "$@"
 shift 2
 [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]] || die "SECONDS must be a whole number of seconds, not '$SECONDS_EACH'"
 JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}

@@ -21,8 +21,24 @@ db_open(void)
 	return db;
 }
 
-static PGresult *
-db_exec1(PGconn *db, const char *sql, int nparams, const char *const *params)
+PGconn *it_db;
+
+void
+it_db_init(void)
+{
+	it_db = db_open();
+}
+
+void
+it_db_fini(void)
+{
+	if (it_db)
+		PQfinish(it_db);
+	it_db = NULL;
+}
+
+PGresult *
+db_query(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
 	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
 
@@ -34,7 +50,7 @@ db_exec1(PGconn *db, const char *sql, int nparams, const char *const *params)
 long long
 db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = db_exec1(db, sql, nparams, params);
+	PGresult *res = db_query(db, sql, nparams, params);
 	long long v;
 
 	cr_assert(PQntuples(res) == 1 && PQnfields(res) == 1 && !PQgetisnull(res, 0, 0),
@@ -47,7 +63,7 @@ db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params
 char *
 db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = db_exec1(db, sql, nparams, params);
+	PGresult *res = db_query(db, sql, nparams, params);
 	char *v = NULL;
 
 	if (PQntuples(res) >= 1 && PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {

@@ -10,6 +10,16 @@
 /* Connects to $DATABASE_URL (asserts success). Close with PQfinish. */
 PGconn *db_open(void);
 
+/* A test's own connection as a Criterion fixture: .init = it_db_init opens it_db,
+ * .fini = it_db_fini closes it. */
+extern PGconn *it_db;
+void it_db_init(void);
+void it_db_fini(void);
+
+/* Runs sql with text params and returns its rows (asserts the query succeeds and returns
+ * rows). Free with PQclear. */
+PGresult *db_query(PGconn *db, const char *sql, int nparams, const char *const *params);
+
 /* Runs sql with text params and returns the single value of its single row as a long long
  * (asserts the query succeeds and returns one row, one non-NULL column). */
 long long db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params);

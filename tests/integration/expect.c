@@ -31,6 +31,14 @@ jstr(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+int
+jstr_is(json_object *o, const char *key, const char *want)
+{
+	const char *v = jstr(o, key);
+
+	return v && strcmp(v, want) == 0;
+}
+
 /* At most 300 bytes of the body, for messages. */
 static const char *
 snip(const struct http_resp *r)
@@ -55,6 +63,17 @@ expect_json_response(const struct http_resp *r, const char *what)
 		     r->request_id_count, r->status);
 	cr_assert(r->json, "%s: expected a JSON body, got status %ld body '%s'", what, r->status,
 		  snip(r));
+}
+
+void
+expect_get_json(struct http_resp *r, const char *path)
+{
+	char what[256];
+
+	snprintf(what, sizeof what, "GET %s", path);
+	http_get(r, path);
+	cr_assert_eq(r->status, 200, "%s: expected 200, got %ld %.300s", what, r->status, r->body);
+	expect_json_response(r, what);
 }
 
 void

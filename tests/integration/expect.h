@@ -14,6 +14,9 @@
  * names the request in assertion messages. */
 void expect_json_response(const struct http_resp *r, const char *what);
 
+/* GET path into r (free with http_resp_free): status 200 and the JSON response above. */
+void expect_get_json(struct http_resp *r, const char *path);
+
 /* Status, JSON error body with "error" == code and a "message" string, the headers above. */
 void expect_error(const struct http_resp *r, long status, const char *code, const char *what);
 
@@ -27,5 +30,7 @@ json_object *expect_detail(const struct http_resp *r, size_t i, const char *what
 /* Member lookup helpers: NULL when missing. */
 json_object *jget(json_object *o, const char *key);
 const char *jstr(json_object *o, const char *key);
+/* o has the string member key equal to want. */
+int jstr_is(json_object *o, const char *key, const char *want);
 
 #endif

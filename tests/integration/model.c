@@ -69,6 +69,27 @@ date_str(int64_t day, char out[EVENT_DATE_BUF])
 	event_date_format(day, out);
 }
 
+int64_t
+model_day(const char *date)
+{
+	int64_t v;
+	const char *err = NULL;
+
+	cr_assert_eq(event_date_parse(date, strlen(date), &v, &err), 0, "test bug: date %s", date);
+	return v;
+}
+
+int64_t
+model_us(const char *occurred_at)
+{
+	int64_t us;
+	const char *err = NULL;
+
+	cr_assert_eq(event_time_parse(occurred_at, strlen(occurred_at), &us, &err), 0,
+		     "test bug: time %s", occurred_at);
+	return us;
+}
+
 /* A parsed, strictly checked "YYYY-MM-DD" string member of o, as days. */
 static int64_t
 expect_date_member(json_object *o, const char *key, const char *what)

@@ -15,6 +15,11 @@ struct model_event {
 	const char *type; /* event_type (borrowed) */
 };
 
+/* A date ("YYYY-MM-DD") or an occurred_at text the test wrote itself, parsed as the service
+ * does (event.h), as days or microseconds since the epoch; asserts that it parses. */
+int64_t model_day(const char *date);
+int64_t model_us(const char *occurred_at);
+
 /* The stored events: duplicates by event_id removed (first occurrence wins). The array is
  * rewritten in place; returns the new count. */
 size_t model_dedup(struct model_event *ev, size_t n);

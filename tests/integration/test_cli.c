@@ -32,37 +32,44 @@ run_cmd(const char *cmd, int with_stderr, char *out, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static int
-run(const char *cmd, char *out, size_t cap)
+/* Runs every command with flag (its stdout only) and hands each exit status and output to
+ * check. */
+static void
+each_command(const char *flag, void (*check)(const char *cmd, int rc, const char *out))
 {
-	return run_cmd(cmd, 0, out, cap);
+	static char out[65536];
+	char cmd[512];
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		snprintf(cmd, sizeof cmd, "%s %s", commands[i], flag);
+		check(cmd, run_cmd(cmd, 0, out, sizeof out), out);
+	}
+}
+
+static void
+check_help(const char *cmd, int rc, const char *out)
+{
+	cr_expect_eq(rc, 0, "%s: exit %d", cmd, rc);
+	cr_expect_gt(strlen(out), 80, "%s says something on stdout:\n%s", cmd, out);
+	cr_expect(strstr(out, "xit status") || strstr(out, "xit code"),
+		  "%s names its exit codes:\n%s", cmd, out);
+}
+
+static void
+check_refused(const char *cmd, int rc, const char *out)
+{
+	(void)out;
+	/* 124: still running after 20 s, i.e. it started work */
+	cr_expect(rc != 0 && rc != 124, "%s: exit %d (refused, not run or timed out)", cmd, rc);
 }
 
 Test(cli, help_everywhere, .timeout = 300)
 {
-	static char out[65536];
-	char cmd[512];
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-		snprintf(cmd, sizeof cmd, "%s --help", commands[i]);
-		int rc = run(cmd, out, sizeof out);
-		cr_expect_eq(rc, 0, "%s: exit %d", cmd, rc);
-		cr_expect_gt(strlen(out), 80, "%s says something on stdout:\n%s", cmd, out);
-		cr_expect(strstr(out, "xit status") || strstr(out, "xit code"),
-			  "%s names its exit codes:\n%s", cmd, out);
-	}
+	each_command("--help", check_help);
 }
 
 Test(cli, unknown_flag_starts_nothing, .timeout = 300)
 {
-	static char out[65536];
-	char cmd[512];
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-		snprintf(cmd, sizeof cmd, "%s --no-such-flag", commands[i]);
-		int rc = run(cmd, out, sizeof out);
-		/* 124: still running after 20 s, i.e. it started work */
-		cr_expect(rc != 0 && rc != 124, "%s: exit %d (refused, not run or timed out)", cmd,
-			  rc);
-	}
+	each_command("--no-such-flag", check_refused);
 }
 
 /* conf/events.env.example lists every setting of README's configuration table, and where the

@@ -152,56 +152,46 @@ date_text(int64_t day, char buf[EVENT_DATE_BUF])
 	return buf;
 }
 
-/* The API's DAU for [from, to] against SQL over the raw events. */
-static void
-dau_matches_sql(PGconn *db, int64_t from, int64_t to)
-{
-	char f[EVENT_DATE_BUF], t[EVENT_DATE_BUF], path[96];
-	const char *params[] = {date_text(from, f), date_text(to, t)};
-	snprintf(path, sizeof path, "/stats/dau?from=%s&to=%s", f, t);
-	struct http_resp r;
-	http_get(&r, path);
-	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q =
-	    PQexecParams(db,
-			 "SELECT d::date, (SELECT count(DISTINCT user_id) FROM events"
-			 "  WHERE (occurred_at AT TIME ZONE 'UTC')::date = d::date)"
-			 " FROM generate_series($1::date, $2::date, '1 day') d ORDER BY 1",
-			 2, NULL, params, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
-	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: days", path);
-	for (int i = 0; i < PQntuples(q); i++) {
-		json_object *e = json_object_array_get_idx(r.json, (size_t)i);
-		cr_expect_str_eq(jstr(e, "date"), PQgetvalue(q, i, 0), "%s: date %d", path, i);
-		cr_expect_eq(json_object_get_int64(jget(e, "unique_users")),
-			     strtoll(PQgetvalue(q, i, 1), NULL, 10), "%s: %s: API vs SQL", path,
-			     PQgetvalue(q, i, 0));
-	}
-	PQclear(q);
-	http_resp_free(&r);
-}
+/* A stats route over a date range whose answer is an array of {key, count} objects, and the SQL
+ * over the raw events ($1 from, $2 to) that must give the same rows in the same order. */
+struct range_route {
+	const char *path; /* format with the from and to dates */
+	const char *sql;
+	const char *key, *count;
+};
 
+static const struct range_route dau_route = {
+    "/stats/dau?from=%s&to=%s",
+    "SELECT d::date, (SELECT count(DISTINCT user_id) FROM events"
+    "  WHERE (occurred_at AT TIME ZONE 'UTC')::date = d::date)"
+    " FROM generate_series($1::date, $2::date, '1 day') d ORDER BY 1",
+    "date", "unique_users"};
+
+static const struct range_route top_route = {
+    "/stats/top-events?from=%s&to=%s&limit=1000",
+    "SELECT event_type, count(*) AS n FROM events"
+    " WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN $1 AND $2"
+    " GROUP BY 1 ORDER BY n DESC, event_type COLLATE \"C\"",
+    "event_type", "count"};
+
+/* The API's answer of rt for [from, to] against its SQL over the raw events. */
 static void
-top_matches_sql(PGconn *db, int64_t from, int64_t to)
+route_matches_sql(PGconn *db, const struct range_route *rt, int64_t from, int64_t to)
 {
 	char f[EVENT_DATE_BUF], t[EVENT_DATE_BUF], path[128];
 	const char *params[] = {date_text(from, f), date_text(to, t)};
-	snprintf(path, sizeof path, "/stats/top-events?from=%s&to=%s&limit=1000", f, t);
+	snprintf(path, sizeof path, rt->path, f, t);
 	struct http_resp r;
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q = PQexecParams(db,
-				   "SELECT event_type, count(*) AS n FROM events"
-				   " WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN $1 AND $2"
-				   " GROUP BY 1 ORDER BY n DESC, event_type COLLATE \"C\"",
-				   2, NULL, params, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
-	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: types", path);
+	PGresult *q = db_query(db, rt->sql, 2, params);
+	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: rows", path);
 	for (int i = 0; i < PQntuples(q); i++) {
 		json_object *e = json_object_array_get_idx(r.json, (size_t)i);
-		cr_expect_str_eq(jstr(e, "event_type"), PQgetvalue(q, i, 0), "%s: #%d", path, i);
-		cr_expect_eq(json_object_get_int64(jget(e, "count")),
-			     strtoll(PQgetvalue(q, i, 1), NULL, 10), "%s: %s", path,
+		cr_expect_str_eq(jstr(e, rt->key), PQgetvalue(q, i, 0), "%s: %s #%d", path, rt->key,
+				 i);
+		cr_expect_eq(json_object_get_int64(jget(e, rt->count)),
+			     strtoll(PQgetvalue(q, i, 1), NULL, 10), "%s: %s: API vs SQL", path,
 			     PQgetvalue(q, i, 0));
 	}
 	PQclear(q);
@@ -220,7 +210,7 @@ retention_matches_sql(PGconn *db, int64_t start, int windows, int period)
 	struct http_resp r;
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q = PQexecParams(
+	PGresult *q = db_query(
 	    db,
 	    "WITH d AS (SELECT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events),"
 	    " firsts AS (SELECT user_id, min(day) AS first FROM d GROUP BY user_id),"
@@ -230,8 +220,7 @@ retention_matches_sql(PGconn *db, int64_t start, int windows, int period)
 	    "   WHERE d.day >= $1::date + k * $3::int AND d.day < $1::date + (k + 1) * $3::int),"
 	    "  (SELECT count(*) FROM cohort)"
 	    " FROM generate_series(0, $2::int) k ORDER BY k",
-	    3, NULL, params, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
+	    3, params);
 	json_object *wins = jget(r.json, "windows");
 	cr_expect_eq(json_object_get_int64(jget(r.json, "cohort_size")),
 		     strtoll(PQgetvalue(q, 0, 2), NULL, 10), "%s: cohort", path);
@@ -279,15 +268,15 @@ Test(consistency, concurrent_mix_equals_recomputation, .timeout = 300)
 	int64_t last = FIRST_DAY + NDAYS + 1;
 	/* the whole period, then random ranges */
 	check_dau(ev, NEV, FIRST_DAY - 1, last);
-	dau_matches_sql(db, FIRST_DAY - 1, last);
+	route_matches_sql(db, &dau_route, FIRST_DAY - 1, last);
 	check_top_events(ev, NEV, FIRST_DAY - 1, last, 1000);
-	top_matches_sql(db, FIRST_DAY - 1, last);
+	route_matches_sql(db, &top_route, FIRST_DAY - 1, last);
 	for (int i = 0; i < 12; i++) {
 		int64_t a = FIRST_DAY + rand_r(&seed) % NDAYS, b = a + rand_r(&seed) % 40;
 		check_dau(ev, NEV, a, b);
-		dau_matches_sql(db, a, b);
+		route_matches_sql(db, &dau_route, a, b);
 		check_top_events(ev, NEV, a, b, 1 + (int)(rand_r(&seed) % 8));
-		top_matches_sql(db, a, b);
+		route_matches_sql(db, &top_route, a, b);
 	}
 	/* retention from every start day (every phase of the week buckets) against the model,
 	 * some of them against SQL too */

@@ -14,22 +14,6 @@
 
 enum { MIB10 = 10 * 1024 * 1024 };
 
-static PGconn *db;
-
-static void
-setup(void)
-{
-	db = db_open();
-}
-
-static void
-teardown(void)
-{
-	if (db)
-		PQfinish(db);
-	db = NULL;
-}
-
 static char *
 xstrdup(const char *s)
 {
@@ -79,10 +63,22 @@ post_raw(struct http_resp *r, const char *ct, const char *body, size_t len)
 	http_request(r, "POST", "/events", ct, body, len, NULL);
 }
 
+/* POSTs len bytes of body as ct and expects the error answer status with code. */
+static void
+post_refused(const char *ct, const char *body, size_t len, long status, const char *code,
+	     const char *what)
+{
+	struct http_resp r;
+
+	post_raw(&r, ct, body, len);
+	expect_error(&r, status, code, what);
+	http_resp_free(&r);
+}
+
 static long long
 count_stored(char *const *ids, size_t n)
 {
-	return db_count_ids(db, ids, n);
+	return db_count_ids(it_db, ids, n);
 }
 
 /* 422 whose details all carry field + message and no index; field is one of want (NULL: any). */
@@ -118,12 +114,11 @@ expect_param_error(const char *path, const char *want1, const char *want2)
 
 /* ---- 400 ------------------------------------------------------------------------------------ */
 
-Test(errors, bad_request_malformed_json, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, bad_request_malformed_json, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char id[37];
 	char *ev = event_text(id);
 	char body[4096];
-	struct http_resp r;
 	const char *bodies[6];
 
 	snprintf(body, sizeof(body), "[%s", ev); /* truncated */
@@ -140,9 +135,8 @@ Test(errors, bad_request_malformed_json, .init = setup, .fini = teardown, .timeo
 		char what[96];
 
 		snprintf(what, sizeof(what), "POST /events malformed body #%zu", i);
-		post_raw(&r, "application/json", bodies[i], strlen(bodies[i]));
-		expect_error(&r, 400, "bad_request", what);
-		http_resp_free(&r);
+		post_refused("application/json", bodies[i], strlen(bodies[i]), 400, "bad_request",
+			     what);
 		free((char *)bodies[i]);
 	}
 	{
@@ -310,64 +304,75 @@ padded_body(size_t total, char id[37])
 	return s;
 }
 
-Test(errors, payload_too_large, .init = setup, .fini = teardown, .timeout = 120)
+/* A large body: its form, its size (bytes of PADDED and BRACKETS, events of the others) and
+ * the error it must get. */
+struct big_body {
+	enum { PADDED, VALID_EVENTS, BAD_EVENTS, BRACKETS } form;
+	size_t n;
+	long status;
+	const char *code, *what;
+};
+
+/* Builds and posts each body, expecting its error; the PADDED ones write their event id to id. */
+static void
+post_big_bodies(const struct big_body *b, size_t n, char id[37])
 {
-	struct http_resp r;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = b[i].n;
+		char *s;
+
+		if (b[i].form == PADDED) {
+			s = padded_body(b[i].n, id);
+		} else if (b[i].form == BRACKETS) {
+			s = malloc(b[i].n + 1);
+			cr_assert(s, "malloc");
+			memset(s, '[', b[i].n);
+			s[b[i].n] = '\0';
+		} else {
+			s = repeat_events(b[i].n, b[i].form == BAD_EVENTS, &len);
+		}
+		post_refused("application/json", s, len, b[i].status, b[i].code, b[i].what);
+		free(s);
+	}
+}
+
+Test(errors, payload_too_large, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
+{
+	static const struct big_body oversized[] = {
+	    {PADDED, MIB10 + 1, 413, "payload_too_large", "POST /events body of 10 MiB + 1 byte"},
+	    {PADDED, MIB10 + 512 * 1024, 413, "payload_too_large", "POST /events body of 10.5 MiB"},
+	};
+	/* exactly 10 MiB is not too large: it fails later, on content (properties > 64 KiB) */
+	static const struct big_body at_limit[] = {
+	    {PADDED, MIB10, 422, "validation_failed",
+	     "POST /events body of exactly 10 MiB with properties over 64 KiB"},
+	    {VALID_EVENTS, 10001, 413, "payload_too_large",
+	     "POST /events with 10 001 valid events"},
+	};
 	char id[37];
 	char *idp[1] = {id};
-	size_t len;
-	char *s;
 
-	s = padded_body((size_t)MIB10 + 1, id);
-	post_raw(&r, "application/json", s, (size_t)MIB10 + 1);
-	expect_error(&r, 413, "payload_too_large", "POST /events body of 10 MiB + 1 byte");
-	http_resp_free(&r);
-	free(s);
-
-	s = padded_body((size_t)MIB10 + 512 * 1024, id);
-	post_raw(&r, "application/json", s, strlen(s));
-	expect_error(&r, 413, "payload_too_large", "POST /events body of 10.5 MiB");
-	http_resp_free(&r);
-	free(s);
+	post_big_bodies(oversized, 2, id);
 	cr_assert_eq(count_stored(idp, 1), 0, "expected nothing stored from an oversized body");
-
-	/* exactly 10 MiB is not too large: it fails later, on content (properties > 64 KiB) */
-	s = padded_body((size_t)MIB10, id);
-	post_raw(&r, "application/json", s, (size_t)MIB10);
-	expect_error(&r, 422, "validation_failed",
-		     "POST /events body of exactly 10 MiB with properties over 64 KiB");
-	http_resp_free(&r);
-	free(s);
-
-	s = repeat_events(10001, 0, &len);
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 413, "payload_too_large", "POST /events with 10 001 valid events");
-	http_resp_free(&r);
-	free(s);
+	post_big_bodies(at_limit, 2, id);
 }
 
 Test(errors, order_of_checks, .timeout = 120)
 {
+	static const struct big_body size_first[] = {
+	    /* size before well-formedness */
+	    {BRACKETS, MIB10 + 1, 413, "payload_too_large",
+	     "POST /events 10 MiB + 1 of '[' (malformed)"},
+	    /* size before content */
+	    {BAD_EVENTS, 10001, 413, "payload_too_large",
+	     "POST /events 10 001 events with bad ids"},
+	};
 	struct http_resp r;
+	char id[37];
 	size_t len;
 	char *s;
 
-	/* size before well-formedness */
-	s = malloc((size_t)MIB10 + 2);
-	cr_assert(s, "malloc");
-	memset(s, '[', (size_t)MIB10 + 1);
-	s[MIB10 + 1] = '\0';
-	post_raw(&r, "application/json", s, (size_t)MIB10 + 1);
-	expect_error(&r, 413, "payload_too_large", "POST /events 10 MiB + 1 of '[' (malformed)");
-	http_resp_free(&r);
-	free(s);
-
-	/* size before content */
-	s = repeat_events(10001, 1, &len);
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 413, "payload_too_large", "POST /events 10 001 events with bad ids");
-	http_resp_free(&r);
-	free(s);
+	post_big_bodies(size_first, 2, id);
 
 	/* 10 000 is not too many: content errors, details capped */
 	s = repeat_events(10000, 1, &len);
@@ -380,15 +385,14 @@ Test(errors, order_of_checks, .timeout = 120)
 
 	/* well-formedness before content: bad events, then a broken tail */
 	s[len - 1] = ','; /* "...}," and cut */
-	post_raw(&r, "application/json", s, len);
-	expect_error(&r, 400, "bad_request", "POST /events bad events in a truncated array");
-	http_resp_free(&r);
+	post_refused("application/json", s, len, 400, "bad_request",
+		     "POST /events bad events in a truncated array");
 	free(s);
 }
 
 /* ---- 415 ------------------------------------------------------------------------------------ */
 
-Test(errors, unsupported_media_type, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, unsupported_media_type, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	static const char *const types[] = {"text/plain", "application/xml",
 					    "application/x-www-form-urlencoded", "text/csv"};
@@ -399,13 +403,10 @@ Test(errors, unsupported_media_type, .init = setup, .fini = teardown, .timeout =
 
 	snprintf(body, sizeof(body), "[%s]", ev);
 	for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++) {
-		struct http_resp r;
 		char what[128];
 
 		snprintf(what, sizeof(what), "POST /events with Content-Type %s", types[i]);
-		post_raw(&r, types[i], body, strlen(body));
-		expect_error(&r, 415, "unsupported_media_type", what);
-		http_resp_free(&r);
+		post_refused(types[i], body, strlen(body), 415, "unsupported_media_type", what);
 	}
 	cr_assert_eq(count_stored(idp, 1), 0, "expected nothing stored from a 415");
 	free(ev);
@@ -536,7 +537,7 @@ rule_cases(struct rule_case *c)
 	return n;
 }
 
-Test(errors, event_rules, .init = setup, .fini = teardown, .timeout = 120)
+Test(errors, event_rules, .init = it_db_init, .fini = it_db_fini, .timeout = 120)
 {
 	struct rule_case c[80];
 	size_t n = rule_cases(c);
@@ -584,7 +585,7 @@ Test(errors, event_rules, .init = setup, .fini = teardown, .timeout = 120)
 	}
 }
 
-Test(errors, validation_details, .init = setup, .fini = teardown, .timeout = 60)
+Test(errors, validation_details, .init = it_db_init, .fini = it_db_fini, .timeout = 60)
 {
 	struct http_resp r;
 	size_t len;
@@ -664,9 +665,8 @@ Test(errors, validation_details, .init = setup, .fini = teardown, .timeout = 60)
 			char what[64];
 
 			snprintf(what, sizeof(what), "POST /events %s", bodies[i]);
-			post_raw(&r, "application/json", bodies[i], strlen(bodies[i]));
-			expect_error(&r, 422, "validation_failed", what);
-			http_resp_free(&r);
+			post_refused("application/json", bodies[i], strlen(bodies[i]), 422,
+				     "validation_failed", what);
 		}
 	}
 }
@@ -676,11 +676,7 @@ Test(errors, validation_details, .init = setup, .fini = teardown, .timeout = 60)
 static void
 date_plus(const char *d0, int64_t add, char out[EVENT_DATE_BUF])
 {
-	int64_t d;
-	const char *err = NULL;
-
-	cr_assert_eq(event_date_parse(d0, strlen(d0), &d, &err), 0, "date %s", d0);
-	event_date_format(d + add, out);
+	event_date_format(model_day(d0) + add, out);
 }
 
 Test(errors, stats_parameters, .timeout = 60)
@@ -820,7 +816,7 @@ Test(errors, stats_parameter_limits_accepted, .timeout = 60)
 
 /* ---- NDJSON --------------------------------------------------------------------------------- */
 
-Test(errors, ndjson, .init = setup, .fini = teardown, .timeout = 30)
+Test(errors, ndjson, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char ids[3][37];
 	char *idp[3] = {ids[0], ids[1], ids[2]};

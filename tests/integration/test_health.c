@@ -9,13 +9,11 @@ Test(health, ok, .timeout = 30)
 {
 	struct http_resp r;
 
-	http_get(&r, "/healthz");
-	cr_assert_eq(r.status, 200, "GET /healthz: expected 200, got %ld %.300s", r.status, r.body);
-	expect_json_response(&r, "GET /healthz");
-	cr_assert(jstr(r.json, "status") && strcmp(jstr(r.json, "status"), "ok") == 0,
+	expect_get_json(&r, "/healthz");
+	cr_assert(jstr_is(r.json, "status", "ok"),
 		  "GET /healthz: expected \"status\": \"ok\", got %s", r.body);
-	cr_assert(jstr(r.json, "db") && strcmp(jstr(r.json, "db"), "ok") == 0,
-		  "GET /healthz: expected \"db\": \"ok\", got %s", r.body);
+	cr_assert(jstr_is(r.json, "db", "ok"), "GET /healthz: expected \"db\": \"ok\", got %s",
+		  r.body);
 	http_resp_free(&r);
 }
 
@@ -24,11 +22,8 @@ Test(health, ok, .timeout = 30)
 Test(health, root_index, .timeout = 30)
 {
 	struct http_resp r;
-	http_get(&r, "/");
-	cr_assert_eq(r.status, 200, "GET /: expected 200, got %ld %.300s", r.status, r.body);
-	expect_json_response(&r, "GET /");
-	cr_expect(jstr(r.json, "docs") && strcmp(jstr(r.json, "docs"), "/docs") == 0,
-		  "GET /: names /docs: %s", r.body);
+	expect_get_json(&r, "/");
+	cr_expect(jstr_is(r.json, "docs", "/docs"), "GET /: names /docs: %s", r.body);
 	json_object *routes = jget(r.json, "routes");
 	cr_assert(routes && json_object_is_type(routes, json_type_array), "routes: %s", r.body);
 	for (size_t i = 0; i < json_object_array_length(routes); i++) {

@@ -1323,14 +1323,12 @@ check_stored_verbatim(PGconn *db, const char *id, const char *s)
 {
 	const char *p[2] = {id, s};
 	PGresult *res =
-	    PQexecParams(db,
-			 "SELECT event_type, user_id, properties->>$2, properties->>'v',"
-			 " properties->'nested'->$2->>0, length(event_type), octet_length(user_id)"
-			 " FROM events WHERE event_id = $1::uuid",
-			 2, NULL, p, NULL, NULL, 0);
+	    db_query(db,
+		     "SELECT event_type, user_id, properties->>$2, properties->>'v',"
+		     " properties->'nested'->$2->>0, length(event_type), octet_length(user_id)"
+		     " FROM events WHERE event_id = $1::uuid",
+		     2, p);
 
-	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "SELECT by event_id: %s",
-		     PQerrorMessage(db));
 	cr_assert_eq(PQntuples(res), 1, "expected the event with [%s] stored once", s);
 	for (int f = 0; f < 5; f++) {
 		cr_assert(!PQgetisnull(res, 0, f), "[%s]: column %d is NULL", s, f);

@@ -10,28 +10,12 @@
 #include "client.h"
 #include "event.h"
 
-static PGconn *db;
-
-static void
-setup(void)
-{
-	db = db_open();
-}
-
-static void
-teardown(void)
-{
-	if (db)
-		PQfinish(db);
-	db = NULL;
-}
-
 static long long
 stored(const char *id)
 {
 	const char *p[1] = {id};
 
-	return db_scalar_ll(db, "SELECT count(*) FROM events WHERE event_id = $1::uuid", 1, p);
+	return db_scalar_ll(it_db, "SELECT count(*) FROM events WHERE event_id = $1::uuid", 1, p);
 }
 
 /* A text column of the stored event, malloc'd. */
@@ -43,7 +27,7 @@ stored_col(const char *id, const char *expr)
 	char *v;
 
 	snprintf(sql, sizeof(sql), "SELECT %s FROM events WHERE event_id = $1::uuid", expr);
-	v = db_scalar_text(db, sql, 1, p);
+	v = db_scalar_text(it_db, sql, 1, p);
 	cr_assert(v, "expected event %s to be stored (reading %s)", id, expr);
 	return v;
 }
@@ -58,16 +42,6 @@ stored_us(const char *id)
 	return us;
 }
 
-static int64_t
-parse_us(const char *s)
-{
-	int64_t us;
-	const char *err = NULL;
-
-	cr_assert_eq(event_time_parse(s, strlen(s), &us, &err), 0, "model: %s must parse", s);
-	return us;
-}
-
 static void
 post_expect(json_object *body, long rec, long acc, long dup, const char *what)
 {
@@ -78,7 +52,7 @@ post_expect(json_object *body, long rec, long acc, long dup, const char *what)
 	http_resp_free(&r);
 }
 
-Test(ingest, all_or_nothing, .init = setup, .fini = teardown, .timeout = 30)
+Test(ingest, all_or_nothing, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char ids[10][37];
 	char *idp[10];
@@ -110,12 +84,12 @@ Test(ingest, all_or_nothing, .init = setup, .fini = teardown, .timeout = 30)
 	cr_assert(jstr(d, "message") && *jstr(d, "message"),
 		  "expected a details[0].message string, got %s", r.body);
 	http_resp_free(&r);
-	cr_assert_eq(db_count_ids(db, idp, 10), 0,
+	cr_assert_eq(db_count_ids(it_db, idp, 10), 0,
 		     "expected none of the 10 events stored after a 422 (all or nothing)");
 	json_object_put(arr);
 }
 
-Test(ingest, accepted_forms, .init = setup, .fini = teardown, .timeout = 30)
+Test(ingest, accepted_forms, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char a[37], b[37], c[37];
 	struct http_resp r;
@@ -220,7 +194,7 @@ Test(ingest, accepted_forms, .init = setup, .fini = teardown, .timeout = 30)
 		post_expect(e, 1, 1, 0, "POST /events with rich properties");
 		params[0] = a;
 		params[1] = json_object_to_json_string_ext(pr, JSON_C_TO_STRING_PLAIN);
-		eq = db_scalar_ll(db,
+		eq = db_scalar_ll(it_db,
 				  "SELECT count(*) FROM events WHERE event_id = $1::uuid AND "
 				  "properties = $2::jsonb",
 				  2, params);
@@ -243,7 +217,7 @@ Test(ingest, accepted_forms, .init = setup, .fini = teardown, .timeout = 30)
 		for (size_t i = 0; i < sizeof(tf) / sizeof(*tf); i++) {
 			json_object *e = it_event(a, tf[i].sent, "it-forms", NULL);
 			char what[128];
-			long long got, want = parse_us(tf[i].utc);
+			long long got, want = model_us(tf[i].utc);
 
 			snprintf(what, sizeof(what), "POST /events occurred_at \"%s\"", tf[i].sent);
 			post_expect(e, 1, 1, 0, what);
@@ -258,7 +232,7 @@ Test(ingest, accepted_forms, .init = setup, .fini = teardown, .timeout = 30)
 	}
 }
 
-Test(ingest, duplicates_first_write_wins, .init = setup, .fini = teardown, .timeout = 30)
+Test(ingest, duplicates_first_write_wins, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char id[37], upper[37];
 	json_object *arr = json_object_new_array();
@@ -307,7 +281,7 @@ Test(ingest, duplicates_first_write_wins, .init = setup, .fini = teardown, .time
 	}
 }
 
-Test(ingest, integer_and_string_user_are_one, .init = setup, .fini = teardown, .timeout = 30)
+Test(ingest, integer_and_string_user_are_one, .init = it_db_init, .fini = it_db_fini, .timeout = 30)
 {
 	char a[37], b[37], c[37], d[37], tag[9], user[32], *v;
 	json_object *arr = json_object_new_array();
@@ -358,7 +332,7 @@ Test(ingest, integer_and_string_user_are_one, .init = setup, .fini = teardown, .
 	free(v);
 }
 
-Test(ingest, limits_accepted, .init = setup, .fini = teardown, .timeout = 60)
+Test(ingest, limits_accepted, .init = it_db_init, .fini = it_db_fini, .timeout = 60)
 {
 	char id[37];
 	char user[257], type[129], at[40];

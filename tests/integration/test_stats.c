@@ -17,16 +17,6 @@ struct spec {
 	const char *type;
 };
 
-static int64_t
-day_of(const char *d)
-{
-	int64_t v;
-	const char *err = NULL;
-
-	cr_assert_eq(event_date_parse(d, strlen(d), &v, &err), 0, "test bug: date %s", d);
-	return v;
-}
-
 /* Posts the events in one request (all must be accepted) and fills the model; users become
  * "<prefix>-<tag>-<user>" in users[] (room for n). */
 static void
@@ -41,7 +31,7 @@ post_specs(const struct spec *s, size_t n, const char *prefix, struct model_even
 	for (size_t i = 0; i < n; i++) {
 		snprintf(users[i], 64, "%s-%s-%s", prefix, tag, s[i].user);
 		json_object_array_add(arr, it_event(ev[i].event_id, s[i].at, users[i], s[i].type));
-		ev[i].day = day_of(s[i].utc_day);
+		ev[i].day = model_day(s[i].utc_day);
 		ev[i].user = users[i];
 		ev[i].type = s[i].type;
 	}
@@ -70,9 +60,9 @@ Test(stats, dau_utc_day_boundaries, .timeout = 30)
 
 	post_specs(s, N, "it-days", ev, users);
 	/* 05-01: a, c; 05-02: b, d, e; 05-03: a, b; 05-04: none; 05-05: f */
-	check_dau(ev, N, day_of("2011-04-29"), day_of("2011-05-07"));
-	check_dau(ev, N, day_of("2011-05-02"), day_of("2011-05-02"));
-	check_top_events(ev, N, day_of("2011-05-01"), day_of("2011-05-01"), 10);
+	check_dau(ev, N, model_day("2011-04-29"), model_day("2011-05-07"));
+	check_dau(ev, N, model_day("2011-05-02"), model_day("2011-05-02"));
+	check_top_events(ev, N, model_day("2011-05-01"), model_day("2011-05-01"), 10);
 }
 
 Test(stats, top_events_ties_in_byte_order, .timeout = 30)
@@ -92,9 +82,9 @@ Test(stats, top_events_ties_in_byte_order, .timeout = 30)
 	s[n++] = (struct spec){"2011-06-02T12:00:00Z", "2011-06-02", "u", "Z"};
 	post_specs(s, n, "it-ties", ev, users);
 	/* want: z 4, then B, _, a, a b, b, é (3 each, byte order), then Z 1 */
-	check_top_events(ev, n, day_of("2011-06-01"), day_of("2011-06-02"), 1000);
-	check_top_events(ev, n, day_of("2011-06-01"), day_of("2011-06-02"), 3);
-	check_top_events(ev, n, day_of("2011-06-01"), day_of("2011-06-01"), 1);
+	check_top_events(ev, n, model_day("2011-06-01"), model_day("2011-06-02"), 1000);
+	check_top_events(ev, n, model_day("2011-06-01"), model_day("2011-06-02"), 3);
+	check_top_events(ev, n, model_day("2011-06-01"), model_day("2011-06-01"), 1);
 	{
 		struct http_resp r;
 		const char *path = "/stats/top-events?from=2011-06-01&to=2011-06-02&limit=3";
@@ -136,8 +126,8 @@ Test(stats, retention_rate_rounds_half_away_from_zero, .timeout = 30)
 	for (int u = 0; u < 32; u++)
 		s[n++] = (struct spec){"2011-07-05T08:00:00Z", "2011-07-05", names[u], "ret"};
 	post_specs(s, n, "it-round", ev, users);
-	check_retention(ev, n, day_of("2011-07-01"), 5, 1);
-	check_retention(ev, n, day_of("2011-06-28"), 2, 7);
+	check_retention(ev, n, model_day("2011-07-01"), 5, 1);
+	check_retention(ev, n, model_day("2011-06-28"), 2, 7);
 	{
 		struct http_resp r;
 		const char *path = "/stats/retention?start_date=2011-07-01&windows=3";
@@ -178,7 +168,7 @@ Test(stats, late_event_moves_cohort, .timeout = 30)
 
 		snprintf(users[i], 64, "it-late-%s-%s", tag, s[i].user);
 		e = it_event(ev[i].event_id, s[i].at, users[i], s[i].type);
-		ev[i].day = day_of(s[i].utc_day);
+		ev[i].day = model_day(s[i].utc_day);
 		ev[i].user = users[i];
 		ev[i].type = s[i].type;
 		http_post_obj(&r, "/events", e);
@@ -186,13 +176,13 @@ Test(stats, late_event_moves_cohort, .timeout = 30)
 		http_resp_free(&r);
 		json_object_put(e);
 		if (i == 2) {
-			check_retention(ev, 3, day_of("2011-08-10"), 2, 1);
-			check_retention(ev, 3, day_of("2011-08-05"), 6, 1);
-			check_retention(ev, 3, day_of("2011-08-08"), 1, 7);
+			check_retention(ev, 3, model_day("2011-08-10"), 2, 1);
+			check_retention(ev, 3, model_day("2011-08-05"), 6, 1);
+			check_retention(ev, 3, model_day("2011-08-08"), 1, 7);
 		}
 	}
-	check_retention(ev, 4, day_of("2011-08-10"), 2, 1);
-	check_retention(ev, 4, day_of("2011-08-05"), 6, 1);
-	check_retention(ev, 4, day_of("2011-08-08"), 1, 7);
-	check_retention(ev, 4, day_of("2011-08-01"), 2, 7);
+	check_retention(ev, 4, model_day("2011-08-10"), 2, 1);
+	check_retention(ev, 4, model_day("2011-08-05"), 6, 1);
+	check_retention(ev, 4, model_day("2011-08-08"), 1, 7);
+	check_retention(ev, 4, model_day("2011-08-01"), 2, 7);
 }

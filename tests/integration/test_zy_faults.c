@@ -258,6 +258,31 @@ clients_stop(struct client *cl, atomic_int *stop, double give_up_in)
 		pthread_join(cl[i].thread, NULL);
 }
 
+/* The counters of the NCLIENTS clients summed into t (of max_503_s and max_retry_after: the
+ * largest); t's other members are zero. */
+static void
+clients_total(const struct client *cl, struct client *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < NCLIENTS; i++) {
+		t->requests += cl[i].requests;
+		t->ok += cl[i].ok;
+		t->unavailable += cl[i].unavailable;
+		t->nginx_unavailable += cl[i].nginx_unavailable;
+		t->other += cl[i].other;
+		t->curl_errors += cl[i].curl_errors;
+		t->abandoned += cl[i].abandoned;
+		t->accepted += cl[i].accepted;
+		t->duplicates += cl[i].duplicates;
+		t->bad_counts += cl[i].bad_counts;
+		t->bad_503 += cl[i].bad_503;
+		if (cl[i].max_503_s > t->max_503_s)
+			t->max_503_s = cl[i].max_503_s;
+		if (cl[i].max_retry_after > t->max_retry_after)
+			t->max_retry_after = cl[i].max_retry_after;
+	}
+}
+
 static void
 clients_free(struct client *cl)
 {
@@ -377,11 +402,10 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 	pid_t before[MAX_WORKERS], after[MAX_WORKERS], pool = it_pool_pid();
 	char sb[512], sa[512];
 	int nb, na, health_checks = 0, rc_stop, rc_start;
-	double t_stop0, t_down, t_start0, t_up, first_ok_after = -1, max_health = 0, max_503 = 0;
+	double t_stop0, t_down, t_start0, t_up, first_ok_after = -1, max_health = 0;
 	double first_503 = -1, last_ok_before = -1;
-	long requests = 0, ok = 0, unav = 0, nginx_unav = 0, other = 0, curl_errors = 0;
-	long abandoned = 0, accepted = 0, duplicates = 0, bad_counts = 0, bad_503 = 0, ok_down = 0;
-	long max_ra = 0;
+	struct client t;
+	long ok_down = 0;
 	size_t ngen, nack;
 	char **gen, **ack;
 	PGconn *db;
@@ -411,22 +435,8 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 	it_sleep(3.0);
 	clients_stop(cl, &stop, 10.0);
 
+	clients_total(cl, &t);
 	for (int i = 0; i < NCLIENTS; i++) {
-		requests += cl[i].requests;
-		ok += cl[i].ok;
-		unav += cl[i].unavailable;
-		nginx_unav += cl[i].nginx_unavailable;
-		other += cl[i].other;
-		curl_errors += cl[i].curl_errors;
-		abandoned += cl[i].abandoned;
-		accepted += cl[i].accepted;
-		duplicates += cl[i].duplicates;
-		bad_counts += cl[i].bad_counts;
-		bad_503 += cl[i].bad_503;
-		if (cl[i].max_503_s > max_503)
-			max_503 = cl[i].max_503_s;
-		if (cl[i].max_retry_after > max_ra)
-			max_ra = cl[i].max_retry_after;
 		for (size_t k = 0; k < cl[i].nsamples; k++) {
 			const struct sample *s = &cl[i].samples[k];
 
@@ -459,12 +469,13 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 	    "200 %.0f ms after pg-start returned\n"
 	    "  events: %zu generated, %zu acknowledged, accepted %ld + duplicates %ld; stored: "
 	    "%lld of the acknowledged, %lld of the generated\n",
-	    NCLIENTS, BATCH, t_down - t_stop0, t_start0 - t_down, t_up - t_start0, requests, ok,
-	    unav, nginx_unav, bad_503, other, curl_errors, abandoned, max_503 * 1000, max_ra,
-	    health_checks, max_health * 1000, first_503 < 0 ? -1 : first_503 - t_stop0,
+	    NCLIENTS, BATCH, t_down - t_stop0, t_start0 - t_down, t_up - t_start0, t.requests, t.ok,
+	    t.unavailable, t.nginx_unavailable, t.bad_503, t.other, t.curl_errors, t.abandoned,
+	    t.max_503_s * 1000, t.max_retry_after, health_checks, max_health * 1000,
+	    first_503 < 0 ? -1 : first_503 - t_stop0,
 	    last_ok_before < 0 ? -1 : t_stop0 - last_ok_before,
-	    first_ok_after < 0 ? -1 : (first_ok_after - t_up) * 1000, ngen, nack, accepted,
-	    duplicates, stored_ack, stored_gen);
+	    first_ok_after < 0 ? -1 : (first_ok_after - t_up) * 1000, ngen, nack, t.accepted,
+	    t.duplicates, stored_ack, stored_gen);
 	for (int i = 0; i < NCLIENTS; i++)
 		if (cl[i].first_failure[0])
 			fprintf(stderr, "  first failure of client %d: %s\n", i,
@@ -472,19 +483,19 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 
 	cr_assert_eq(rc_stop, 0, "expected tools/stack.sh pg-stop to succeed");
 	cr_assert_eq(rc_start, 0, "expected tools/stack.sh pg-start to succeed");
-	cr_assert_eq(curl_errors, 0,
+	cr_assert_eq(t.curl_errors, 0,
 		     "expected no transport error (refused, reset, 15 s timeout), got %ld",
-		     curl_errors);
-	cr_assert_eq(other, 0, "expected only 200 and 503 answers, got %ld others", other);
-	cr_assert_eq(nginx_unav, 0,
+		     t.curl_errors);
+	cr_assert_eq(t.other, 0, "expected only 200 and 503 answers, got %ld others", t.other);
+	cr_assert_eq(t.nginx_unavailable, 0,
 		     "expected every 503 to come from a worker (database unavailable), got %ld "
 		     "made by nginx (an upstream 502/504)",
-		     nginx_unav);
-	cr_assert_eq(bad_503, 0,
+		     t.nginx_unavailable);
+	cr_assert_eq(t.bad_503, 0,
 		     "expected every 503 to be JSON {\"error\":\"unavailable\"} with Retry-After, "
 		     "got %ld that were not",
-		     bad_503);
-	cr_assert_gt(unav, 0,
+		     t.bad_503);
+	cr_assert_gt(t.unavailable, 0,
 		     "expected 503 answers while PostgreSQL was stopped: the outage "
 		     "was not seen by the clients");
 	cr_assert_gt(health_checks, 0, "expected /healthz checked during the outage");
@@ -492,18 +503,18 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 		     "expected no 200 for a request sent and answered while PostgreSQL was "
 		     "stopped, got %ld",
 		     ok_down);
-	cr_assert_lt(max_503, 1.0, "expected every 503 within a second, the slowest took %.3f s",
-		     max_503);
+	cr_assert_lt(t.max_503_s, 1.0,
+		     "expected every 503 within a second, the slowest took %.3f s", t.max_503_s);
 	cr_assert_geq(first_ok_after, 0, "expected a 200 after PostgreSQL started again");
 	cr_assert_leq(first_ok_after - t_up, 2.0,
 		      "expected the first 200 within 2 s of pg-start returning, took %.3f s",
 		      first_ok_after - t_up);
-	cr_assert_eq(abandoned, 0,
+	cr_assert_eq(t.abandoned, 0,
 		     "expected every 503'd batch to be stored on a retry once PostgreSQL was "
 		     "back, %ld still 503 10 s after the stop",
-		     abandoned);
-	cr_assert_eq(bad_counts, 0, "expected every 200 to count %d events, %ld did not", BATCH,
-		     bad_counts);
+		     t.abandoned);
+	cr_assert_eq(t.bad_counts, 0, "expected every 200 to count %d events, %ld did not", BATCH,
+		     t.bad_counts);
 
 	cr_assert_eq(stored_ack, (long long)nack,
 		     "expected every acknowledged event stored: %zu acknowledged, %lld stored",
@@ -512,14 +523,14 @@ Test(zy_faults, db_restart_under_load, .timeout = 120)
 		     "expected every generated event stored (each batch was retried until 200): "
 		     "%zu generated, %lld stored",
 		     ngen, stored_gen);
-	cr_assert_eq(accepted, (long)ngen,
+	cr_assert_eq(t.accepted, (long)ngen,
 		     "expected the sum of 'accepted' over all 200s (%ld) to equal the distinct "
 		     "events generated (%zu): a 503 that stored something, or an event counted "
 		     "twice",
-		     accepted, ngen);
-	cr_assert_eq(duplicates, 0,
+		     t.accepted, ngen);
+	cr_assert_eq(t.duplicates, 0,
 		     "expected no duplicates (a 503 promises nothing was stored), got %ld",
-		     duplicates);
+		     t.duplicates);
 	cr_assert_eq(db_scalar_ll(db,
 				  "SELECT count(*) FROM events WHERE occurred_at >= '2015-01-01Z'"
 				  " AND occurred_at < '2016-01-01Z'",
@@ -552,8 +563,7 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 	pid_t before[MAX_WORKERS], after[MAX_WORKERS], pool = it_pool_pid();
 	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	int nb, na, kills = 0, none_alive = 0;
-	long requests = 0, ok = 0, unav = 0, other = 0, curl_errors = 0, accepted = 0;
-	long duplicates = 0, bad_counts = 0;
+	struct client t;
 	double t0, refill;
 	size_t ngen;
 	char **gen;
@@ -585,16 +595,7 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 	na = wait_full_pool(after, 15.0);
 	refill = it_now() - t0;
 
-	for (int i = 0; i < NCLIENTS; i++) {
-		requests += cl[i].requests;
-		ok += cl[i].ok;
-		unav += cl[i].unavailable;
-		other += cl[i].other;
-		curl_errors += cl[i].curl_errors;
-		accepted += cl[i].accepted;
-		duplicates += cl[i].duplicates;
-		bad_counts += cl[i].bad_counts;
-	}
+	clients_total(cl, &t);
 	gen = collect_ids(cl, 0, &ngen);
 	db = db_open();
 	stored = db_count_ids(db, gen, ngen);
@@ -604,25 +605,25 @@ Test(zy_faults, workers_killed_under_load, .timeout = 120)
 		"kill); %ld requests by %d clients: %ld x 200, %ld x 503, %ld other, %ld transport "
 		"errors; %zu events sent, accepted %ld + duplicates %ld, %lld stored; pool full "
 		"again (%d workers: %s) %.0f ms after the load\n",
-		kills, none_alive, requests, NCLIENTS, ok, unav, other, curl_errors, ngen, accepted,
-		duplicates, stored, na, sa, refill * 1000);
+		kills, none_alive, t.requests, NCLIENTS, t.ok, t.unavailable, t.other,
+		t.curl_errors, ngen, t.accepted, t.duplicates, stored, na, sa, refill * 1000);
 	for (int i = 0; i < NCLIENTS; i++)
 		if (cl[i].first_failure[0])
 			fprintf(stderr, "  first failure of client %d: %s\n", i,
 				cl[i].first_failure);
 
 	cr_assert_gt(kills, 5, "expected several workers killed, got %d", kills);
-	cr_assert_gt(requests, 20, "expected the clients to send requests, got %ld", requests);
-	cr_assert_eq(curl_errors, 0, "expected no transport error, got %ld", curl_errors);
-	cr_assert_eq(unav + other, 0,
+	cr_assert_gt(t.requests, 20, "expected the clients to send requests, got %ld", t.requests);
+	cr_assert_eq(t.curl_errors, 0, "expected no transport error, got %ld", t.curl_errors);
+	cr_assert_eq(t.unavailable + t.other, 0,
 		     "expected every answer 200 (nginx retries a request whose worker died on "
 		     "another worker), got %ld x 503 and %ld others",
-		     unav, other);
-	cr_assert_eq(bad_counts, 0, "expected every 200 to count %d events, %ld did not", BATCH,
-		     bad_counts);
-	cr_assert_eq(accepted + duplicates, (long)ngen,
-		     "expected accepted + duplicates (%ld + %ld) = events sent (%zu)", accepted,
-		     duplicates, ngen);
+		     t.unavailable, t.other);
+	cr_assert_eq(t.bad_counts, 0, "expected every 200 to count %d events, %ld did not", BATCH,
+		     t.bad_counts);
+	cr_assert_eq(t.accepted + t.duplicates, (long)ngen,
+		     "expected accepted + duplicates (%ld + %ld) = events sent (%zu)", t.accepted,
+		     t.duplicates, ngen);
 	cr_assert_eq(stored, (long long)ngen,
 		     "expected every one of the %zu events stored, %lld are", ngen, stored);
 	cr_assert_eq(db_scalar_ll(db,

@@ -17,10 +17,8 @@ LIB_PROG=rss
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
 
-[ $# -ge 2 ] || die "usage: tests/soak/rss.sh WARMUP TOTAL [MAX_GROWTH_KB]"
-WARMUP=$1
-TOTAL=$2
-MAX_KB=${3:-300}
+take_args "tests/soak/rss.sh WARMUP TOTAL [MAX_GROWTH_KB]" 2 WARMUP TOTAL MAX_KB -- "$@"
+MAX_KB=${MAX_KB:-300}
 CHUNK=${RSS_CHUNK:-100000}
 LIGHT=${RSS_LIGHT:-150}
 CONNS=${RSS_CONNECTIONS:-4}

@@ -90,7 +90,8 @@ Test(event_uuid, table)
 
 /* ---- timestamps ----------------------------------------------------------------------- */
 
-struct time_case {
+/* An input of event_time_parse or event_date_parse and what it must give. */
+struct parse_case {
 	const char *in;
 	size_t len;
 	const char *err; /* NULL: must parse to want */
@@ -106,7 +107,7 @@ struct time_case {
 		S(lit), e, 0                                                                       \
 	}
 
-static const struct time_case time_cases[] = {
+static const struct parse_case time_cases[] = {
     /* separators and zone designators */
     OK("2025-08-01T12:34:56Z", 1754051696000000),
     OK("2025-08-01t12:34:56z", 1754051696000000),
@@ -225,29 +226,38 @@ static const struct time_case time_cases[] = {
     BAD("1754051696", ERR_TIME),
 };
 
-Test(event_time, table)
+/* Parses each case's input (an exact copy: nothing after len bytes) with parse and expects its
+ * value or its error; kind names the cases in messages. */
+static void
+expect_parse_cases(const char *kind, const struct parse_case *cases, size_t n,
+		   int (*parse)(const char *, size_t, int64_t *, const char **))
 {
-	for (size_t i = 0; i < sizeof(time_cases) / sizeof(time_cases[0]); i++) {
-		const struct time_case *c = &time_cases[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct parse_case *c = &cases[i];
 		char *in = exact_copy(c->in, c->len);
-		int64_t us = INT64_MIN;
+		int64_t v = INT64_MIN;
 		const char *err = NULL;
-		int rc = event_time_parse(in, c->len, &us, &err);
+		int rc = parse(in, c->len, &v, &err);
 
 		if (!c->err) {
-			cr_expect_eq(rc, 0, "time case %zu (%s): rejected: %s", i, c->in, err);
-			cr_expect_eq(us, c->want,
-				     "time case %zu (%s): got %" PRId64 " want %" PRId64, i, c->in,
-				     us, c->want);
+			cr_expect_eq(rc, 0, "%s case %zu (%s): rejected: %s", kind, i, c->in, err);
+			cr_expect_eq(v, c->want, "%s case %zu (%s): got %" PRId64 " want %" PRId64,
+				     kind, i, c->in, v, c->want);
 		} else {
-			cr_expect_eq(rc, -1, "time case %zu (%s): accepted as %" PRId64, i, c->in,
-				     us);
+			cr_expect_eq(rc, -1, "%s case %zu (%s): accepted as %" PRId64, kind, i,
+				     c->in, v);
 			cr_expect(err && strcmp(err, c->err) == 0,
-				  "time case %zu (%s): err \"%s\", want \"%s\"", i, c->in, err,
+				  "%s case %zu (%s): err \"%s\", want \"%s\"", kind, i, c->in, err,
 				  c->err);
 		}
 		free(in);
 	}
+}
+
+Test(event_time, table)
+{
+	expect_parse_cases("time", time_cases, sizeof(time_cases) / sizeof(time_cases[0]),
+			   event_time_parse);
 }
 
 /* Only the first len bytes count, whatever follows them in memory. */
@@ -344,14 +354,7 @@ Test(event_time, format_extremes_fit_buffer)
 
 /* ---- dates ---------------------------------------------------------------------------- */
 
-struct date_case {
-	const char *in;
-	size_t len;
-	const char *err;
-	int64_t want;
-};
-
-static const struct date_case date_cases[] = {
+static const struct parse_case date_cases[] = {
     {S("1970-01-01"), NULL, 0},
     {S("1969-12-31"), NULL, -1},
     {S("2000-03-01"), NULL, 11017},
@@ -386,24 +389,8 @@ static const struct date_case date_cases[] = {
 
 Test(event_date, table)
 {
-	for (size_t i = 0; i < sizeof(date_cases) / sizeof(date_cases[0]); i++) {
-		const struct date_case *c = &date_cases[i];
-		char *in = exact_copy(c->in, c->len);
-		int64_t days = INT64_MIN;
-		const char *err = NULL;
-		int rc = event_date_parse(in, c->len, &days, &err);
-
-		if (!c->err) {
-			cr_expect_eq(rc, 0, "date case %zu (%s): rejected: %s", i, c->in, err);
-			cr_expect_eq(days, c->want, "date case %zu (%s): %" PRId64, i, c->in, days);
-		} else {
-			cr_expect_eq(rc, -1, "date case %zu (%s): accepted", i, c->in);
-			cr_expect(err && strcmp(err, c->err) == 0,
-				  "date case %zu (%s): err \"%s\", want \"%s\"", i, c->in, err,
-				  c->err);
-		}
-		free(in);
-	}
+	expect_parse_cases("date", date_cases, sizeof(date_cases) / sizeof(date_cases[0]),
+			   event_date_parse);
 }
 
 static int

@@ -171,6 +171,27 @@ struct body_case {
 	long index; /* of the first problem, -2 = don't care */
 };
 
+/* Parses each case's body and expects its result, its number of events and the index of its
+ * first problem; with last_type, the last event of each accepted body has that event_type. */
+static void
+expect_body_cases(const struct body_case *cases, size_t n, const char *last_type)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct batch b;
+		struct verrs v;
+		enum json_result r = parse(cases[i].body, cases[i].kind, &b, &v);
+		cr_expect_eq(r, cases[i].want, "case %zu: got %d want %d (%s)", i, r, cases[i].want,
+			     v.n ? v.items[0].message : "");
+		cr_expect_eq(b.n, cases[i].events, "case %zu: %zu events", i, b.n);
+		if (cases[i].index != -2 && v.n)
+			cr_expect_eq(v.items[0].index, cases[i].index, "case %zu: index %ld", i,
+				     v.items[0].index);
+		if (last_type && r == JSON_OK)
+			cr_expect_str_eq(b.ev[b.n - 1].event_type, last_type, "case %zu", i);
+		batch_clear(&b);
+	}
+}
+
 Test(json, body_forms)
 {
 	const char *ev = "{\"event_id\":\"" ID "\",\"occurred_at\":\"2025-08-01T10:00:00Z\","
@@ -208,18 +229,7 @@ Test(json, body_forms)
 	    {"7\nnull\n", JSON_BODY_NDJSON, JSON_INVALID, 0, 0},
 	    {"[{\"a\\u0000\":1}]", JSON_BODY_JSON, JSON_INVALID, 0, -1},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct batch b;
-		struct verrs v;
-		enum json_result r = parse(cases[i].body, cases[i].kind, &b, &v);
-		cr_expect_eq(r, cases[i].want, "case %zu: got %d want %d (%s)", i, r, cases[i].want,
-			     v.n ? v.items[0].message : "");
-		cr_expect_eq(b.n, cases[i].events, "case %zu: %zu events", i, b.n);
-		if (cases[i].index != -2 && v.n)
-			cr_expect_eq(v.items[0].index, cases[i].index, "case %zu: index %ld", i,
-				     v.items[0].index);
-		batch_clear(&b);
-	}
+	expect_body_cases(cases, sizeof cases / sizeof cases[0], NULL);
 }
 
 Test(json, deep_nesting_and_many_events)
@@ -431,20 +441,7 @@ Test(json, events_member_escaped_and_duplicated, .timeout = 60)
 	    {b5, JSON_BODY_JSON, JSON_OK, 1, -2},      {b6, JSON_BODY_JSON, JSON_INVALID, 0, 0},
 	    {b7, JSON_BODY_JSON, JSON_OK, 1, -2},
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		struct batch b;
-		struct verrs v;
-		enum json_result r = parse(cases[i].body, cases[i].kind, &b, &v);
-		cr_expect_eq(r, cases[i].want, "case %zu: got %d want %d (%s)", i, r, cases[i].want,
-			     v.n ? v.items[0].message : "");
-		cr_expect_eq(b.n, cases[i].events, "case %zu: %zu events", i, b.n);
-		if (cases[i].index != -2 && v.n)
-			cr_expect_eq(v.items[0].index, cases[i].index, "case %zu: index %ld", i,
-				     v.items[0].index);
-		if (r == JSON_OK)
-			cr_expect_str_eq(b.ev[b.n - 1].event_type, "login", "case %zu", i);
-		batch_clear(&b);
-	}
+	expect_body_cases(cases, sizeof cases / sizeof cases[0], "login");
 
 	/* 10 MiB: a huge unknown root member, an events member replaced by an escaped one */
 	snprintf(b1, sizeof b1, "],\"events\":[{}],\"ev\\u0065nts\":[%s,%s]}", ev, ev);

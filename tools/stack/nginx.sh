@@ -11,12 +11,7 @@ nginx_bin() {
 	printf '%s' "$b"
 }
 
-nginx_pid() {
-	local pid
-	pid=$(read_pid "$NGINX_PID")
-	pid_alive "$pid" nginx && printf '%s' "$pid"
-	return 0
-}
+nginx_pid() { live_pid "$NGINX_PID" nginx; }
 
 nginx_render() {
 	local listen user='' tmp

@@ -35,12 +35,7 @@ as_pg() {
 	fi
 }
 
-pg_pid() {
-	local pid
-	pid=$(read_pid "$(pg_dir)/data/postmaster.pid")
-	pid_alive "$pid" postgres && printf '%s' "$pid"
-	return 0
-}
+pg_pid() { live_pid "$(pg_dir)/data/postmaster.pid" postgres; }
 
 # pg_prepare: create the cluster's directories, owned by whoever runs the server.
 pg_prepare() {

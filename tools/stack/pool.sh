@@ -16,12 +16,7 @@ ensure_pool_user() {
 
 pool_group() { id -gn "$POOL_USER"; }
 
-pool_pid() {
-	local pid
-	pid=$(read_pid "$POOL_PID")
-	pid_alive "$pid" events-fcgi && printf '%s' "$pid"
-	return 0
-}
+pool_pid() { live_pid "$POOL_PID" events-fcgi; }
 
 pool_start() {
 	local pid sock n
