@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 
 static const char *const commands[] = {
-    "build/events-fcgi", "build/import_events", "build/gen_csv",      "build/migrate",
-    "tools/import_events", "tools/gen_csv",     "tools/stack.sh",     "tools/adminer.sh",
-    "tools/bench.sh",      "tools/bench_import.sh", "tools/deps.sh",  "tools/compose_check.sh",
+    "build/events-fcgi",     "build/import_events",   "build/gen_csv",	"build/migrate",
+    "tools/import_events",   "tools/gen_csv",	      "tools/stack.sh", "tools/adminer.sh",
+    "tools/bench.sh",	     "tools/bench_import.sh", "tools/deps.sh",	"tools/compose_check.sh",
     "tools/render_nginx.sh", "tools/request_cost.sh",
 };
 

@@ -34,9 +34,9 @@ enum {
 	NSLOW = 8,	   /* bodies / headers that never finish, held open concurrently */
 	NKINDS = 20,
 	MAX_NOTES = 4,
-	/* Under AddressSanitizer (make asan) the workers' RSS also holds the quarantine of freed
-	 * blocks and shadow memory, which move by megabytes: flatness is judged on the normal
-	 * build (and by make rss / make soak), the ASan run checks only for gross growth. */
+/* Under AddressSanitizer (make asan) the workers' RSS also holds the quarantine of freed
+ * blocks and shadow memory, which move by megabytes: flatness is judged on the normal
+ * build (and by make rss / make soak), the ASan run checks only for gross growth. */
 #if defined(__SANITIZE_ADDRESS__)
 	RSS_SLACK_KB = 16384,
 #else
@@ -227,7 +227,7 @@ struct hreq {
 	char path[9000];
 	const char *ctype;
 	struct it_buf body; /* request body, or every byte of a raw request */
-	char *hdr;	 /* one extra header line (malloc'd), or NULL */
+	char *hdr;	    /* one extra header line (malloc'd), or NULL */
 	size_t raw_partial;
 };
 

@@ -163,15 +163,17 @@ static void
 load_via_merge(PGconn *c, int n, const char *start, int days, double seed)
 {
 	char sql[1024];
-	snprintf(sql, sizeof sql,
-		 "BEGIN; SELECT ingest_session_init(); SELECT setseed(%g);"
-		 " INSERT INTO ingest_stage (event_id, occurred_at, user_id, event_type, properties, ord)"
-		 " SELECT gen_random_uuid(),"
-		 "  '%s'::timestamptz + random() * %d * interval '1 day',"
-		 "  'mg' || (1 + floor(random() * 800))::int, 'e' || floor(random() * 5)::int, '{}', g"
-		 " FROM generate_series(1, %d) g;"
-		 " SELECT ingest_merge(0); COMMIT",
-		 seed, start, days, n);
+	snprintf(
+	    sql, sizeof sql,
+	    "BEGIN; SELECT ingest_session_init(); SELECT setseed(%g);"
+	    " INSERT INTO ingest_stage (event_id, occurred_at, user_id, event_type, properties, "
+	    "ord)"
+	    " SELECT gen_random_uuid(),"
+	    "  '%s'::timestamptz + random() * %d * interval '1 day',"
+	    "  'mg' || (1 + floor(random() * 800))::int, 'e' || floor(random() * 5)::int, '{}', g"
+	    " FROM generate_series(1, %d) g;"
+	    " SELECT ingest_merge(0); COMMIT",
+	    seed, start, days, n);
 	PGresult *r = PQexec(c, sql);
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
@@ -190,8 +192,10 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 	cr_assert_eq(run_migrate(url, dir, out, sizeof out), 0, "%s", out);
 	PGconn *c = PQconnectdb(url);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
-	cr_assert_eq(db_scalar_ll(c, "SELECT count(*) FROM pg_tables"
-				     " WHERE tablename = 'retention_cells'", 0, NULL),
+	cr_assert_eq(db_scalar_ll(c,
+				  "SELECT count(*) FROM pg_tables"
+				  " WHERE tablename = 'retention_cells'",
+				  0, NULL),
 		     0, "0001+0002 only");
 	load_via_merge(c, 20000, "2019-03-01", 60, 0.25);
 	cr_assert_eq(db_scalar_ll(c, "SELECT count(*) FROM events", 0, NULL), 20000);
@@ -203,9 +207,9 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 	/* what an older merge body would do after the upgrade: refused, as a retryable failure */
 	PGresult *g = PQexec(c, "INSERT INTO user_days VALUES ('mg1', '2019-01-01')");
 	cr_expect_eq(PQresultStatus(g), PGRES_FATAL_ERROR, "user_days written outside the merge");
-	cr_expect_str_eq(PQresultErrorField(g, PG_DIAG_SQLSTATE) ? PQresultErrorField(g, PG_DIAG_SQLSTATE)
-								     : "",
-			 "40001", "%s", PQerrorMessage(c));
+	cr_expect_str_eq(
+	    PQresultErrorField(g, PG_DIAG_SQLSTATE) ? PQresultErrorField(g, PG_DIAG_SQLSTATE) : "",
+	    "40001", "%s", PQerrorMessage(c));
 	PQclear(g);
 
 	/* earlier days for the same users: their cohorts move */
@@ -303,7 +307,8 @@ Test(migrate, waits_for_locks_without_stalling_writers, .timeout = 120)
 		execl("build/migrate", "migrate", "--dir", dir, (char *)NULL);
 		_exit(127);
 	}
-	it_sleep(0.5); /* the ALTER now waits behind the reader, and a writer would wait behind it */
+	it_sleep(
+	    0.5); /* the ALTER now waits behind the reader, and a writer would wait behind it */
 	double dt = timed_insert(url);
 	cr_expect(dt >= 0 && dt < 3.0, "a writer waited %.2f s behind the migrator (-1: failed)",
 		  dt);

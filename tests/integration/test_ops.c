@@ -847,8 +847,8 @@ Test(ops, error_log_follow, .timeout = 60)
 
 		http_client_request(mc, &r, "GET", "/stats/dau?from=2006-02-01&to=2006-02-02", NULL,
 				    NULL, 0, NULL);
-		cr_assert_eq(r.status, 200,
-			     "GET /stats/dau after the GRANT: expected 200, got %ld", r.status);
+		cr_assert_eq(r.status, 200, "GET /stats/dau after the GRANT: expected 200, got %ld",
+			     r.status);
 		http_resp_free(&r);
 	}
 	http_client_free(c);

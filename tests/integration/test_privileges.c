@@ -26,7 +26,8 @@ proc_uids(pid_t pid, long uids[4])
 	cr_assert(f, "open %s", path);
 	uids[0] = -1;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Uid: %ld %ld %ld %ld", &uids[0], &uids[1], &uids[2], &uids[3]) == 4)
+		if (sscanf(line, "Uid: %ld %ld %ld %ld", &uids[0], &uids[1], &uids[2], &uids[3]) ==
+		    4)
 			break;
 	fclose(f);
 	cr_assert_neq(uids[0], -1, "no Uid line in %s", path);
@@ -133,11 +134,12 @@ Test(privileges, fcgi_socket_only_for_nginx_and_pool)
 Test(privileges, service_role_is_not_a_superuser)
 {
 	PGconn *db = db_open();
-	long long n = db_scalar_ll(db,
-				   "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r"
-				   " ON r.rolname = a.usename WHERE a.application_name LIKE"
-				   " 'events-fcgi/%' AND NOT r.rolsuper AND a.usename = 'events_app'",
-				   0, NULL);
+	long long n =
+	    db_scalar_ll(db,
+			 "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r"
+			 " ON r.rolname = a.usename WHERE a.application_name LIKE"
+			 " 'events-fcgi/%' AND NOT r.rolsuper AND a.usename = 'events_app'",
+			 0, NULL);
 	long long all = db_scalar_ll(db,
 				     "SELECT count(*) FROM pg_stat_activity WHERE application_name"
 				     " LIKE 'events-fcgi/%'",
@@ -152,12 +154,9 @@ Test(privileges, service_role_is_not_a_superuser)
 	PGconn *c = PQconnectdb(app);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect as events_app: %s", PQerrorMessage(c));
 	static const char *const refused[] = {
-	    "CREATE TABLE privileges_probe (a int)",
-	    "TRUNCATE events",
-	    "DELETE FROM schema_migrations",
-	    "ALTER TABLE events ADD COLUMN probe int",
-	    "CREATE SCHEMA privileges_probe",
-	    "COPY events TO PROGRAM 'true'",
+	    "CREATE TABLE privileges_probe (a int)", "TRUNCATE events",
+	    "DELETE FROM schema_migrations",	     "ALTER TABLE events ADD COLUMN probe int",
+	    "CREATE SCHEMA privileges_probe",	     "COPY events TO PROGRAM 'true'",
 	};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		PGresult *r = PQexec(c, refused[i]);

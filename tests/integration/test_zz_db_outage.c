@@ -189,8 +189,9 @@ Test(zz_db_outage, restart_costs_no_request, .timeout = 90)
 					    strlen(s), NULL);
 			json_object_put(e);
 		} else {
-			http_client_request(c, &r, "GET", "/stats/dau?from=2010-08-01&to=2010-08-02",
-					    NULL, NULL, 0, NULL);
+			http_client_request(c, &r, "GET",
+					    "/stats/dau?from=2010-08-01&to=2010-08-02", NULL, NULL,
+					    0, NULL);
 		}
 		if (r.status != 200) {
 			failed++;
@@ -199,8 +200,9 @@ Test(zz_db_outage, restart_costs_no_request, .timeout = 90)
 		}
 		http_resp_free(&r);
 	}
-	fprintf(stderr, "zz_db_outage/restart_costs_no_request: %d requests after the restart, "
-			"%d failed\n",
+	fprintf(stderr,
+		"zz_db_outage/restart_costs_no_request: %d requests after the restart, "
+		"%d failed\n",
 		2 * n, failed);
 	cr_expect_eq(failed, 0, "no request fails once the database is back (%d did)", failed);
 	http_client_free(c);
