@@ -1,5 +1,6 @@
 /* http.c: the FastCGI request, read and answered through libfcgi. */
 #include "http.h"
+#include "clock.h"
 #include "buf.h"
 #include "json.h"
 #include "log.h"
@@ -17,9 +18,7 @@
 double
 http_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono_s();
 }
 
 int

@@ -7,6 +7,7 @@
  * split at spaces (no quoting), looked up in PATH, and given the worker's own command line
  * ("EXE --worker SLOT") as its last arguments. */
 #include "pool.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -30,14 +31,6 @@ struct pool {
 	int failures[POOL_MAX];	  /* quick deaths in a row */
 	sigset_t mask;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* In the child: becomes the worker of slot, under EVENTS_WORKER_WRAPPER when it is set.
  * Returns only when exec failed. */
@@ -81,7 +74,7 @@ spawn(struct pool *p, int i)
 		_exit(127);
 	}
 	p->slot[i] = pid;
-	p->started[i] = now();
+	p->started[i] = clock_mono_s();
 	return pid;
 }
 
@@ -122,13 +115,15 @@ reap(struct pool *p, int stopping)
 					WIFSIGNALED(status) ? "killed by signal" : "exited with",
 					WIFSIGNALED(status) ? WTERMSIG(status)
 							    : WEXITSTATUS(status));
-			p->failures[i] = now() - p->started[i] < 1.0 ? p->failures[i] + 1 : 0;
+			p->failures[i] =
+			    clock_mono_s() - p->started[i] < 1.0 ? p->failures[i] + 1 : 0;
 		}
 	}
 	for (int i = 0; i < p->n && !stopping; i++) {
 		if (p->slot[i])
 			continue;
-		if (p->failures[i] > 3 && now() - p->started[i] < (p->failures[i] > 10 ? 5.0 : 1.0))
+		if (p->failures[i] > 3 &&
+		    clock_mono_s() - p->started[i] < (p->failures[i] > 10 ? 5.0 : 1.0))
 			continue; /* retried by the next tick */
 		spawn(p, i);
 	}
@@ -186,10 +181,10 @@ signal_all(const struct pool *p, int sig)
 static int
 stop(struct pool *p)
 {
-	double deadline = now() + STOP_GRACE_S;
+	double deadline = clock_mono_s() + STOP_GRACE_S;
 	struct timespec tick = {0, 100 * 1000 * 1000};
 	signal_all(p, SIGTERM);
-	while (alive(p) && now() < deadline) {
+	while (alive(p) && clock_mono_s() < deadline) {
 		(void)sigtimedwait(&p->mask, NULL, &tick);
 		reap(p, 1);
 	}

@@ -7,6 +7,7 @@
  * the session's staging table and one ingest_merge per transaction, so a batch is stored with
  * its summaries or not at all, and a re-run after a crash only finds duplicates. */
 #include "batch.h"
+#include "clock.h"
 #include "csv.h"
 #include "db.h"
 #include "json.h"
@@ -76,14 +77,6 @@ struct loader {
 	uint64_t size; /* input bytes, 0 when unknown */
 	int progress;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 usage(FILE *f)
@@ -492,7 +485,7 @@ drain(struct loader *L)
 static void
 progress(struct loader *L, int last)
 {
-	double t = now_s();
+	double t = clock_mono_s();
 	if (!L->progress || (!last && t - L->last_progress < 0.5))
 		return;
 	L->last_progress = t;
@@ -612,7 +605,7 @@ finish(struct loader *L, int rc)
 	if (rc == 0) {
 		printf("{\"read\":%zu,\"accepted\":%zu,\"duplicates\":%zu,\"rejected\":%zu,"
 		       "\"seconds\":%.3f}\n",
-		       L->read, L->accepted, L->dups, L->rejected, now_s() - L->t0);
+		       L->read, L->accepted, L->dups, L->rejected, clock_mono_s() - L->t0);
 		rc = L->rejected ? 3 : 0;
 	}
 	if (L->in && L->in != stdin)
@@ -635,7 +628,7 @@ main(int argc, char **argv)
 	int rc;
 	pthread_mutex_init(&L.mu, NULL);
 	pthread_cond_init(&L.cv, NULL);
-	L.t0 = now_s();
+	L.t0 = clock_mono_s();
 	L.now_us = batch_now_us();
 	L.log_level = LOGL_INFO;
 	if (getenv("LOG_LEVEL") && log_level_parse(getenv("LOG_LEVEL")) >= 0)

@@ -4,6 +4,7 @@
  * cleared on every path. */
 #include "db.h"
 #include "db_internal.h"
+#include "clock.h"
 #include "log.h"
 
 #include <poll.h>
@@ -314,9 +315,7 @@ db_query_single(struct db *db, const char *what, const char *sql, int nparams,
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(clock_mono_s() * 1000);
 }
 
 /* Waits for the answer to a sent query until deadline; 0 when a result is ready. */

@@ -1,6 +1,7 @@
 /* proc.c: the pool's processes read from /proc (supervisor, workers, their slots and RSS)
  * and the clock. */
 #include "proc.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -101,10 +102,7 @@ it_proc_rss_kb(pid_t pid)
 double
 it_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return clock_mono_s();
 }
 
 void

@@ -32,6 +32,16 @@ run_cmd(const char *cmd, int with_stderr, char *out, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The whole file at path (up to cap - 1 bytes), NUL-terminated, into buf. */
+static void
+read_text(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	cr_assert(f, "open %s", path);
+	buf[fread(buf, 1, cap - 1, f)] = '\0';
+	fclose(f);
+}
+
 /* Runs every command with flag (its stdout only) and hands each exit status and output to
  * check. */
 static void
@@ -77,14 +87,8 @@ Test(cli, unknown_flag_starts_nothing, .timeout = 300)
 Test(cli, env_example_lists_every_setting)
 {
 	static char readme[262144], example[65536];
-	FILE *f = fopen("README.md", "r");
-	cr_assert(f, "README.md");
-	readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
-	fclose(f);
-	f = fopen("conf/events.env.example", "r");
-	cr_assert(f, "conf/events.env.example");
-	example[fread(example, 1, sizeof example - 1, f)] = '\0';
-	fclose(f);
+	read_text("README.md", readme, sizeof readme);
+	read_text("conf/events.env.example", example, sizeof example);
 	const char *sec = strstr(readme, "\n## Configuration");
 	cr_assert(sec, "README has a Configuration section");
 	const char *end = strstr(sec + 1, "\n## ");
@@ -141,11 +145,8 @@ Test(cli, running_stack_names_settings_that_differ, .timeout = 60)
 Test(cli, settings_table_is_the_source)
 {
 	static char readme[262144], table[16384];
-	FILE *f = fopen("README.md", "r");
-	cr_assert(f, "README.md");
-	readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
-	fclose(f);
-	int rc = run("build/events-fcgi --settings", table, sizeof table);
+	read_text("README.md", readme, sizeof readme);
+	int rc = run_cmd("build/events-fcgi --settings", 0, table, sizeof table);
 	cr_assert_eq(rc, 0, "events-fcgi --settings: exit %d", rc);
 	int rows = 0;
 	for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n")) {
