@@ -64,9 +64,6 @@ void http_error(struct http_req *r, int status, const char *code, const char *me
 void http_respond_typed(struct http_req *r, int status, const char *content_type,
 			const char *extra_headers, const char *body, size_t len);
 
-/* Monotonic seconds, for durations. */
-double http_now(void);
-
 /* 1 when s is 1..128 characters of [A-Za-z0-9._-]. */
 int http_request_id_ok(const char *s);
 

@@ -1,6 +1,7 @@
 /* main.c: start-up. Without arguments this process is the pool supervisor (started by
  * spawn-fcgi -n with the listening socket as fd 0); with "--worker SLOT" it is one worker:
  * the libfcgi accept loop with its own database connection. */
+#include "clock.h"
 #include "conf.h"
 #include "db.h"
 #include "http.h"
@@ -36,7 +37,7 @@ static void
 access_log(const struct http_req *req)
 {
 	char msg[512];
-	double ms = (http_now() - req->start) * 1000.0;
+	double ms = (clock_mono_s() - req->start) * 1000.0;
 	struct log_field f[] = {
 	    {"method", req->method, 0},
 	    {"path", req->path, 0},
@@ -88,7 +89,7 @@ worker_run(const struct conf *c, int slot)
 		log_set_request_id(req.request_id);
 		router_dispatch(&app, &req);
 		access_log(&req); /* before Finish: req points into the request's parameters */
-		metrics_observe(req.route, req.method, req.status, http_now() - req.start);
+		metrics_observe(req.route, req.method, req.status, clock_mono_s() - req.start);
 		FCGX_Finish_r(&fr);
 		log_set_request_id(NULL);
 		http_end(&req);
