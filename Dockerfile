@@ -5,7 +5,7 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libpq-dev \
+      gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libpq-dev libroaring-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what "make all" needs: a host build/ or var/ must not leak into the image.
@@ -20,7 +20,7 @@ FROM debian:12-slim AS runtime
 # libfcgi0ldbl is Debian 12's runtime package of libfcgi (libfcgi.so.0).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libfcgi0ldbl libpq5 libjson-c5 spawn-fcgi ca-certificates \
+      libfcgi0ldbl libpq5 libjson-c5 libroaring0 tzdata spawn-fcgi ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /app --shell /usr/sbin/nologin events
 COPY --from=build /out/bin/ /usr/local/bin/

@@ -8,6 +8,7 @@ void h_events_post(struct app *app, struct http_req *req);
 void h_stats_dau(struct app *app, struct http_req *req);
 void h_stats_top_events(struct app *app, struct http_req *req);
 void h_stats_retention(struct app *app, struct http_req *req);
+void h_stats_active_users(struct app *app, struct http_req *req);
 void h_healthz(struct app *app, struct http_req *req);
 void h_metrics(struct app *app, struct http_req *req);
 

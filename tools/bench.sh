@@ -136,6 +136,11 @@ scenario dau_365d "$GET" "/stats/dau?from=2025-01-01&to=2025-12-31"
 scenario top_events_30d "$GET" "/stats/top-events?from=2025-11-01&to=2025-11-30"
 scenario retention_day_7 "$GET" "/stats/retention?start_date=2025-06-02&windows=7"
 scenario retention_week_12 "$GET" "/stats/retention?start_date=2025-03-03&windows=12&granularity=week"
+# the zone-aware summaries (ADR 3)
+scenario dau_30d_kathmandu "$GET" "/stats/dau?from=2025-11-01&to=2025-11-30&tz=Asia/Kathmandu"
+scenario dau_30d_event_type "$GET" "/stats/dau?from=2025-11-01&to=2025-11-30&event_type=purchase"
+scenario retention_day_7_events "$GET" "/stats/retention?start_date=2025-06-02&windows=7&start_event=login&return_event=purchase"
+scenario active_users_30d "$GET" "/stats/active-users?from=2025-09-02&to=2025-11-30&window=30"
 BATCH=1000 scenario ingest_batch_1000 "$INGEST" /events 4
 BATCH=1 scenario ingest_single "$INGEST" /events
 

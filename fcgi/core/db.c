@@ -30,6 +30,14 @@ static const struct stmt statements[] = {
 		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
+    /* the zone-aware summaries (migration 0005, db_analytics.c) */
+    {"analytics_collect", "SELECT kind, level, event_type, bucket, stripe, users, rm, add"
+			  " FROM analytics_collect($1::int)"},
+    {"analytics_backfill", "SELECT * FROM analytics_backfill_rows()"},
+    {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"
+			" $4::int[], $5::smallint[], $6::text[])"},
+    {"analytics_sets", "SELECT i, users FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5)"},
+    {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
 };
 
@@ -157,6 +165,8 @@ timed_out(const PGresult *r)
 enum db_status
 db_failure(struct db *db, const char *what, const PGresult *r)
 {
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", code ? code : "");
 	db_set_error(db, what, PQerrorMessage(db->conn));
 	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
 		log_msg(LOGL_WARN, "db", "connection lost: %s", db->err);
@@ -167,7 +177,8 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 		log_msg(LOGL_WARN, "db", "out of time: %s", db->err);
 		return DB_BUSY;
 	}
-	log_msg(LOGL_ERROR, "db", "%s", db->err);
+	/* 22009: a zone whose days do not start on a quarter hour, the request's problem */
+	log_msg(strcmp(db->sqlstate, "22009") ? LOGL_ERROR : LOGL_INFO, "db", "%s", db->err);
 	return DB_ERROR;
 }
 

@@ -16,7 +16,10 @@ enum db_status {
 	DB_BUSY,	/* reachable but out of time: a lock wait past lock_timeout, a statement
 			   past statement_timeout (or cancelled), or contention that outlasted the
 			   retries; nothing was stored, retry later */
-	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
+	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
+	DB_INVALID	/* the question has no exact answer from the summaries: a day of the
+			   time zone asked for does not start on a quarter hour (local mean
+			   time, before the zone took a standard offset) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
@@ -67,6 +70,35 @@ enum db_status db_top_events(struct db *db, int64_t from_day, int64_t to_day, in
  * counts[k] for k = 0..windows (zero-filled). */
 enum db_status db_retention(struct db *db, int64_t start_day, int period, int windows,
 			    int64_t *cohort, int64_t *counts) __attribute__((warn_unused_result));
+
+/* The zone-aware statistics (db_analytics.c): tz is an IANA name already checked (tzname.h),
+ * days are local days of tz, type NULL means any event type. DB_INVALID: a day of that zone
+ * does not start on a quarter hour. */
+enum db_status db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day,
+			 size_t ndays, int64_t *counts) __attribute__((warn_unused_result));
+
+/* counts[i] = distinct users (with an event of type) in the window local days ending on day
+ * from_day + i. */
+enum db_status db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day,
+			       size_t ndays, int window, int64_t *counts)
+    __attribute__((warn_unused_result));
+
+enum db_status db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day,
+				int limit, struct top_row **rows, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* A retention question in a zone, from a start event to a return event (NULL: any). */
+struct retention_q {
+	const char *tz, *start_event, *return_event;
+	int64_t start_day;
+	int period, windows;
+};
+enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort,
+			       int64_t *counts) __attribute__((warn_unused_result));
+
+/* migrate's last step: fills the user sets of events stored before migration 0005 (once;
+ * *done = 1 when it ran now). */
+enum db_status db_analytics_backfill(struct db *db, int *done) __attribute__((warn_unused_result));
 
 /* A trivial query answered within timeout_ms. */
 enum db_status db_ping(struct db *db, int timeout_ms) __attribute__((warn_unused_result));

@@ -121,6 +121,11 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	}
 	*n = db_first_int(r);
 	PQclear(r);
+	/* the zone-aware summaries, from the events this transaction stored */
+	if (*n > 0 && (st = db_analytics_apply(db, "analytics_collect", param, retry)) != DB_OK) {
+		db_rollback(db);
+		return st;
+	}
 	return db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
 }
 

@@ -19,6 +19,7 @@ struct db {
 	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
 	int ready; /* statements prepared and staging tables made on this connection */
 	char err[256];
+	char sqlstate[6]; /* of the last failure ("" when none was given) */
 };
 
 /* Drops the connection (if any); the next db_ready makes a new one. */
@@ -58,5 +59,14 @@ int64_t db_first_int(const PGresult *r);
 /* COPYs b into the session's staging table ingest_stage inside the open transaction
  * (db_ingest.c). */
 enum db_status db_stage(struct db *db, const struct batch *b) __attribute__((warn_unused_result));
+
+/* The prepared statement rows_stmt (param: NULL or its one parameter) returns bitmap rows to
+ * edit (analytics_collect's columns); the edited sets go back through analytics_store, in
+ * the open transaction (db_analytics.c). *retry as for staged writes. */
+enum db_status db_analytics_apply(struct db *db, const char *rows_stmt, const char *param,
+				  int *retry) __attribute__((warn_unused_result));
+
+/* Copies rows (event_type, count) of r into one malloc'd block (db_stats.c). */
+enum db_status db_top_rows(const PGresult *r, struct top_row **rows, size_t *n);
 
 #endif

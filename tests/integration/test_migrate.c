@@ -202,7 +202,9 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 
 	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
 	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
+	cr_expect(strstr(out, "analytics backfill done") != NULL, "0005's backfill: %s", out);
 	it_check_retention_cells(c);
+	it_check_user_sets(c);
 
 	/* what an older merge body would do after the upgrade: refused, as a retryable failure */
 	PGresult *g = PQexec(c, "INSERT INTO user_days VALUES ('mg1', '2019-01-01')");

@@ -1,0 +1,409 @@
+/* db_analytics.c: the zone-aware statistics (migration 0005, ADR 3). Writers edit the user
+ * bitmaps analytics_collect() hands out, in the ingest transaction; readers fetch the bitmap
+ * blocks of local days, a bounded run of days per query, and union and count them here. */
+#include "buf.h"
+#include "db.h"
+#include "db_internal.h"
+#include "log.h"
+#include "userset.h"
+
+#include <libpq-fe.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Local days fetched per query: bounds a worker's memory whatever the range. */
+enum { DAYS_PER_QUERY = 64 };
+
+/* --- writers ------------------------------------------------------------------------------ */
+
+/* Appends s to an array literal under construction: quoted, with \ and " escaped. */
+static int
+array_text(struct buf *b, const char *s)
+{
+	size_t len = strlen(s);
+	if (buf_reserve(b, 2 * len + 4) < 0)
+		return -1;
+	char sep = b->len ? ',' : '{';
+	b->p[b->len++] = sep;
+	b->p[b->len++] = '"';
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			b->p[b->len++] = '\\';
+		b->p[b->len++] = *s;
+	}
+	b->p[b->len++] = '"';
+	return 0;
+}
+
+/* Removes (add 0) or adds the keys of one "{1,2,3}" array (NULL-safe); how many changed s. */
+static size_t
+apply_keys(struct userset *s, const char *arr, int add)
+{
+	const char *p = arr;
+	size_t changed = 0;
+	if (!p || *p != '{')
+		return 0;
+	for (p++; *p && *p != '}';) {
+		char *end;
+		unsigned long k = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		changed +=
+		    (size_t)(add ? userset_add(s, (uint32_t)k) : userset_remove(s, (uint32_t)k));
+		p = *end == ',' ? end + 1 : end;
+	}
+	return changed;
+}
+
+enum { COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_STRIPE, COL_USERS, COL_RM, COL_ADD, NCOL };
+
+/* The six array parameters of analytics_store, built from collect's rows. */
+struct store_args {
+	struct buf a[6];
+};
+
+/* One edited row into sa; a row the edit leaves as it was is not written again. */
+static int
+store_row(struct store_args *sa, const PGresult *r, int i)
+{
+	struct userset *s = userset_new();
+	char *hex = NULL;
+	size_t changed;
+	int rc = -1;
+	if (!s || userset_or_text(s, PQgetvalue(r, i, COL_USERS),
+				  (size_t)PQgetlength(r, i, COL_USERS)) < 0)
+		goto out;
+	changed = apply_keys(s, PQgetisnull(r, i, COL_RM) ? NULL : PQgetvalue(r, i, COL_RM), 0);
+	changed += apply_keys(s, PQgetisnull(r, i, COL_ADD) ? NULL : PQgetvalue(r, i, COL_ADD), 1);
+	if (!changed) {
+		rc = 0;
+		goto out;
+	}
+	if (!(hex = userset_hex(s)))
+		goto out;
+	const int cols[] = {COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_STRIPE};
+	for (int c = 0; c < 5; c++)
+		if (array_text(&sa->a[c], PQgetvalue(r, i, cols[c])) < 0)
+			goto out;
+	rc = array_text(&sa->a[5], hex);
+out:
+	free(hex);
+	userset_free(s);
+	return rc;
+}
+
+enum db_status
+db_analytics_apply(struct db *db, const char *rows_stmt, const char *param, int *retry)
+{
+	struct store_args sa = {0};
+	enum db_status st = DB_OK;
+	PGresult *r = PQexecPrepared(db->conn, rows_stmt, param ? 1 : 0, &param, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*retry = db_retryable(r);
+		st = db_failure(db, rows_stmt, r);
+		PQclear(r);
+		return st;
+	}
+	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++)
+		if (store_row(&sa, r, i) < 0) {
+			db_set_error(db, rows_stmt,
+				     "a stored user set is damaged, or out of memory");
+			log_msg(LOGL_ERROR, "db", "%s", db->err);
+			st = DB_ERROR;
+		}
+	if (st == DB_OK && sa.a[0].len > 0) {
+		const char *params[6];
+		for (int c = 0; c < 6; c++) {
+			if (buf_reserve(&sa.a[c], 2) < 0) {
+				st = DB_ERROR;
+				break;
+			}
+			sa.a[c].p[sa.a[c].len++] = '}';
+			sa.a[c].p[sa.a[c].len] = '\0';
+			params[c] = sa.a[c].p;
+		}
+		PQclear(r);
+		r = st == DB_OK
+			? PQexecPrepared(db->conn, "analytics_store", 6, params, NULL, NULL, 0)
+			: NULL;
+		if (r && PQresultStatus(r) != PGRES_TUPLES_OK) {
+			*retry = db_retryable(r);
+			st = db_failure(db, "analytics_store", r);
+		}
+	}
+	PQclear(r);
+	for (int c = 0; c < 6; c++)
+		buf_free(&sa.a[c]);
+	return st;
+}
+
+enum db_status
+db_analytics_backfill(struct db *db, int *done)
+{
+	enum db_status st;
+	PGresult *r;
+	int retry = 0;
+	*done = 0;
+	/* nothing to do before migration 0005 (a migrations directory that stops earlier) */
+	if ((st = db_connect(db)) != DB_OK ||
+	    (st = db_exec_result(db, "backfill check", "SELECT to_regclass('analytics_backfill')",
+				 PGRES_TUPLES_OK, &r)) != DB_OK)
+		return st;
+	int present = !PQgetisnull(r, 0, 0);
+	PQclear(r);
+	if (!present)
+		return DB_OK;
+	if ((st = db_ready(db)) != DB_OK)
+		return st;
+	if ((st = db_exec_result(db, "backfill check",
+				 "BEGIN; LOCK TABLE events, users IN SHARE ROW EXCLUSIVE MODE;"
+				 " SELECT count(*) FROM analytics_backfill",
+				 PGRES_TUPLES_OK, &r)) != DB_OK)
+		return db_rollback(db), st;
+	int pending = db_first_int(r) > 0;
+	PQclear(r);
+	if (pending && (st = db_analytics_apply(db, "analytics_backfill", NULL, &retry)) == DB_OK)
+		st = db_exec_ok(db, "DELETE FROM analytics_backfill", PGRES_COMMAND_OK);
+	if (st != DB_OK)
+		return db_rollback(db), st;
+	*done = pending;
+	return db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
+}
+
+/* --- readers ------------------------------------------------------------------------------ */
+
+/* Called with each local day's set in order (i = 0, 1, ...); owns it. -1 stops (no memory). */
+typedef int (*day_fn)(void *ctx, size_t i, struct userset *day);
+
+/* 22009 from stats_day_blocks: a day of that zone does not start on a quarter hour. */
+static enum db_status
+read_failed(struct db *db, enum db_status st)
+{
+	return st == DB_ERROR && strcmp(db->sqlstate, "22009") == 0 ? DB_INVALID : st;
+}
+
+/* One query: days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets, handed to fn from index
+ * base on. */
+static enum db_status
+days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, const char *type,
+	   size_t base, day_fn fn, void *ctx)
+{
+	char date[EVENT_DATE_BUF], count[16];
+	const char *params[] = {kind, tz, date, count, type ? type : ""};
+	struct userset *day[DAYS_PER_QUERY] = {0};
+	enum db_status st = DB_OK;
+	PGresult *r;
+	event_date_format(d0, date);
+	snprintf(count, sizeof count, "%d", n);
+	if ((st = db_query(db, "analytics_sets", 5, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	for (int i = 0; i < n && st == DB_OK; i++)
+		if (!(day[i] = userset_new()))
+			st = DB_ERROR;
+	for (int j = 0; j < PQntuples(r) && st == DB_OK; j++) {
+		long k = strtol(PQgetvalue(r, j, 0), NULL, 10);
+		if (k < 0 || k >= n ||
+		    userset_or_text(day[k], PQgetvalue(r, j, 1), (size_t)PQgetlength(r, j, 1)) <
+			0) {
+			db_set_error(db, "analytics_sets", "a stored user set is damaged");
+			st = DB_ERROR;
+		}
+	}
+	PQclear(r);
+	for (int i = 0; i < n; i++) {
+		if (st == DB_OK && fn(ctx, base + (size_t)i, day[i]) < 0)
+			st = DB_ERROR;
+		else if (st != DB_OK)
+			userset_free(day[i]);
+	}
+	if (st == DB_ERROR)
+		log_msg(LOGL_ERROR, "db", "%s", db->err[0] ? db->err : "out of memory");
+	return st;
+}
+
+/* Every local day d0 .. d0 + n - 1 of tz, in order, to fn. kind "a": users with an event (of
+ * type, when given) that day; "c": users whose first event (of type) was that day. */
+static enum db_status
+for_each_day(struct db *db, const char *kind, const char *tz, int64_t d0, size_t n,
+	     const char *type, day_fn fn, void *ctx)
+{
+	enum db_status st = DB_OK;
+	for (size_t i = 0; i < n && st == DB_OK; i += DAYS_PER_QUERY) {
+		int m = n - i < DAYS_PER_QUERY ? (int)(n - i) : DAYS_PER_QUERY;
+		st = days_chunk(db, kind, tz, d0 + (int64_t)i, m, type, i, fn, ctx);
+	}
+	return st;
+}
+
+static int
+count_day(void *ctx, size_t i, struct userset *day)
+{
+	((int64_t *)ctx)[i] = (int64_t)userset_count(day);
+	userset_free(day);
+	return 0;
+}
+
+enum db_status
+db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+	  int64_t *counts)
+{
+	memset(counts, 0, ndays * sizeof *counts);
+	return for_each_day(db, "a", tz, from_day, ndays, type, count_day, counts);
+}
+
+/* Rolling windows of w days over a run of days x_0, x_1, ... in blocks of w: the union of a
+ * window that starts in block b and ends in block b + 1 is (suffix of block b from its
+ * start) | (prefix of block b + 1 up to its end); so each day costs about three unions. */
+struct rolling {
+	size_t w;
+	struct userset **day;	/* this block's days so far */
+	struct userset **suf;	/* the previous block's suffix unions */
+	struct userset *prefix; /* this block's union so far */
+	int64_t *out;		/* out[j - (w - 1)]: the window ending on day j */
+};
+
+static void
+free_sets(struct userset **s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		userset_free(s[i]);
+		s[i] = NULL;
+	}
+}
+
+/* The block just finished becomes the suffix unions; its day sets are reused as them. */
+static int
+close_block(struct rolling *R)
+{
+	free_sets(R->suf, R->w);
+	for (size_t p = R->w; p-- > 0;) {
+		R->suf[p] = R->day[p];
+		R->day[p] = NULL;
+		if (p + 1 < R->w)
+			userset_or(R->suf[p], R->suf[p + 1]);
+	}
+	return 0;
+}
+
+static int
+rolling_day(void *ctx, size_t j, struct userset *x)
+{
+	struct rolling *R = ctx;
+	size_t pos = j % R->w;
+	if (pos == 0) {
+		if (j > 0)
+			close_block(R);
+		userset_free(R->prefix);
+		if (!(R->prefix = userset_copy(x))) {
+			userset_free(x);
+			return -1;
+		}
+	} else {
+		userset_or(R->prefix, x);
+	}
+	R->day[pos] = x;
+	if (j + 1 >= R->w)
+		R->out[j + 1 - R->w] = pos == R->w - 1
+					   ? (int64_t)userset_count(R->prefix)
+					   : (int64_t)userset_or_count(R->suf[pos + 1], R->prefix);
+	return 0;
+}
+
+enum db_status
+db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+		int window, int64_t *counts)
+{
+	struct rolling R = {.w = (size_t)window, .out = counts};
+	enum db_status st = DB_ERROR;
+	memset(counts, 0, ndays * sizeof *counts);
+	R.day = calloc(R.w, sizeof *R.day);
+	R.suf = calloc(R.w, sizeof *R.suf);
+	if (R.day && R.suf)
+		st = for_each_day(db, "a", tz, from_day - (window - 1), ndays + R.w - 1, type,
+				  rolling_day, &R);
+	if (R.day)
+		free_sets(R.day, R.w);
+	if (R.suf)
+		free_sets(R.suf, R.w);
+	free(R.day);
+	free(R.suf);
+	userset_free(R.prefix);
+	return st;
+}
+
+/* Retention: the cohort's union, then each window's union of days met with it. */
+struct windows {
+	struct userset *cohort, *cur;
+	int period;
+	int64_t *counts;
+};
+
+static int
+cohort_day(void *ctx, size_t i, struct userset *day)
+{
+	struct windows *W = ctx;
+	(void)i;
+	userset_or(W->cohort, day);
+	userset_free(day);
+	return 0;
+}
+
+static int
+window_day(void *ctx, size_t i, struct userset *day)
+{
+	struct windows *W = ctx;
+	userset_or(W->cur, day);
+	userset_free(day);
+	if ((i + 1) % (size_t)W->period == 0) {
+		W->counts[i / (size_t)W->period] = (int64_t)userset_and_count(W->cur, W->cohort);
+		userset_free(W->cur);
+		if (!(W->cur = userset_new()))
+			return -1;
+	}
+	return 0;
+}
+
+enum db_status
+db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int64_t *counts)
+{
+	struct windows W = {.period = q->period, .counts = counts};
+	enum db_status st = DB_ERROR;
+	memset(counts, 0, (size_t)(q->windows + 1) * sizeof *counts);
+	*cohort = 0;
+	W.cohort = userset_new();
+	W.cur = userset_new();
+	if (W.cohort && W.cur)
+		st = for_each_day(db, "c", q->tz, q->start_day, (size_t)q->period, q->start_event,
+				  cohort_day, &W);
+	if (st == DB_OK)
+		st = for_each_day(db, "a", q->tz, q->start_day,
+				  (size_t)(q->windows + 1) * (size_t)q->period, q->return_event,
+				  window_day, &W);
+	if (st == DB_OK)
+		*cohort = (int64_t)userset_count(W.cohort);
+	userset_free(W.cohort);
+	userset_free(W.cur);
+	return st;
+}
+
+enum db_status
+db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day, int limit,
+		 struct top_row **rows, size_t *n)
+{
+	char from[EVENT_DATE_BUF], days[24], lim[16];
+	const char *params[] = {tz, from, days, lim};
+	enum db_status st;
+	PGresult *r;
+	event_date_format(from_day, from);
+	snprintf(days, sizeof days, "%lld", (long long)(to_day - from_day + 1));
+	snprintf(lim, sizeof lim, "%d", limit);
+	*rows = NULL;
+	*n = 0;
+	if ((st = db_query(db, "analytics_top", 4, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	st = db_top_rows(r, rows, n);
+	PQclear(r);
+	return st;
+}
