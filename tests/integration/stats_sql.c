@@ -68,45 +68,56 @@ rows_match(PGconn *db, const char *path, const char *sql, int np, const char *co
 	http_resp_free(&r);
 }
 
-void
-check_dau_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to)
+/* DAU (window 1, /stats/dau) or active users (/stats/active-users) of the local days from .. to
+ * against SQL: the users with an event in the window days ending on each day. */
+static void
+days_match(PGconn *db, const struct stats_q *q, int64_t from, int64_t to, int window, int dau)
 {
-	char f[EVENT_DATE_BUF], t[EVENT_DATE_BUF], path[512];
-	const char *params[] = {f, t, q->tz ? q->tz : "UTC", q->type};
-	event_date_format(from, f);
-	event_date_format(to, t);
-	snprintf(path, sizeof path, "/stats/dau?from=%s&to=%s", f, t);
-	zone_path(path, sizeof path, q, "event_type", NULL);
-	rows_match(db, path,
-		   "WITH " LOCAL_EVENTS " SELECT d::date, count(DISTINCT e.user_id)"
-		   " FROM generate_series($1::date, $2::date, '1 day') d"
-		   " LEFT JOIN e ON e.day = d::date GROUP BY 1 ORDER BY 1",
-		   4, params, "date", "unique_users");
-}
-
-void
-check_active_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to, int window)
-{
-	char f[EVENT_DATE_BUF], t[EVENT_DATE_BUF], w[16], path[512];
+	char f[EVENT_DATE_BUF], f0[EVENT_DATE_BUF], t[EVENT_DATE_BUF], w[16], path[512];
 	const char *params[] = {f, t, q->tz ? q->tz : "UTC", q->type, w};
-	event_date_format(from - window + 1, f);
+	event_date_format(from - window + 1, f); /* the SQL's $1 reaches back a window */
+	event_date_format(from, f0);
 	event_date_format(to, t);
 	snprintf(w, sizeof w, "%d", window);
-	/* the query's from is the first output day; the SQL's $1 reaches back a window */
-	{
-		char f0[EVENT_DATE_BUF];
-		event_date_format(from, f0);
+	if (dau)
+		snprintf(path, sizeof path, "/stats/dau?from=%s&to=%s", f0, t);
+	else
 		snprintf(path, sizeof path, "/stats/active-users?from=%s&to=%s&window=%d", f0, t,
 			 window);
-	}
 	zone_path(path, sizeof path, q, "event_type", NULL);
 	rows_match(db, path,
 		   "WITH " LOCAL_EVENTS " SELECT d::date, count(DISTINCT e.user_id)"
 		   " FROM generate_series($1::date + ($5::int - 1), $2::date, '1 day') d"
 		   " LEFT JOIN e ON e.day BETWEEN d::date - ($5::int - 1) AND d::date"
 		   " GROUP BY 1 ORDER BY 1",
-		   5, params, "date", "active_users");
+		   5, params, "date", dau ? "unique_users" : "active_users");
 }
+
+void
+check_dau_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to)
+{
+	days_match(db, q, from, to, 1, 1);
+}
+
+void
+check_active_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to, int window)
+{
+	days_match(db, q, from, to, window, 0);
+}
+
+const char *const it_zones[] = {"UTC",
+				"Asia/Kathmandu",
+				"America/New_York",
+				"Australia/Lord_Howe",
+				"Pacific/Kiritimati",
+				"Pacific/Pago_Pago",
+				"America/Sao_Paulo",
+				"America/Havana",
+				"Asia/Kolkata",
+				"America/St_Johns",
+				"Etc/GMT+5",
+				"Europe/Kyiv"};
+const size_t it_nzones = sizeof it_zones / sizeof it_zones[0];
 
 void
 check_top_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to, int limit)

@@ -22,4 +22,10 @@ void check_top_sql(PGconn *db, const struct stats_q *q, int64_t from, int64_t to
 void check_retention_sql(PGconn *db, const struct stats_q *q, int64_t start, int windows,
 			 int period);
 
+/* Zones that test the hard cases: DST (23- and 25-hour days; Lord Howe's 30 minutes), a DST
+ * gap at midnight (Sao Paulo), a repeated midnight (Havana), quarter and half hours, +14, -11,
+ * a POSIX-style name with '+'. */
+extern const char *const it_zones[];
+extern const size_t it_nzones;
+
 #endif

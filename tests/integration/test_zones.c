@@ -88,20 +88,6 @@ static const struct at boundary_events[] = {
     {"2016-11-06T03:59:59Z", "hav2", "open"},
 };
 
-static const char *const zones[] = {"UTC",
-				    "Asia/Kathmandu",
-				    "America/New_York",
-				    "Australia/Lord_Howe",
-				    "Pacific/Kiritimati",
-				    "Pacific/Pago_Pago",
-				    "America/Sao_Paulo",
-				    "America/Havana",
-				    "Asia/Kolkata",
-				    "America/St_Johns",
-				    "Etc/GMT+5",
-				    "Europe/Kyiv"};
-enum { NZONES = sizeof zones / sizeof zones[0] };
-
 Test(zones, day_boundaries, .timeout = 120)
 {
 	post_ats(boundary_events, sizeof boundary_events / sizeof boundary_events[0]);
@@ -141,15 +127,15 @@ Test(zones, day_boundaries, .timeout = 120)
 	    {"2016-03-10", "2016-03-16"}, {"2016-04-01", "2016-04-05"},
 	    {"2016-05-08", "2016-05-12"}, {"2016-06-29", "2016-07-03"},
 	    {"2016-10-14", "2016-10-18"}, {"2016-11-04", "2016-11-08"}};
-	for (size_t z = 0; z < NZONES; z++)
+	for (size_t z = 0; z < it_nzones; z++)
 		for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
 			int64_t f = model_day(ranges[k][0]), t = model_day(ranges[k][1]);
-			check_dau_sql(it_db, &(struct stats_q){.tz = zones[z]}, f, t);
-			check_dau_sql(it_db, &(struct stats_q){.tz = zones[z], .type = "buy"}, f,
+			check_dau_sql(it_db, &(struct stats_q){.tz = it_zones[z]}, f, t);
+			check_dau_sql(it_db, &(struct stats_q){.tz = it_zones[z], .type = "buy"}, f,
 				      t);
-			check_active_sql(it_db, &(struct stats_q){.tz = zones[z]}, f, t, 3);
-			check_top_sql(it_db, &(struct stats_q){.tz = zones[z]}, f, t, 10);
-			check_retention_sql(it_db, &(struct stats_q){.tz = zones[z]}, f, 4, 1);
+			check_active_sql(it_db, &(struct stats_q){.tz = it_zones[z]}, f, t, 3);
+			check_top_sql(it_db, &(struct stats_q){.tz = it_zones[z]}, f, t, 10);
+			check_retention_sql(it_db, &(struct stats_q){.tz = it_zones[z]}, f, 4, 1);
 		}
 }
 
@@ -239,20 +225,21 @@ Test(zones, random_mix_equals_recomputation, .timeout = 300)
 {
 	unsigned seed = 16;
 	post_mix();
-	for (size_t z = 0; z < NZONES; z++) {
-		struct stats_q any = {.tz = zones[z]}, buy = {.tz = zones[z], .type = "m_buy"};
+	for (size_t z = 0; z < it_nzones; z++) {
+		struct stats_q any = {.tz = it_zones[z]},
+			       buy = {.tz = it_zones[z], .type = "m_buy"};
 		int64_t a = MIX_FIRST - 2 + rand_r(&seed) % 10, b = a + 20 + rand_r(&seed) % 30;
 		check_dau_sql(it_db, &any, a, b);
 		check_dau_sql(it_db, &buy, a, b);
-		check_dau_sql(it_db, &(struct stats_q){.tz = zones[z], .type = "m_b a"}, a, b);
+		check_dau_sql(it_db, &(struct stats_q){.tz = it_zones[z], .type = "m_b a"}, a, b);
 		check_active_sql(it_db, &any, a, b, 7);
 		check_active_sql(it_db, &buy, a, b, 1 + (int)(rand_r(&seed) % 30));
 		check_top_sql(it_db, &any, a, b, 3);
 		int64_t s = MIX_FIRST - 1 + rand_r(&seed) % 20;
 		check_retention_sql(it_db, &any, s, 10, 1);
-		check_retention_sql(it_db, &(struct stats_q){zones[z], "m_open", "m_buy"}, s, 10,
+		check_retention_sql(it_db, &(struct stats_q){it_zones[z], "m_open", "m_buy"}, s, 10,
 				    1);
-		check_retention_sql(it_db, &(struct stats_q){zones[z], "m_view", NULL}, s, 4, 7);
-		check_retention_sql(it_db, &(struct stats_q){zones[z], NULL, "m_b a"}, s, 3, 7);
+		check_retention_sql(it_db, &(struct stats_q){it_zones[z], "m_view", NULL}, s, 4, 7);
+		check_retention_sql(it_db, &(struct stats_q){it_zones[z], NULL, "m_b a"}, s, 3, 7);
 	}
 }
