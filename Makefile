@@ -21,6 +21,7 @@ LDLIBS   += $(PKG_LIBS) -lm
 CORE_SRC := $(wildcard fcgi/core/*.c)
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
+	fcgi/params.c fcgi/h_export.c fcgi/h_users.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/*.c)
@@ -140,7 +141,7 @@ integration: $(BINS) $(BUILD)/test_integration
 # Half B names its suites; half A runs every other suite, so a new suite lands in A. The split
 # only balances time: no suite relies on another (those that stop PostgreSQL, zy_faults and
 # zz_db_outage, start a stack of their own per test).
-CHECK_IT_B := cli|consistency|drain|errors|hostile|memory|metrics|migrate|ops|privileges
+CHECK_IT_B := cli|consistency|drain|errors|export|hostile|memory|metrics|migrate|ops|privileges
 CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts
 check: $(BINS) $(BUILD)/test_unit $(BUILD)/test_integration
 	$(BUILD)/test_unit --jobs 2

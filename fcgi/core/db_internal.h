@@ -44,6 +44,14 @@ enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
 enum db_status db_query(struct db *db, const char *name, int nparams, const char *const *params,
 			PGresult **out) __attribute__((warn_unused_result));
 
+/* db_query with the statement timeout stmt_ms (0: none) instead of the reads' one. */
+enum db_status db_query_ms(struct db *db, const char *name, int nparams, const char *const *params,
+			   PGresult **out, int stmt_ms) __attribute__((warn_unused_result));
+
+/* Brings the session to statement_timeout stmt_ms (0: none) and the configured lock_timeout,
+ * in one round trip and only when it does not have them yet. */
+enum db_status db_session_limits(struct db *db, int stmt_ms) __attribute__((warn_unused_result));
+
 /* 1 for a deadlock or serialisation failure, which a second try may pass. */
 int db_retryable(const PGresult *r);
 
