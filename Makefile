@@ -40,7 +40,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: asan fuzz valgrind soak rss
-.PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
+.PHONY: all run stop status migrate psql prune test unit integration compose-check deps deps-test clean \
 	format reload import bench-import bench web web-test adminer
 .PHONY: check check-it-a check-it-b
 all: $(BINS)
@@ -93,6 +93,11 @@ migrate: all
 
 psql:
 	@tools/stack.sh psql
+
+# Removes raw events past RAW_RETENTION_DAYS now (the running pool also does it hourly).
+# Connects with DATABASE_URL or the PG* variables, as make import does.
+prune: all
+	$(BUILD)/events-fcgi --prune
 
 # make import FILE=data/events_sample.csv [ARGS='--batch-size 5000 --rejects rejects.csv']
 import: all

@@ -7,25 +7,25 @@
 
 struct route {
 	const char *pattern; /* the label of logs and metrics */
-	const char *prefix;  /* matched instead of pattern: the path starts with it (not only) */
 	const char *method;  /* "GET" routes also answer HEAD */
 	handler_fn fn;
 	enum auth_scope scope; /* what an API key needs, when keys are configured */
+	const char *prefix;    /* matched instead of pattern: the path starts with it (not only) */
 };
 
 /* metrics.c keeps counters for M_ROUTES = 12 routes */
 _Static_assert(ROUTE__MAX <= 12, "raise M_ROUTES in metrics.c");
 
 static const struct route routes[ROUTE__MAX] = {
-    [ROUTE_EVENTS] = {"/events", NULL, "POST", h_events_post, AUTH_INGEST},
-    [ROUTE_EXPORT] = {"/events/export", NULL, "GET", h_events_export, AUTH_READ},
-    [ROUTE_DAU] = {"/stats/dau", NULL, "GET", h_stats_dau, AUTH_READ},
-    [ROUTE_TOP_EVENTS] = {"/stats/top-events", NULL, "GET", h_stats_top_events, AUTH_READ},
-    [ROUTE_RETENTION] = {"/stats/retention", NULL, "GET", h_stats_retention, AUTH_READ},
-    [ROUTE_USERS] = {"/users/{user_id}", "/users/", "DELETE", h_users_delete, AUTH_ADMIN},
-    [ROUTE_HEALTHZ] = {"/healthz", NULL, "GET", h_healthz, AUTH_NONE},
-    [ROUTE_METRICS] = {"/metrics", NULL, "GET", h_metrics, AUTH_NONE},
-    [ROUTE_UNKNOWN] = {"unknown", NULL, NULL, NULL, AUTH_NONE},
+    [ROUTE_EVENTS] = {"/events", "POST", h_events_post, AUTH_INGEST},
+    [ROUTE_EXPORT] = {"/events/export", "GET", h_events_export, AUTH_READ},
+    [ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau, AUTH_READ},
+    [ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events, AUTH_READ},
+    [ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention, AUTH_READ},
+    [ROUTE_USERS] = {"/users/{user_id}", "DELETE", h_users_delete, AUTH_ADMIN, "/users/"},
+    [ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz, AUTH_NONE},
+    [ROUTE_METRICS] = {"/metrics", "GET", h_metrics, AUTH_NONE},
+    [ROUTE_UNKNOWN] = {"unknown", NULL, NULL, AUTH_NONE},
 };
 
 const char *

@@ -31,7 +31,8 @@ static const struct stmt statements[] = {
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
-    {"erase", "SELECT erase_user($1, $2::int)"}, /* migration 0005 */
+    {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
+    {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
     /* the IANA names PostgreSQL knows (AT TIME ZONE also takes POSIX strings and
      * abbreviations, which the API does not) */
     {"tz_known", "SELECT count(*) FROM pg_timezone_names WHERE name = $1"},

@@ -77,6 +77,11 @@ enum db_status db_retention(struct db *db, int64_t start_day, int period, int wi
 enum db_status db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
     __attribute__((warn_unused_result));
 
+/* Removes up to batch raw events older than days days (migration 0005's prune_raw_events:
+ * the summaries keep them) in one transaction; *deleted = how many. Call again until 0. */
+enum db_status db_prune(struct db *db, int days, int batch, int64_t *deleted)
+    __attribute__((warn_unused_result));
+
 /* *known = 1 when tz is an IANA time-zone name the database knows. */
 enum db_status db_tz_known(struct db *db, const char *tz, int *known)
     __attribute__((warn_unused_result));

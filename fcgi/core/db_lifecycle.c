@@ -11,22 +11,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Runs the prepared statement name with two parameters and the writes' statement timeout
+ * (one statement: its own transaction); *out = the integer it returns. */
+static enum db_status
+write_call(struct db *db, const char *name, const char *p1, const char *p2, int64_t *out)
+{
+	const char *params[] = {p1, p2};
+	PGresult *r;
+	enum db_status st;
+	*out = 0;
+	if ((st = db_query_ms(db, name, 2, params, &r, db->statement_timeout_ms)) != DB_OK)
+		return st;
+	*out = db_first_int(r);
+	PQclear(r);
+	return DB_OK;
+}
+
 enum db_status
 db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
 {
 	char s[16];
-	const char *params[] = {user_id, s};
-	PGresult *r;
-	enum db_status st;
 	snprintf(s, sizeof s, "%d", stripe);
-	*deleted = 0;
-	/* one statement: its own transaction; a deadlock cannot happen (erase_user's first
-	 * statement is a table lock that orders it against every writer) */
-	if ((st = db_query_ms(db, "erase", 2, params, &r, db->statement_timeout_ms)) != DB_OK)
-		return st;
-	*deleted = db_first_int(r);
-	PQclear(r);
-	return DB_OK;
+	/* a deadlock cannot happen: erase_user's first statement is a table lock that orders
+	 * it against every writer */
+	return write_call(db, "erase", user_id, s, deleted);
+}
+
+enum db_status
+db_prune(struct db *db, int days, int batch, int64_t *deleted)
+{
+	char d[16], b[16];
+	snprintf(d, sizeof d, "%d", days);
+	snprintf(b, sizeof b, "%d", batch);
+	return write_call(db, "prune", d, b, deleted);
 }
 
 enum db_status
