@@ -38,16 +38,18 @@ access_log(const struct http_req *req)
 {
 	char msg[512];
 	double ms = (clock_mono_s() - req->start) * 1000.0;
+	/* an erased user's id stays out of the worker's log (nginx's access log still has it) */
+	const char *path = req->route == ROUTE_USERS ? router_pattern(ROUTE_USERS) : req->path;
 	struct log_field f[] = {
 	    {"method", req->method, 0},
-	    {"path", req->path, 0},
+	    {"path", path, 0},
 	    {"route", router_pattern(req->route), 0},
 	    {"status", NULL, req->status},
 	    {"duration_ms", NULL, (double)(long)(ms * 1000) / 1000},
 	    {"request_id", req->request_id, 0},
 	};
 	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
-		 req->method, req->path, req->status, req->request_id);
+		 req->method, path, req->status, req->request_id);
 	log_event(LOGL_INFO, "access", msg, f, sizeof f / sizeof f[0]);
 }
 

@@ -133,6 +133,12 @@ Test(erase, as_if_never_sent, .init = it_db_init, .fini = it_db_fini, .timeout =
 	    db_scalar_ll(it_db, "SELECT count(*) FROM events WHERE user_id IN ($1, $2)", 2, p), 0,
 	    "events of the erased users are gone");
 
+	/* the worker's log holds no trace of the erased ids (nginx's access log does: README) */
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "grep -q -e 'erase me' -e 1991001 %s/log/worker.log",
+		 getenv("EVENTS_VAR_DIR"));
+	cr_expect_neq(system(cmd), 0, "an erased user's id is in the worker log");
+
 	/* idempotent: nothing left to erase */
 	expect_erased("/users/erase%20me%2Fx%20y", names[0], 0);
 	expect_erased("/users/never-seen-1991", "never-seen-1991", 0);
