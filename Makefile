@@ -213,9 +213,9 @@ FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
 FUZZ_NAMES   := events fields qs csv
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 $(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/core/qs.c fcgi/core/event.c
 $(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c fcgi/core/csv.c
 $(FUZZ_BINS): $(wildcard fcgi/*.h fcgi/core/*.h)

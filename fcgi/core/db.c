@@ -177,12 +177,25 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 }
 
 enum db_status
-db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+db_exec_result(struct db *db, const char *what, const char *sql, ExecStatusType want,
+	       PGresult **out)
 {
 	PGresult *r = PQexec(db->conn, sql);
 	enum db_status st = DB_OK;
-	if (PQresultStatus(r) != want)
-		st = db_failure(db, sql, r);
+	if (PQresultStatus(r) != want) {
+		st = db_failure(db, what, r);
+		PQclear(r);
+		r = NULL;
+	}
+	*out = r;
+	return st;
+}
+
+enum db_status
+db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+{
+	PGresult *r;
+	enum db_status st = db_exec_result(db, sql, sql, want, &r);
 	PQclear(r);
 	return st;
 }

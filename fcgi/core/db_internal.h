@@ -32,6 +32,11 @@ void db_set_error(struct db *db, const char *what, const char *detail);
  * the statement's name what. */
 enum db_status db_failure(struct db *db, const char *what, const PGresult *r);
 
+/* Runs sql (simple protocol); DB_OK with *out its result (the caller clears it) when that has
+ * status want, otherwise db_failure's answer for what, with *out NULL. */
+enum db_status db_exec_result(struct db *db, const char *what, const char *sql, ExecStatusType want,
+			      PGresult **out);
+
 /* Runs sql (simple protocol: may hold several statements); DB_OK when its last result has
  * status want, otherwise db_failure's answer. */
 enum db_status db_exec_ok(struct db *db, const char *sql, ExecStatusType want);
