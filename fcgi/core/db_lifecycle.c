@@ -177,13 +177,10 @@ db_export(struct db *db, const struct db_export_query *q, db_export_sink sink, v
 		buf_free(&sql);
 		return DB_ERROR;
 	}
-	r = PQexec(db->conn, sql.p);
+	st = db_exec_result(db, "export", sql.p, PGRES_COPY_OUT, &r);
 	buf_free(&sql);
-	if (PQresultStatus(r) != PGRES_COPY_OUT) {
-		st = db_failure(db, "export", r);
-		PQclear(r);
+	if (st != DB_OK)
 		return st;
-	}
 	PQclear(r);
 	if (sink(arg, NULL, 0) < 0) {
 		db_disconnect(db);
