@@ -131,6 +131,17 @@ db_connect(struct db *db)
 	return DB_OK;
 }
 
+enum db_role
+db_role(const struct db *db)
+{
+	const char *hot;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+		return DB_ROLE_NONE;
+	/* reported by servers since PostgreSQL 14 at connection and when it changes */
+	hot = PQparameterStatus(db->conn, "in_hot_standby");
+	return hot && !strcmp(hot, "on") ? DB_ROLE_STANDBY : DB_ROLE_PRIMARY;
+}
+
 /* 1 for errors that mean the server is going or gone even though libpq may not have noticed
  * yet: class 08 (connection exception) and 57P (administrator or crash shutdown, "cannot
  * connect now"), e.g. the FATAL a session gets while PostgreSQL is being stopped. */

@@ -33,6 +33,12 @@ void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 /* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
 enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
 
+/* The role of the server the connection is on, as the server last reported it (no query):
+ * DB_ROLE_NONE when not connected. With target_session_attrs=read-write in the connection
+ * string (HA) a new connection is always to the primary. */
+enum db_role { DB_ROLE_NONE, DB_ROLE_PRIMARY, DB_ROLE_STANDBY };
+enum db_role db_role(const struct db *db);
+
 /* The last connection error, for messages (borrowed, valid until the next call). */
 const char *db_last_error(const struct db *db);
 
