@@ -7,7 +7,9 @@
 # pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
 # With HA=1 (tools/stack/ha.sh) the database is a pg_auto_failover formation: pg-start starts
 # whatever of it is not running, "pg-stop [node_a|node_b|monitor]" stops all or some of it,
-# "failover" performs a planned switchover, "status" shows the formation's states.
+# "failover" performs a planned switchover, "status" shows the formation's states. For drills
+# and tests: ha-primary / ha-standby print a node's name, "ha-wait primary,secondary SECONDS"
+# waits for those states, "ha-crash NODE" SIGKILLs that node's processes at once.
 #
 # Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
@@ -37,12 +39,14 @@ LIB_PROG=stack
 # worker pool, nginx. This file: the commands.
 # shellcheck source=tools/stack/settings.sh
 . "$ROOT/tools/stack/settings.sh"
+# shellcheck source=tools/stack/ha.sh
+. "$ROOT/tools/stack/ha.sh"
+# shellcheck source=tools/stack/ha_ops.sh
+. "$ROOT/tools/stack/ha_ops.sh"
 # shellcheck source=tools/stack/paths.sh
 . "$ROOT/tools/stack/paths.sh"
 # shellcheck source=tools/stack/pg.sh
 . "$ROOT/tools/stack/pg.sh"
-# shellcheck source=tools/stack/ha.sh
-. "$ROOT/tools/stack/ha.sh"
 # shellcheck source=tools/stack/pool.sh
 . "$ROOT/tools/stack/pool.sh"
 # shellcheck source=tools/stack/nginx.sh
@@ -293,9 +297,6 @@ pg-stop)
 	shift
 	cmd_pg_stop "$@"
 	;;
-failover)
-	ha_on || die "no pg_auto_failover formation under $VAR_DIR (start one: HA=1 make run)"
-	ha_switchover
-	;;
+failover | ha-*) ha_command "$@" ;;
 *) help_or_refuse "${1:-}" ;;
 esac

@@ -90,6 +90,21 @@ db_set_error(struct db *db, const char *what, const char *detail)
 		db->err[--n] = '\0';
 }
 
+/* The server's notices (client_min_messages = warning: warnings only) go to the log. One of
+ * them matters: a COMMIT whose wait for the synchronous standby was cancelled has committed
+ * locally but may not be replicated ("canceling wait for synchronous replication ..."; the
+ * server gives it no SQLSTATE of its own, so the text is matched; our clusters run with C
+ * messages). */
+static void
+on_notice(void *arg, const PGresult *r)
+{
+	struct db *db = arg;
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg && strstr(msg, "synchronous replication"))
+		db->unreplicated = 1;
+	log_msg(LOGL_WARN, "db", "server: %s", msg ? msg : "(notice)");
+}
+
 enum db_status
 db_connect(struct db *db)
 {
@@ -113,6 +128,7 @@ db_connect(struct db *db)
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
+	PQsetNoticeReceiver(db->conn, on_notice, db);
 	snprintf(sql, sizeof sql,
 		 "SET statement_timeout = %d; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
 		 " SET client_min_messages = warning",

@@ -16,7 +16,10 @@ enum db_status {
 	DB_BUSY,	/* reachable but out of time: a lock wait past lock_timeout, a statement
 			   past statement_timeout (or cancelled), or contention that outlasted the
 			   retries; nothing was stored, retry later */
-	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
+	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
+	DB_UNCONFIRMED	/* committed on the primary, but its wait for the synchronous standby
+			   was cancelled (statement_timeout, shutdown): not acknowledged, since
+			   possibly not replicated; a resend is safe (its events are duplicates) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's

@@ -122,7 +122,11 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	}
 	*n = db_first_int(r);
 	PQclear(r);
-	return db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
+	db->unreplicated = 0;
+	st = db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
+	if (st == DB_OK && db->unreplicated)
+		return DB_UNCONFIRMED; /* stored here, maybe not on the standby: not acknowledged */
+	return st;
 }
 
 static enum db_status

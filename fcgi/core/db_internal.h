@@ -17,7 +17,8 @@ struct db {
 	int lock_timeout_ms;		/* every wait for a lock (0: none) */
 	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
 	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
-	int ready; /* statements prepared and staging tables made on this connection */
+	int ready;	  /* statements prepared and staging tables made on this connection */
+	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
 	char err[256];
 };
 

@@ -122,3 +122,44 @@ it_check_retention_cells(PGconn *db)
 	cr_expect_eq(strtoll(PQgetvalue(q, 0, 2), NULL, 10), 0, "cells that should not exist");
 	PQclear(q);
 }
+
+/* How many rows two row sets (SQL) differ by, in either direction. */
+static long long
+rows_differ(PGconn *db, const char *truth, const char *stored)
+{
+	char sql[1024];
+	snprintf(
+	    sql, sizeof sql,
+	    "WITH t AS (%s), s AS (%s) SELECT (SELECT count(*) FROM (TABLE t EXCEPT TABLE s) a)"
+	    " + (SELECT count(*) FROM (TABLE s EXCEPT TABLE t) b)",
+	    truth, stored);
+	return db_scalar_ll(db, sql, 0, NULL);
+}
+
+void
+it_check_daily_summaries(PGconn *db)
+{
+	static const struct {
+		const char *name, *truth, *stored;
+	} sets[] = {
+	    {"daily_users",
+	     "SELECT (occurred_at AT TIME ZONE 'UTC')::date, count(DISTINCT user_id) FROM events"
+	     " GROUP BY 1",
+	     "SELECT day, sum(users) FROM daily_users GROUP BY 1 HAVING sum(users) <> 0"},
+	    {"daily_event_types",
+	     "SELECT (occurred_at AT TIME ZONE 'UTC')::date, event_type, count(*) FROM events"
+	     " GROUP BY 1, 2",
+	     "SELECT day, event_type, sum(events) FROM daily_event_types GROUP BY 1, 2"
+	     " HAVING sum(events) <> 0"},
+	    {"user_days",
+	     "SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date FROM events",
+	     "SELECT user_id, day FROM user_days"},
+	    {"users",
+	     "SELECT user_id, min((occurred_at AT TIME ZONE 'UTC')::date) FROM events GROUP BY 1",
+	     "SELECT user_id, first_day FROM users"},
+	};
+	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+		cr_expect_eq(rows_differ(db, sets[i].truth, sets[i].stored), 0,
+			     "%s differs from a recomputation from the events", sets[i].name);
+	it_check_retention_cells(db);
+}

@@ -31,6 +31,9 @@ char *db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const
 /* How many of the n event ids are stored. */
 long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 
+/* daily_users, daily_event_types, users and user_days (stripes summed) equal a recomputation
+ * from the raw events; fails if not */
+void it_check_daily_summaries(PGconn *db);
 /* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
 void it_check_retention_cells(PGconn *db);
 

@@ -30,7 +30,7 @@ ha_env() {
 	h=$(ha_dir)
 	printf '%s\n' env "PATH=$(pg_bin):/usr/bin:/bin" "XDG_CONFIG_HOME=$h/xdg/config" \
 		"XDG_DATA_HOME=$h/xdg/data" "XDG_RUNTIME_DIR=$h/xdg/run" "PGPASSFILE=$h/pgpass" \
-		"PG_AUTOCTL_DEBUG=0"
+		"PGHOST=$(pg_sock_dir)"
 }
 
 # autoctl ARGS...: pg_autoctl as the cluster's owner, in the formation's environment.
@@ -91,7 +91,9 @@ ha_hba() {
 	pg_auth "$data"
 	{
 		echo "host    replication  pgautofailover_replicator  127.0.0.1/32  scram-sha-256"
+		# the standby's set-up (events) and pg_rewind (postgres) connect as the replicator too
 		echo "host    events       pgautofailover_replicator  127.0.0.1/32  scram-sha-256"
+		echo "host    postgres     pgautofailover_replicator  127.0.0.1/32  scram-sha-256"
 		echo "host    all          pgautofailover_monitor     127.0.0.1/32  scram-sha-256"
 	} >>"$data/pg_hba.conf"
 	printf 'events  %s  postgres\n' "$PG_USER" >>"$data/pg_ident.conf"
@@ -99,7 +101,8 @@ ha_hba() {
 
 # ha_conf DATA KIND: our settings, included after pg_auto_failover's (later lines win): the
 # tuning of a single cluster on the data nodes (pg_autoctl would size shared_buffers for a
-# machine of its own), a small monitor, and on the monitor failure detection in seconds.
+# machine of its own), a small monitor, and on the monitor failure detection in seconds
+# (defaults: a health check every 5 s, a node unhealthy after 20 s, 30 s for a demotion).
 ha_conf() {
 	local data=$1 kind=$2 f=$1/events-ha.conf
 	{
@@ -112,6 +115,9 @@ ha_conf() {
 			echo "pgautofailover.health_check_max_retries = 2"
 			echo "pgautofailover.health_check_retry_delay = 500"
 			echo "pgautofailover.node_considered_unhealthy_timeout = ${HA_UNHEALTHY_MS:-5000}"
+			# how long the monitor waits for a silent primary to have demoted itself before
+			# it promotes the standby: above the keepers' network_partition_timeout (ha_run)
+			echo "pgautofailover.primary_demote_timeout = 10000"
 		else
 			pg_tuning | sed -e 's/-c /\n/g' | sed -n 's/^\([a-z_]*\)=\(.*\) *$/\1 = '"'"'\2'"'"'/p' | sed "s/ *'$/'/"
 		fi
@@ -152,6 +158,11 @@ ha_run() {
 	ha_hba "$data" "$kind"
 	ha_conf "$data" "$kind"
 	autoctl config set --pgdata "$data" postgresql.listen_addresses 127.0.0.1 >/dev/null 2>&1 || true
+	# a primary that reaches neither the monitor nor its standby for this long demotes itself
+	# (default 20 s): below the monitor's primary_demote_timeout (ha_conf), so that a primary
+	# cut off from the others has stopped before the standby is promoted
+	[ "$kind" = monitor ] || autoctl config set --pgdata "$data" timeout.network_partition_timeout 8 >/dev/null 2>&1 ||
+		warn "could not set the network partition timeout of $name"
 	local -a e
 	mapfile -t e < <(ha_env)
 	as_pg setsid -f "${e[@]}" pg_autoctl run --pgdata "$data" >>"$log" 2>&1 </dev/null
@@ -298,53 +309,6 @@ ha_wait_writable() {
 		sleep 0.5
 	done
 	return 1
-}
-
-# ha_stop [NAME...]: stop the keepers (each stops its server), the data nodes before the monitor.
-ha_stop() {
-	local name pid names=${*:-$HA_NODES monitor}
-	[ -d "$(ha_dir)" ] || return 0
-	for name in $names; do
-		pid=$(ha_keeper_pid "$name")
-		[ -n "$pid" ] || continue
-		autoctl stop --pgdata "$(pg_dir)/$name" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-		wait_gone "$pid" 30 || warn "pg_autoctl ($name, pid $pid) still running after 30 s"
-		say "stopped pg_autoctl $name (pid $pid)"
-	done
-}
-
-# ha_any_pid: something of the formation runs (for "down" and "status").
-ha_any_pid() {
-	local name
-	for name in monitor $HA_NODES; do ha_keeper_pid "$name"; done
-}
-
-ha_status() {
-	local name pid all=0
-	for name in monitor $HA_NODES; do
-		pid=$(ha_keeper_pid "$name")
-		if [ -n "$pid" ]; then
-			say "$(printf '%-12s' "$name:") pg_autoctl running (pid $pid, port $(ha_port "$name"))"
-		else
-			say "$(printf '%-12s' "$name:") not running"
-			all=1
-		fi
-	done
-	[ -z "$(ha_keeper_pid monitor)" ] || autoctl show state --monitor "$(ha_monitor_uri)" 2>&1 | sed 's/^/  /' >&2
-	return "$all"
-}
-
-# ha_switchover: planned switchover; returns when the old primary is back as a standby.
-ha_switchover() {
-	local before after
-	before=$(ha_primary)
-	[ -n "$before" ] || die "the formation has no primary now; nothing to switch over"
-	say "switching over from $before"
-	autoctl perform switchover --monitor "$(ha_monitor_uri)" --formation default --group 0 \
-		>>"$LOG_DIR/ha-monitor.log" 2>&1 || die "pg_autoctl perform switchover failed (log: $LOG_DIR/ha-monitor.log)"
-	ha_wait_states 120 primary,secondary || die "the formation did not settle after the switchover"
-	after=$(ha_primary)
-	say "switchover done: primary $after (was $before)"
 }
 
 # ha_url ROLE: the multi-host URL of both data nodes; libpq takes the first read-write one.
