@@ -234,7 +234,12 @@ static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
-	if ((st = db_exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+	/* the session's own temporary tables: their catalog rows need not wait for a standby
+	 * (a synchronous one that does not answer would hold this commit for ever) */
+	if ((st = db_exec_ok(db,
+			     "BEGIN; SET LOCAL synchronous_commit = local;"
+			     " SELECT ingest_session_init(); COMMIT",
+			     PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
@@ -358,6 +363,35 @@ wait_result(struct db *db, int64_t deadline)
 			return -1;
 	}
 	return 0;
+}
+
+/* The server turns statement_timeout off before it commits, so a COMMIT waiting for a
+ * synchronous standby that does not answer would wait for ever: this one is cancelled after
+ * timeout_ms (the server then reports the commit done, with the warning on_notice looks for). */
+enum db_status
+db_exec_bounded(struct db *db, const char *sql, int timeout_ms)
+{
+	PGresult *r, *last = NULL;
+	enum db_status st = DB_OK;
+	if (timeout_ms <= 0) /* no time limit (the tools) */
+		return db_exec_ok(db, sql, PGRES_COMMAND_OK);
+	if (!PQsendQuery(db->conn, sql))
+		return db_failure(db, sql, NULL);
+	if (wait_result(db, now_ms() + timeout_ms) < 0 && PQstatus(db->conn) == CONNECTION_OK) {
+		char why[256];
+		PGcancel *c = PQgetCancel(db->conn);
+		if (!c || !PQcancel(c, why, sizeof why))
+			log_msg(LOGL_WARN, "db", "cancel of %s failed", sql);
+		PQfreeCancel(c);
+	}
+	while ((r = PQgetResult(db->conn))) {
+		PQclear(last);
+		last = r;
+	}
+	if (PQresultStatus(last) != PGRES_COMMAND_OK)
+		st = db_failure(db, sql, last);
+	PQclear(last);
+	return st;
 }
 
 enum db_status

@@ -37,6 +37,10 @@ enum db_status db_failure(struct db *db, const char *what, const PGresult *r);
  * status want, otherwise db_failure's answer. */
 enum db_status db_exec_ok(struct db *db, const char *sql, ExecStatusType want);
 
+/* Runs sql (no rows) and cancels it when it has not answered within timeout_ms: for COMMIT,
+ * whose wait for a synchronous standby statement_timeout does not cover. */
+enum db_status db_exec_bounded(struct db *db, const char *sql, int timeout_ms);
+
 /* Connected, session limits current, statements prepared, staging tables present. */
 enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
 
