@@ -41,7 +41,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 .PHONY: asan fuzz valgrind soak rss
 .PHONY: all run stop status migrate psql prune test unit integration compose-check deps deps-test clean \
-	format reload import bench-import bench web web-test adminer
+	format reload import bench-import bench web web-test adminer failover ha-test deps-ha
 .PHONY: check check-it-a check-it-b
 all: $(BINS)
 
@@ -71,11 +71,18 @@ $(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(UNIT_WORKER_SRC)) $(CORE_LIB)
 $(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS)
 
+# The HA suite: its own binary (it needs the HA=1 stack), with the integration helpers.
+ITEST_HELPERS := $(filter-out tests/integration/test_%.c,$(ITEST_SRC))
+$(BUILD)/obj/tests/ha/%.o: CPPFLAGS += -Itests/integration
+$(BUILD)/test_ha: $(call obj,tests/ha/test_ha.c $(ITEST_HELPERS)) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcriterion -lcurl $(LDLIBS)
+
 # --- running the stack -------------------------------------------------------------------
 deps:
 	@tools/deps.sh run
 
 run: deps
+	@if [ "$${HA:-0}" = 1 ]; then tools/deps.sh ha; fi
 	@$(MAKE) --no-print-directory all web
 	@tools/stack.sh up
 
@@ -98,6 +105,10 @@ psql:
 # Connects with DATABASE_URL or the PG* variables, as make import does.
 prune: all
 	$(BUILD)/events-fcgi --prune
+
+# HA=1 make run: planned switchover to the standby (the old primary rejoins as the standby).
+failover:
+	@tools/stack.sh failover
 
 # make import FILE=data/events_sample.csv [ARGS='--batch-size 5000 --rejects rejects.csv']
 import: all
@@ -129,11 +140,20 @@ adminer:
 # --- tests -------------------------------------------------------------------------------
 deps-test:
 	@tools/deps.sh test
+	@tools/deps.sh ha
 
 test: deps-test
-	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration
-	@$(MAKE) --no-print-directory unit compose-check integration web-test
+	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration $(BUILD)/test_ha
+	@$(MAKE) --no-print-directory unit compose-check integration web-test ha-test
 	@$(MAKE) --no-print-directory asan fuzz rss
+
+# pg_auto_failover under load on a stack of its own (HA=1): a killed primary, a switchover, a
+# killed standby (tests/ha/test_ha.c; prints the time without writes of each).
+ha-test: $(BINS) $(BUILD)/test_ha
+	HA=1 tests/integration/run.sh $(BUILD)/test_ha
+
+deps-ha:
+	@tools/deps.sh ha
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2

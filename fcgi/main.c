@@ -85,6 +85,7 @@ worker_run(const struct conf *c, int slot)
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
 		log_msg(LOGL_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
+	metrics_set_db_role(db_role(app.db));
 	log_msg(LOGL_DEBUG, "worker", "slot %d accepting", slot);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		struct http_req req;
@@ -93,6 +94,7 @@ worker_run(const struct conf *c, int slot)
 		router_dispatch(&app, &req);
 		access_log(&req); /* before Finish: req points into the request's parameters */
 		metrics_observe(req.route, req.method, req.status, clock_mono_s() - req.start);
+		metrics_set_db_role(db_role(app.db));
 		FCGX_Finish_r(&fr);
 		log_set_request_id(NULL);
 		http_end(&req);

@@ -119,6 +119,7 @@ reap(struct pool *p, int stopping)
 			if (p->slot[i] != pid)
 				continue;
 			p->slot[i] = 0;
+			metrics_clear_db_role(i);
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				log_msg(LOGL_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
 					WIFSIGNALED(status) ? "killed by signal" : "exited with",

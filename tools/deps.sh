@@ -4,6 +4,7 @@
 #   tools/deps.sh run    build and run the stack (make, make run)
 #   tools/deps.sh test   also run every test (make test)
 #   tools/deps.sh adminer   also Adminer + php-fpm (make adminer)
+#   tools/deps.sh ha     also pg_auto_failover (HA=1 make run, make ha-test; make test)
 #
 # Quiet when everything is present. As root: apt-get update + install of what is missing only.
 # Otherwise: prints the sudo command to run and exits 1.
@@ -40,6 +41,12 @@ adminer         file:/usr/share/adminer/adminer.php
 php-fpm         glob:/usr/sbin/php-fpm*
 php-pgsql       glob:/etc/php/*/mods-available/pgsql.ini
 '
+# HA=1: pg_auto_failover 2.0 from Debian 12 (the monitor's and the nodes' extension for
+# PostgreSQL 15, and pg_autoctl).
+REQ_HA='
+postgresql-15-auto-failover  glob:/usr/lib/postgresql/*/lib/pgautofailover.so
+pg-auto-failover-cli         cmd:pg_autoctl
+'
 REQ_TEST='
 libcriterion-dev     file:/usr/include/criterion/criterion.h
 libcurl4-openssl-dev glob:/usr/include/*/curl/curl.h
@@ -74,6 +81,7 @@ case ${1:-} in
 run) reqs=$REQ_RUN ;;
 test) reqs=$REQ_RUN$REQ_TEST ;;
 adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
+ha) reqs=$REQ_RUN$REQ_HA ;;
 *) help_or_refuse "${1:-}" ;;
 esac
 

@@ -381,7 +381,8 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 		L->db_refused_run = 0;
 		return 0;
 	}
-	if (st == DB_UNAVAILABLE || st == DB_BUSY) /* not the rows' fault: stop, a re-run is safe */
+	/* not the rows' fault: stop, a re-run is safe */
+	if (st == DB_UNAVAILABLE || st == DB_BUSY || st == DB_UNCONFIRMED)
 		return -1;
 	if (n == 1) {
 		reject_stored(L, sl, off, db_last_error(L->db));

@@ -95,6 +95,21 @@ db_set_error(struct db *db, const char *what, const char *detail)
 		db->err[--n] = '\0';
 }
 
+/* The server's notices (client_min_messages = warning: warnings only) go to the log. One of
+ * them matters: a COMMIT whose wait for the synchronous standby was cancelled has committed
+ * locally but may not be replicated ("canceling wait for synchronous replication ..."; the
+ * server gives it no SQLSTATE of its own, so the text is matched; our clusters run with C
+ * messages). */
+static void
+on_notice(void *arg, const PGresult *r)
+{
+	struct db *db = arg;
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg && strstr(msg, "synchronous replication"))
+		db->unreplicated = 1;
+	log_msg(LOGL_WARN, "db", "server: %s", msg ? msg : "(notice)");
+}
+
 enum db_status
 db_connect(struct db *db)
 {
@@ -118,6 +133,7 @@ db_connect(struct db *db)
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
+	PQsetNoticeReceiver(db->conn, on_notice, db);
 	snprintf(sql, sizeof sql,
 		 "SET statement_timeout = %d; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
 		 " SET client_min_messages = warning",
@@ -134,6 +150,17 @@ db_connect(struct db *db)
 	db->sess_stmt_ms = db->statement_timeout_ms;
 	db->sess_lock_ms = db->lock_timeout_ms;
 	return DB_OK;
+}
+
+enum db_role
+db_role(const struct db *db)
+{
+	const char *hot;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+		return DB_ROLE_NONE;
+	/* reported by servers since PostgreSQL 14 at connection and when it changes */
+	hot = PQparameterStatus(db->conn, "in_hot_standby");
+	return hot && !strcmp(hot, "on") ? DB_ROLE_STANDBY : DB_ROLE_PRIMARY;
 }
 
 /* 1 for errors that mean the server is going or gone even though libpq may not have noticed
@@ -225,7 +252,12 @@ static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
-	if ((st = db_exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+	/* the session's own temporary tables: their catalog rows need not wait for a standby
+	 * (a synchronous one that does not answer would hold this commit for ever) */
+	if ((st = db_exec_ok(db,
+			     "BEGIN; SET LOCAL synchronous_commit = local;"
+			     " SELECT ingest_session_init(); COMMIT",
+			     PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
@@ -356,6 +388,35 @@ wait_result(struct db *db, int64_t deadline)
 			return -1;
 	}
 	return 0;
+}
+
+/* The server turns statement_timeout off before it commits, so a COMMIT waiting for a
+ * synchronous standby that does not answer would wait for ever: this one is cancelled after
+ * timeout_ms (the server then reports the commit done, with the warning on_notice looks for). */
+enum db_status
+db_exec_bounded(struct db *db, const char *sql, int timeout_ms)
+{
+	PGresult *r, *last = NULL;
+	enum db_status st = DB_OK;
+	if (timeout_ms <= 0) /* no time limit (the tools) */
+		return db_exec_ok(db, sql, PGRES_COMMAND_OK);
+	if (!PQsendQuery(db->conn, sql))
+		return db_failure(db, sql, NULL);
+	if (wait_result(db, now_ms() + timeout_ms) < 0 && PQstatus(db->conn) == CONNECTION_OK) {
+		char why[256];
+		PGcancel *c = PQgetCancel(db->conn);
+		if (!c || !PQcancel(c, why, sizeof why))
+			log_msg(LOGL_WARN, "db", "cancel of %s failed", sql);
+		PQfreeCancel(c);
+	}
+	while ((r = PQgetResult(db->conn))) {
+		PQclear(last);
+		last = r;
+	}
+	if (PQresultStatus(last) != PGRES_COMMAND_OK)
+		st = db_failure(db, sql, last);
+	PQclear(last);
+	return st;
 }
 
 enum db_status

@@ -16,7 +16,10 @@ enum db_status {
 	DB_BUSY,	/* reachable but out of time: a lock wait past lock_timeout, a statement
 			   past statement_timeout (or cancelled), or contention that outlasted the
 			   retries; nothing was stored, retry later */
-	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
+	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
+	DB_UNCONFIRMED	/* committed on the primary, but its wait for the synchronous standby
+			   was cancelled (statement_timeout, shutdown): not acknowledged, since
+			   possibly not replicated; a resend is safe (its events are duplicates) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
@@ -32,6 +35,12 @@ void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 
 /* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
 enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
+
+/* The role of the server the connection is on, as the server last reported it (no query):
+ * DB_ROLE_NONE when not connected. With target_session_attrs=read-write in the connection
+ * string (HA) a new connection is always to the primary. */
+enum db_role { DB_ROLE_NONE, DB_ROLE_PRIMARY, DB_ROLE_STANDBY };
+enum db_role db_role(const struct db *db);
 
 /* The last connection error, for messages (borrowed, valid until the next call). */
 const char *db_last_error(const struct db *db);

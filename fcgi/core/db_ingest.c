@@ -121,7 +121,14 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	}
 	*n = db_first_int(r);
 	PQclear(r);
-	return db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
+	db->unreplicated = 0;
+	st = commit ? db_exec_bounded(db, "COMMIT", db->statement_timeout_ms)
+		    : db_exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
+	if (st == DB_OK && db->unreplicated) { /* stored here, maybe not on the standby */
+		db_set_error(db, "COMMIT", "the wait for the synchronous standby was cancelled");
+		return DB_UNCONFIRMED;
+	}
+	return st;
 }
 
 static enum db_status

@@ -17,7 +17,8 @@ struct db {
 	int lock_timeout_ms;		/* every wait for a lock (0: none) */
 	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
 	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
-	int ready; /* statements prepared and staging tables made on this connection */
+	int ready;	  /* statements prepared and staging tables made on this connection */
+	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
 	char err[256];
 };
 
@@ -40,6 +41,10 @@ enum db_status db_exec_result(struct db *db, const char *what, const char *sql, 
 /* Runs sql (simple protocol: may hold several statements); DB_OK when its last result has
  * status want, otherwise db_failure's answer. */
 enum db_status db_exec_ok(struct db *db, const char *sql, ExecStatusType want);
+
+/* Runs sql (no rows) and cancels it when it has not answered within timeout_ms: for COMMIT,
+ * whose wait for a synchronous standby statement_timeout does not cover. */
+enum db_status db_exec_bounded(struct db *db, const char *sql, int timeout_ms);
 
 /* Connected, session limits current, statements prepared, staging tables present. */
 enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
