@@ -21,6 +21,7 @@ LDLIBS   += $(PKG_LIBS) -lm
 CORE_SRC := $(wildcard fcgi/core/*.c)
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
+	fcgi/params.c fcgi/h_export.c fcgi/h_users.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/*.c)
@@ -39,7 +40,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: asan fuzz valgrind soak rss
-.PHONY: all run stop status migrate psql test unit integration compose-check compose-smoke \
+.PHONY: all run stop status migrate psql prune test unit integration compose-check compose-smoke \
 	compose-clean deps deps-test clean \
 	format reload import bench-import bench web web-test adminer
 .PHONY: check check-it-a check-it-b
@@ -94,6 +95,11 @@ migrate: all
 psql:
 	@tools/stack.sh psql
 
+# Removes raw events past RAW_RETENTION_DAYS now (the running pool also does it hourly).
+# Connects with DATABASE_URL or the PG* variables, as make import does.
+prune: all
+	$(BUILD)/events-fcgi --prune
+
 # make import FILE=data/events_sample.csv [ARGS='--batch-size 5000 --rejects rejects.csv']
 import: all
 	@test -n "$(FILE)" || { echo "usage: make import FILE=path/to/events.csv [ARGS=...]" >&2; exit 1; }
@@ -141,7 +147,7 @@ integration: $(BINS) $(BUILD)/test_integration
 # Half B names its suites; half A runs every other suite, so a new suite lands in A. The split
 # only balances time: no suite relies on another (those that stop PostgreSQL, zy_faults and
 # zz_db_outage, start a stack of their own per test).
-CHECK_IT_B := cli|consistency|drain|errors|hostile|memory|metrics|migrate|ops|privileges
+CHECK_IT_B := cli|consistency|drain|errors|export|hostile|memory|metrics|migrate|ops|privileges
 CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts
 check: $(BINS) $(BUILD)/test_unit $(BUILD)/test_integration
 	$(BUILD)/test_unit --jobs 2
@@ -218,9 +224,9 @@ FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
 FUZZ_NAMES   := events fields qs csv
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 $(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/core/qs.c fcgi/core/event.c
 $(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c fcgi/core/csv.c
 $(FUZZ_BINS): $(wildcard fcgi/*.h fcgi/core/*.h)

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 enum {
-	M_ROUTES = 8,
+	M_ROUTES = 12, /* >= ROUTE__MAX of router.h */
 	M_METHODS = 8,
 	M_STATUSES = 20,
 	M_BUCKETS = 14, /* 13 bounds + Inf */
@@ -50,7 +50,8 @@ struct segment {
 	struct slot slots[M_MAX_SLOTS];
 };
 
-#define METRICS_MAGIC UINT64_C(0x65766e746d657431) /* "evntmet1" */
+/* "evntmet2": the layout with 12 routes; a segment of the 8-route layout is started afresh */
+#define METRICS_MAGIC UINT64_C(0x65766e746d657432)
 
 static struct segment *seg;
 static struct slot *mine;

@@ -31,6 +31,11 @@ static const struct stmt statements[] = {
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
+    {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
+    {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
+    /* the IANA names PostgreSQL knows (AT TIME ZONE also takes POSIX strings and
+     * abbreviations, which the API does not) */
+    {"tz_known", "SELECT count(*) FROM pg_timezone_names WHERE name = $1"},
 };
 
 struct db *
@@ -172,12 +177,25 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 }
 
 enum db_status
-db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+db_exec_result(struct db *db, const char *what, const char *sql, ExecStatusType want,
+	       PGresult **out)
 {
 	PGresult *r = PQexec(db->conn, sql);
 	enum db_status st = DB_OK;
-	if (PQresultStatus(r) != want)
-		st = db_failure(db, sql, r);
+	if (PQresultStatus(r) != want) {
+		st = db_failure(db, what, r);
+		PQclear(r);
+		r = NULL;
+	}
+	*out = r;
+	return st;
+}
+
+enum db_status
+db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+{
+	PGresult *r;
+	enum db_status st = db_exec_result(db, sql, sql, want, &r);
 	PQclear(r);
 	return st;
 }
@@ -185,8 +203,8 @@ db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
 /* Brings the session to statement_timeout stmt_ms and the configured lock_timeout, in one
  * round trip and only when it does not have them yet. (Both SETs run in one implicit
  * transaction: if one fails, the session keeps what it had.) */
-static enum db_status
-session_limits(struct db *db, int stmt_ms)
+enum db_status
+db_session_limits(struct db *db, int stmt_ms)
 {
 	char sql[96];
 	enum db_status st;
@@ -228,7 +246,7 @@ db_ready(struct db *db)
 {
 	enum db_status st = db_connect(db);
 	if (st == DB_OK)
-		st = session_limits(db, db->sess_stmt_ms);
+		st = db_session_limits(db, db->sess_stmt_ms);
 	if (st != DB_OK || db->ready)
 		return st;
 	if ((st = prepare(db)) != DB_OK) {
@@ -246,6 +264,13 @@ enum db_status
 db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
 {
 	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	return db_query_ms(db, name, nparams, params, out, stmt_ms);
+}
+
+enum db_status
+db_query_ms(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out,
+	    int stmt_ms)
+{
 	*out = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		/* a connection the server closed while it was idle (a restart: "terminating
@@ -253,7 +278,7 @@ db_query(struct db *db, const char *name, int nparams, const char *const *params
 		 * may be one of ready()'s: that too is retried on a new connection */
 		int was_connected = db->conn != NULL;
 		enum db_status st = db_ready(db);
-		if (st == DB_OK && (st = session_limits(db, stmt_ms)) == DB_OK) {
+		if (st == DB_OK && (st = db_session_limits(db, stmt_ms)) == DB_OK) {
 			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 				return DB_OK;

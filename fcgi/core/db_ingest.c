@@ -54,13 +54,12 @@ db_stage(struct db *db, const struct batch *b)
 {
 	struct buf buf = {0};
 	enum db_status st = DB_OK;
-	PGresult *r = PQexec(db->conn, "COPY ingest_stage (event_id, occurred_at, user_id,"
-				       " event_type, properties, ord) FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		st = db_failure(db, "COPY ingest_stage", r);
-		PQclear(r);
+	PGresult *r;
+	if ((st = db_exec_result(db, "COPY ingest_stage",
+				 "COPY ingest_stage (event_id, occurred_at, user_id,"
+				 " event_type, properties, ord) FROM STDIN",
+				 PGRES_COPY_IN, &r)) != DB_OK)
 		return st;
-	}
 	PQclear(r);
 	for (size_t i = 0; i < b->n && st == DB_OK; i++) {
 		if (copy_row(&buf, &b->ev[i], i) < 0) {

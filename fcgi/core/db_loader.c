@@ -39,15 +39,13 @@ dry_count(struct db *db, const struct batch *b, int64_t *n)
 	PGresult *r;
 	if ((st = db_stage(db, b)) != DB_OK)
 		return st;
-	r = PQexec(db->conn, "WITH fresh AS (INSERT INTO loader_seen"
-			     " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
-			     " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
-			     " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = db_failure(db, "dry-run count", r);
-		PQclear(r);
+	if ((st = db_exec_result(db, "dry-run count",
+				 "WITH fresh AS (INSERT INTO loader_seen"
+				 " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
+				 " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
+				 " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh",
+				 PGRES_TUPLES_OK, &r)) != DB_OK)
 		return st;
-	}
 	*n = db_first_int(r);
 	PQclear(r);
 	return db_exec_ok(db, "TRUNCATE ingest_stage", PGRES_COMMAND_OK);
