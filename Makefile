@@ -40,8 +40,9 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: asan fuzz valgrind soak rss
-.PHONY: all run stop status migrate psql prune test unit integration compose-check deps deps-test clean \
-	format reload import bench-import bench web web-test adminer failover ha-test deps-ha
+.PHONY: all run stop status migrate psql prune test unit integration compose-check compose-smoke \
+	compose-clean deps deps-test clean format reload import bench-import bench web web-test adminer \
+	failover ha-test deps-ha
 .PHONY: check check-it-a check-it-b
 all: $(BINS)
 
@@ -144,7 +145,7 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration $(BUILD)/test_ha
-	@$(MAKE) --no-print-directory unit compose-check integration web-test ha-test
+	@$(MAKE) --no-print-directory unit compose-check compose-smoke integration web-test ha-test
 	@$(MAKE) --no-print-directory asan fuzz rss
 
 # pg_auto_failover under load on a stack of its own (HA=1): a killed primary, a switchover, a
@@ -185,6 +186,16 @@ web-test: $(BINS) web
 
 compose-check: web
 	@tools/compose_check.sh
+
+# docker-compose.yml for real: the four images built (podman, or docker when one runs), the
+# stack started, loaded, checked and taken down (README "Docker"). Cached under build/compose/.
+compose-smoke: web
+	@tools/deps.sh compose
+	@tools/compose_smoke.sh
+
+# podman's image store and the Debian root filesystem that compose-smoke keeps under build/.
+compose-clean:
+	@tools/compose_smoke.sh clean
 
 # --- sanitizers, fuzzing, leaks (README "Sanitizers, fuzzing, leaks") ----------------------
 ASAN_BUILD := build/asan
