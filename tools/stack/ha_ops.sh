@@ -43,11 +43,28 @@ ha_switchover() {
 	before=$(ha_primary)
 	[ -n "$before" ] || die "the formation has no primary now; nothing to switch over"
 	say "switching over from $before"
+	# What settles the question is the monitor's state, not the command's exit status: under
+	# load pg_autoctl 2.0's wait for the new primary's notification can fail ("get_nodes"
+	# called with an empty group) while the switchover itself goes on and completes.
 	autoctl perform switchover --monitor "$(ha_monitor_uri)" --formation default --group 0 \
-		>>"$LOG_DIR/ha-monitor.log" 2>&1 || die "pg_autoctl perform switchover failed (log: $LOG_DIR/ha-monitor.log)"
+		>>"$LOG_DIR/ha-monitor.log" 2>&1 ||
+		say "pg_autoctl perform switchover reported a failure; following the monitor's states instead"
+	ha_wait_primary_not "$before" 120 ||
+		die "no other node became primary after the switchover (log: $LOG_DIR/ha-monitor.log)"
 	ha_wait_states 120 primary,secondary || die "the formation did not settle after the switchover"
 	after=$(ha_primary)
 	say "switchover done: primary $after (was $before)"
+}
+
+# ha_wait_primary_not NODE SECONDS: wait until a node other than NODE is primary.
+ha_wait_primary_not() {
+	local n=$(($2 * 2)) now
+	while ((n-- > 0)); do
+		now=$(ha_primary)
+		[ -n "$now" ] && [ "$now" != "$1" ] && return 0
+		sleep 0.5
+	done
+	return 1
 }
 
 # ha_tree PID: PID and all its descendants.
