@@ -225,7 +225,18 @@ Test(export, round_trip_into_empty_store, .timeout = 180)
 /* --- 1M events: streaming and memory ------------------------------------------------------------
  */
 
-enum { BIG = 1000000, WORKERS_MAX = 64, PEAK_GROWTH_MAX_KB = 32 * 1024 };
+/* A worker's peak may grow by PEAK_GROWTH_MAX_KB while it streams BIG events (~165 MB of
+ * NDJSON). Under AddressSanitizer (make asan) the peak also holds the quarantine of freed
+ * blocks (256 MB by default in the workers) and its shadow: measured 273 MB there against
+ * 52-60 kB on the normal build. The ASan bound still fails an export held in memory whole
+ * (the quarantine + 165 MB + shadow, over 420 MB); flatness itself is judged on the normal
+ * build. */
+#if defined(__SANITIZE_ADDRESS__)
+enum { PEAK_GROWTH_MAX_KB = 384 * 1024 };
+#else
+enum { PEAK_GROWTH_MAX_KB = 32 * 1024 };
+#endif
+enum { BIG = 1000000, WORKERS_MAX = 64 };
 
 struct reader {
 	PGconn *db;
