@@ -136,7 +136,7 @@ scenario dau_365d "$GET" "/stats/dau?from=2025-01-01&to=2025-12-31"
 scenario top_events_30d "$GET" "/stats/top-events?from=2025-11-01&to=2025-11-30"
 scenario retention_day_7 "$GET" "/stats/retention?start_date=2025-06-02&windows=7"
 scenario retention_week_12 "$GET" "/stats/retention?start_date=2025-03-03&windows=12&granularity=week"
-# the zone-aware summaries (ADR 3)
+# the zone-aware summaries (ADR 7)
 scenario dau_30d_kathmandu "$GET" "/stats/dau?from=2025-11-01&to=2025-11-30&tz=Asia/Kathmandu"
 scenario dau_30d_event_type "$GET" "/stats/dau?from=2025-11-01&to=2025-11-30&event_type=purchase"
 scenario retention_day_7_events "$GET" "/stats/retention?start_date=2025-06-02&windows=7&start_event=login&return_event=purchase"

@@ -202,12 +202,12 @@ out:
 	return rc;
 }
 
-/* The user sets of events stored before migration 0005 are made here, where the bitmap code
- * is (db_analytics.c), right after that migration; once. */
+/* The user sets of events stored before migration 0008 are folded here, where the bitmap
+ * code is (db_analytics.c), right after that migration (a no-op when nothing is pending). */
 static int
 backfill(struct db *db)
 {
-	int done = 0;
+	int64_t done = 0;
 	if (db_analytics_backfill(db, &done) != DB_OK) {
 		fprintf(stderr, "migrate: analytics backfill failed: %s\n", db_last_error(db));
 		return 1;

@@ -1,6 +1,7 @@
-/* db_analytics.c: the zone-aware statistics (migration 0005, ADR 3). Writers edit the user
- * bitmaps analytics_collect() hands out, in the ingest transaction; readers fetch the bitmap
- * blocks of local days, a bounded run of days per query, and union and count them here. */
+/* db_analytics.c: the zone-aware statistics (migration 0008, ADR 7). Writers only append
+ * pending rows (a trigger); the fold edits the user bitmaps analytics_compact() hands out, one
+ * compactor at a time; readers fold first, then fetch the bitmap blocks of local days, a
+ * bounded run of days per query, and union and count them here. */
 #include "buf.h"
 #include "db.h"
 #include "db_internal.h"
@@ -16,7 +17,10 @@
 /* Local days fetched per query: bounds a worker's memory whatever the range. */
 enum { DAYS_PER_QUERY = 64 };
 
-/* --- writers ------------------------------------------------------------------------------ */
+/* --- folding and erasing ------------------------------------------------------------------ */
+
+/* Pending events folded per transaction: bounds one fold's memory and time. */
+enum { FOLD_BATCH = 50000 };
 
 /* Appends s to an array literal under construction: quoted, with \ and " escaped. */
 static int
@@ -57,11 +61,13 @@ apply_keys(struct userset *s, const char *arr, int add)
 	return changed;
 }
 
-enum { COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_STRIPE, COL_USERS, COL_RM, COL_ADD, NCOL };
+/* analytics_compact's and analytics_erase's columns */
+enum { COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_USERS, COL_RM, COL_ADD };
+enum { STORE_ARGS = 5 };
 
-/* The six array parameters of analytics_store, built from collect's rows. */
+/* The array parameters of analytics_store, built from the rows to edit. */
 struct store_args {
-	struct buf a[6];
+	struct buf a[STORE_ARGS];
 };
 
 /* One edited row into sa; a row the edit leaves as it was is not written again. */
@@ -83,93 +89,113 @@ store_row(struct store_args *sa, const PGresult *r, int i)
 	}
 	if (!(hex = userset_hex(s)))
 		goto out;
-	const int cols[] = {COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_STRIPE};
-	for (int c = 0; c < 5; c++)
+	const int cols[] = {COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET};
+	for (int c = 0; c < 4; c++)
 		if (array_text(&sa->a[c], PQgetvalue(r, i, cols[c])) < 0)
 			goto out;
-	rc = array_text(&sa->a[5], hex);
+	rc = array_text(&sa->a[4], hex);
 out:
 	free(hex);
 	userset_free(s);
 	return rc;
 }
 
-enum db_status
-db_analytics_apply(struct db *db, const char *rows_stmt, const char *param, int *retry)
+/* Hands the edited rows of sa to analytics_store. */
+static enum db_status
+store(struct db *db, struct store_args *sa)
+{
+	const char *params[STORE_ARGS];
+	PGresult *r;
+	enum db_status st = DB_OK;
+	for (int c = 0; c < STORE_ARGS; c++) {
+		if (buf_reserve(&sa->a[c], 2) < 0)
+			return DB_ERROR;
+		sa->a[c].p[sa->a[c].len++] = '}';
+		sa->a[c].p[sa->a[c].len] = '\0';
+		params[c] = sa->a[c].p;
+	}
+	r = PQexecPrepared(db->conn, "analytics_store", STORE_ARGS, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		st = db_failure(db, "analytics_store", r);
+	PQclear(r);
+	return st;
+}
+
+/* In the open transaction: the prepared statement rows_stmt (one parameter) returns rows to
+ * edit; they are edited here and stored. *taken = the bucket of its 'n' row (0 without). */
+static enum db_status
+apply(struct db *db, const char *rows_stmt, const char *param, int64_t *taken)
 {
 	struct store_args sa = {0};
 	enum db_status st = DB_OK;
-	PGresult *r = PQexecPrepared(db->conn, rows_stmt, param ? 1 : 0, &param, NULL, NULL, 0);
+	PGresult *r = PQexecPrepared(db->conn, rows_stmt, 1, &param, NULL, NULL, 0);
+	*taken = 0;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		*retry = db_retryable(r);
 		st = db_failure(db, rows_stmt, r);
 		PQclear(r);
 		return st;
 	}
-	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++)
-		if (store_row(&sa, r, i) < 0) {
-			db_set_error(db, rows_stmt,
-				     "a stored user set is damaged, or out of memory");
+	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++) {
+		if (*PQgetvalue(r, i, COL_KIND) == 'n')
+			*taken = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10);
+		else if (store_row(&sa, r, i) < 0) {
+			db_set_error(db, rows_stmt, "a stored user set is damaged, or out of memory");
 			log_msg(LOGL_ERROR, "db", "%s", db->err);
 			st = DB_ERROR;
 		}
-	if (st == DB_OK && sa.a[0].len > 0) {
-		const char *params[6];
-		for (int c = 0; c < 6; c++) {
-			if (buf_reserve(&sa.a[c], 2) < 0) {
-				st = DB_ERROR;
-				break;
-			}
-			sa.a[c].p[sa.a[c].len++] = '}';
-			sa.a[c].p[sa.a[c].len] = '\0';
-			params[c] = sa.a[c].p;
-		}
-		PQclear(r);
-		r = st == DB_OK
-			? PQexecPrepared(db->conn, "analytics_store", 6, params, NULL, NULL, 0)
-			: NULL;
-		if (r && PQresultStatus(r) != PGRES_TUPLES_OK) {
-			*retry = db_retryable(r);
-			st = db_failure(db, "analytics_store", r);
-		}
 	}
 	PQclear(r);
-	for (int c = 0; c < 6; c++)
+	if (st == DB_OK && sa.a[0].len > 0)
+		st = store(db, &sa);
+	for (int c = 0; c < STORE_ARGS; c++)
 		buf_free(&sa.a[c]);
 	return st;
 }
 
 enum db_status
-db_analytics_backfill(struct db *db, int *done)
+db_analytics_compact(struct db *db, int64_t *folded)
+{
+	char limit[16];
+	enum db_status st;
+	int64_t taken;
+	snprintf(limit, sizeof limit, "%d", FOLD_BATCH);
+	*folded = 0;
+	do {
+		if ((st = db_ready(db)) != DB_OK ||
+		    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
+		    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+			return st;
+		if ((st = apply(db, "analytics_compact", limit, &taken)) != DB_OK) {
+			db_rollback(db);
+			return st;
+		}
+		if ((st = db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK)) != DB_OK)
+			return st;
+		*folded += taken;
+	} while (taken == FOLD_BATCH);
+	return DB_OK;
+}
+
+enum db_status
+db_analytics_backfill(struct db *db, int64_t *folded)
 {
 	enum db_status st;
 	PGresult *r;
-	int retry = 0;
-	*done = 0;
-	/* nothing to do before migration 0005 (a migrations directory that stops earlier) */
+	*folded = 0;
 	if ((st = db_connect(db)) != DB_OK ||
-	    (st = db_exec_result(db, "backfill check", "SELECT to_regclass('analytics_backfill')",
+	    (st = db_exec_result(db, "backfill check", "SELECT to_regclass('analytics_pending')",
 				 PGRES_TUPLES_OK, &r)) != DB_OK)
 		return st;
 	int present = !PQgetisnull(r, 0, 0);
 	PQclear(r);
-	if (!present)
-		return DB_OK;
-	if ((st = db_ready(db)) != DB_OK)
-		return st;
-	if ((st = db_exec_result(db, "backfill check",
-				 "BEGIN; LOCK TABLE events, users IN SHARE ROW EXCLUSIVE MODE;"
-				 " SELECT count(*) FROM analytics_backfill",
-				 PGRES_TUPLES_OK, &r)) != DB_OK)
-		return db_rollback(db), st;
-	int pending = db_first_int(r) > 0;
-	PQclear(r);
-	if (pending && (st = db_analytics_apply(db, "analytics_backfill", NULL, &retry)) == DB_OK)
-		st = db_exec_ok(db, "DELETE FROM analytics_backfill", PGRES_COMMAND_OK);
-	if (st != DB_OK)
-		return db_rollback(db), st;
-	*done = pending;
-	return db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
+	return present ? db_analytics_compact(db, folded) : DB_OK;
+}
+
+enum db_status
+db_analytics_erase(struct db *db, const char *user_id)
+{
+	int64_t taken;
+	return apply(db, "analytics_erase", user_id, &taken);
 }
 
 /* --- readers ------------------------------------------------------------------------------ */
@@ -182,6 +208,43 @@ static enum db_status
 read_failed(struct db *db, enum db_status st)
 {
 	return st == DB_ERROR && strcmp(db->sqlstate, "22009") == 0 ? DB_INVALID : st;
+}
+
+/* A 4-byte integer in network order (int4 in binary result format). */
+static long
+be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (long)(int32_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 |
+			       u[3]);
+}
+
+/* analytics_sets in binary result format: the bitmaps arrive as their bytes, not as hex text
+ * twice their size that would then be decoded. */
+static enum db_status
+sets_query(struct db *db, const char *const *params, PGresult **out)
+{
+	enum db_status st;
+	*out = NULL;
+	if ((st = db_ready(db)) != DB_OK ||
+	    (st = db_session_limits(db, db->read_timeout_ms ? db->read_timeout_ms
+							     : db->statement_timeout_ms)) != DB_OK)
+		return st;
+	*out = PQexecPrepared(db->conn, "analytics_sets", 5, params, NULL, NULL, 1);
+	if (PQresultStatus(*out) == PGRES_TUPLES_OK)
+		return DB_OK;
+	st = db_failure(db, "analytics_sets", *out);
+	PQclear(*out);
+	*out = NULL;
+	return st;
+}
+
+/* Pending events folded in before a read: the answer then counts every stored event. */
+static enum db_status
+fold_first(struct db *db)
+{
+	int64_t folded;
+	return db_analytics_compact(db, &folded);
 }
 
 /* One query: days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets, handed to fn from index
@@ -197,15 +260,15 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 	PGresult *r;
 	event_date_format(d0, date);
 	snprintf(count, sizeof count, "%d", n);
-	if ((st = db_query(db, "analytics_sets", 5, params, &r)) != DB_OK)
+	if ((st = sets_query(db, params, &r)) != DB_OK)
 		return read_failed(db, st);
 	for (int i = 0; i < n && st == DB_OK; i++)
 		if (!(day[i] = userset_new()))
 			st = DB_ERROR;
 	for (int j = 0; j < PQntuples(r) && st == DB_OK; j++) {
-		long k = strtol(PQgetvalue(r, j, 0), NULL, 10);
+		long k = PQgetlength(r, j, 0) == 4 ? be32(PQgetvalue(r, j, 0)) : -1;
 		if (k < 0 || k >= n ||
-		    userset_or_text(day[k], PQgetvalue(r, j, 1), (size_t)PQgetlength(r, j, 1)) <
+		    userset_or_bytes(day[k], PQgetvalue(r, j, 1), (size_t)PQgetlength(r, j, 1)) <
 			0) {
 			db_set_error(db, "analytics_sets", "a stored user set is damaged");
 			st = DB_ERROR;
@@ -249,7 +312,10 @@ enum db_status
 db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
 	  int64_t *counts)
 {
+	enum db_status st;
 	memset(counts, 0, ndays * sizeof *counts);
+	if ((st = fold_first(db)) != DB_OK)
+		return st;
 	return for_each_day(db, "a", tz, from_day, ndays, type, count_day, counts);
 }
 
@@ -320,7 +386,7 @@ db_active_users(struct db *db, const char *tz, const char *type, int64_t from_da
 	memset(counts, 0, ndays * sizeof *counts);
 	R.day = calloc(R.w, sizeof *R.day);
 	R.suf = calloc(R.w, sizeof *R.suf);
-	if (R.day && R.suf)
+	if (R.day && R.suf && (st = fold_first(db)) == DB_OK)
 		st = for_each_day(db, "a", tz, from_day - (window - 1), ndays + R.w - 1, type,
 				  rolling_day, &R);
 	if (R.day)
@@ -374,7 +440,7 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 	*cohort = 0;
 	W.cohort = userset_new();
 	W.cur = userset_new();
-	if (W.cohort && W.cur)
+	if (W.cohort && W.cur && (st = fold_first(db)) == DB_OK)
 		st = for_each_day(db, "c", q->tz, q->start_day, (size_t)q->period, q->start_event,
 				  cohort_day, &W);
 	if (st == DB_OK)
@@ -401,6 +467,8 @@ db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day
 	snprintf(lim, sizeof lim, "%d", limit);
 	*rows = NULL;
 	*n = 0;
+	if ((st = fold_first(db)) != DB_OK)
+		return st;
 	if ((st = db_query(db, "analytics_top", 4, params, &r)) != DB_OK)
 		return read_failed(db, st);
 	st = db_top_rows(r, rows, n);

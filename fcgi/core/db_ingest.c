@@ -121,12 +121,14 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	}
 	*n = db_first_int(r);
 	PQclear(r);
-	/* the zone-aware summaries, from the events this transaction stored */
-	if (*n > 0 && (st = db_analytics_apply(db, "analytics_collect", param, retry)) != DB_OK) {
-		db_rollback(db);
-		return st;
+	db->unreplicated = 0;
+	st = commit ? db_exec_bounded(db, "COMMIT", db->statement_timeout_ms)
+		    : db_exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
+	if (st == DB_OK && db->unreplicated) { /* stored here, maybe not on the standby */
+		db_set_error(db, "COMMIT", "the wait for the synchronous standby was cancelled");
+		return DB_UNCONFIRMED;
 	}
-	return db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
+	return st;
 }
 
 static enum db_status

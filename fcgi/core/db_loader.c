@@ -3,6 +3,7 @@
  * that is rolled back. */
 #include "db.h"
 #include "db_internal.h"
+#include "log.h"
 
 #include <libpq-fe.h>
 
@@ -73,6 +74,9 @@ db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
 void
 db_loader_end(struct db *db, int dry_run)
 {
+	int64_t folded;
 	if (dry_run)
 		db_rollback(db);
+	else if (db->conn && db_analytics_compact(db, &folded) != DB_OK) /* a read folds them */
+		log_msg(LOGL_WARN, "db", "folding the loaded events failed: %s", db_last_error(db));
 }

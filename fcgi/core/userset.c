@@ -35,7 +35,6 @@ userset_free(struct userset *s)
 int
 userset_or_text(struct userset *s, const char *text, size_t len)
 {
-	roaring_bitmap_t *r;
 	char *bytes;
 	size_t n;
 	if (len >= 2 && text[0] == '\\' && text[1] == 'x') {
@@ -54,9 +53,18 @@ userset_or_text(struct userset *s, const char *text, size_t len)
 		}
 		bytes[n] = (char)(hi << 4 | lo);
 	}
-	r = roaring_bitmap_portable_deserialize_safe(bytes, n);
+	int rc = userset_or_bytes(s, bytes, n);
 	free(bytes);
-	if (!r)
+	return rc;
+}
+
+int
+userset_or_bytes(struct userset *s, const char *bytes, size_t len)
+{
+	roaring_bitmap_t *r;
+	if (len == 0)
+		return 0;
+	if (!(r = roaring_bitmap_portable_deserialize_safe(bytes, len)))
 		return -1;
 	roaring_bitmap_or_inplace(s->r, r);
 	roaring_bitmap_free(r);

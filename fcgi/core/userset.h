@@ -1,5 +1,5 @@
 /* userset.h: sets of users as compressed bitmaps of their dense keys (users.ukey), in the
- * bytes PostgreSQL stores for activity_sets and cohort_sets (migration 0005). Only userset.c
+ * bytes PostgreSQL stores for activity_sets and cohort_sets (migration 0008). Only userset.c
  * knows the bitmap library (CRoaring, portable serialization). */
 #ifndef USERSET_H
 #define USERSET_H
@@ -16,6 +16,9 @@ void userset_free(struct userset *s);
 /* s |= the set stored as text (PostgreSQL's bytea output: "\x" then hex; "\x" alone or ""
  * is the empty set). -1 when the text is not a well-formed set (s unchanged). */
 int userset_or_text(struct userset *s, const char *text, size_t len);
+
+/* s |= the set stored as bytes (bytea in binary result format; none: the empty set). */
+int userset_or_bytes(struct userset *s, const char *bytes, size_t len);
 
 /* s |= o. */
 void userset_or(struct userset *s, const struct userset *o);

@@ -55,7 +55,7 @@ rows_match(PGconn *db, const char *path, const char *sql, int np, const char *co
 	struct http_resp r;
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
-	PGresult *q = db_query(db, sql, np, params);
+	PGresult *q = it_db_query(db, sql, np, params);
 	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: rows", path);
 	for (int i = 0; i < PQntuples(q); i++) {
 		json_object *e = json_object_array_get_idx(r.json, (size_t)i);
@@ -150,7 +150,7 @@ check_retention_sql(PGconn *db, const struct stats_q *q, int64_t start, int wind
 	zone_path(path, sizeof path, q, "start_event", "return_event");
 	http_get(&r, path);
 	cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body);
-	PGresult *res = db_query(
+	PGresult *res = it_db_query(
 	    db,
 	    "WITH d AS (SELECT user_id, event_type, (occurred_at AT TIME ZONE $4)::date AS day"
 	    "  FROM events),"

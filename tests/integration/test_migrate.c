@@ -202,7 +202,7 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 
 	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
 	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
-	cr_expect(strstr(out, "analytics backfill done") != NULL, "0005's backfill: %s", out);
+	cr_expect(strstr(out, "analytics backfill done") != NULL, "0008's backfill: %s", out);
 	it_check_retention_cells(c);
 	it_check_user_sets(c);
 
