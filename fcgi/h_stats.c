@@ -15,12 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-	TOP_LIMIT_MAX = 1000,
-	TOP_LIMIT_DEFAULT = 10,
-	WINDOW_MAX = 90,
-	WINDOW_DEFAULT = 7
-};
+enum { TOP_LIMIT_MAX = 1000, TOP_LIMIT_DEFAULT = 10, WINDOW_MAX = 90, WINDOW_DEFAULT = 7 };
 
 /* 0001-01-01: the first day a window may reach back to. */
 #define FIRST_DAY INT64_C(-719162)

@@ -190,17 +190,22 @@ LANGUAGE sql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
     GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE "C" LIMIT lim
 $$;
 
--- Folds up to p_limit pending events into the summaries. Returns first a row of kind 'n'
--- whose bucket is how many pending events it took (none: no row at all), then every bitmap
--- row to edit, with the user keys to take out and to put in ('' for a row not yet stored);
--- the caller stores the edited bitmaps with analytics_store in the same transaction.
-CREATE FUNCTION analytics_compact(p_limit integer)
+-- Folds the pending events stored in pages p_page .. p_page + p_pages - 1 of
+-- analytics_pending into the summaries (a TID range: read in one linear pass, however many
+-- rows). Returns first a row of kind 'n' whose bucket is the page to go on from, or -1 when
+-- this window reached the end of the table (no rows at all: nothing pending), then every
+-- bitmap row to edit, with the user keys to take out and to put in ('' for a row not yet
+-- stored); the caller stores the edited bitmaps with analytics_store in the same transaction.
+-- A pending row committed before a call starts is in a page below the table's size then, so
+-- a caller that goes on until -1 has folded every event stored before it started.
+CREATE FUNCTION analytics_compact(p_page integer, p_pages integer)
 RETURNS TABLE (kind "char", level smallint, event_type text, bucket integer, users bytea,
                rm integer[], add integer[])
 LANGUAGE plpgsql SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     taken integer;
+    last integer;
     e_user text[]; e_q integer[]; e_type text[];
     n_key integer[]; n_q integer[]; n_type text[];
     m_key integer[]; m_type text[]; m_old integer[]; m_new integer[];
@@ -210,15 +215,17 @@ BEGIN
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(analytics_lock_key());
+    last := pg_relation_size('analytics_pending') / current_setting('block_size')::integer;
     WITH d AS (
         DELETE FROM analytics_pending p
-        WHERE p.ctid = ANY (ARRAY(SELECT x.ctid FROM analytics_pending x LIMIT p_limit))
+        WHERE p.ctid >= format('(%s,0)', p_page)::tid
+            AND p.ctid < format('(%s,0)', p_page + p_pages)::tid
         RETURNING p.user_id, p.q, p.event_type
     )
     SELECT count(*), array_agg(d.user_id), array_agg(d.q), array_agg(d.event_type)
     INTO taken, e_user, e_q, e_type FROM d;
     kind := 'n';
-    bucket := taken;
+    bucket := CASE WHEN p_page + p_pages >= last THEN -1 ELSE p_page + p_pages END;
     RETURN NEXT;
     IF taken = 0 THEN
         RETURN;
@@ -380,12 +387,12 @@ CREATE TRIGGER analytics_pruned AFTER DELETE ON events
 INSERT INTO analytics_pending (user_id, q, event_type)
 SELECT user_id, floor(extract(epoch FROM occurred_at) / 900)::integer, event_type FROM events;
 
-REVOKE EXECUTE ON FUNCTION analytics_compact(integer), analytics_erase(text),
+REVOKE EXECUTE ON FUNCTION analytics_compact(integer, integer), analytics_erase(text),
     analytics_store("char"[], smallint[], text[], integer[], text[]) FROM PUBLIC;
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_writer') THEN
-        GRANT EXECUTE ON FUNCTION analytics_compact(integer), analytics_erase(text),
+        GRANT EXECUTE ON FUNCTION analytics_compact(integer, integer), analytics_erase(text),
             analytics_store("char"[], smallint[], text[], integer[], text[]) TO events_writer;
     END IF;
 END $$;

@@ -32,7 +32,7 @@ static const struct stmt statements[] = {
     {"merge", "SELECT ingest_merge($1::int, false)"},
     /* the zone-aware summaries (migration 0008, db_analytics.c) */
     {"analytics_compact", "SELECT kind, level, event_type, bucket, users, rm, add"
-			  " FROM analytics_compact($1::int)"},
+			  " FROM analytics_compact($1::int, $2::int)"},
     {"analytics_erase", "SELECT kind, level, event_type, bucket, users, rm, add"
 			" FROM analytics_erase($1)"},
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"

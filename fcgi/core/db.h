@@ -19,10 +19,11 @@ enum db_status {
 	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
 	DB_INVALID	/* the question has no exact answer from the summaries: a day of the
 			   time zone asked for does not start on a quarter hour (local mean
-			   time, before the zone took a standard offset) */,
-	DB_UNCONFIRMED	/* committed on the primary, but its wait for the synchronous standby
-			   was cancelled (statement_timeout, shutdown): not acknowledged, since
-			   possibly not replicated; a resend is safe (its events are duplicates) */
+			   time, before the zone took a standard offset) */
+	,
+	DB_UNCONFIRMED /* committed on the primary, but its wait for the synchronous standby
+			  was cancelled (statement_timeout, shutdown): not acknowledged, since
+			  possibly not replicated; a resend is safe (its events are duplicates) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
@@ -106,8 +107,9 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
 			       int64_t *counts) __attribute__((warn_unused_result));
 
 /* Folds every pending event (stored, not yet in the zone-aware summaries) into them, in
- * transactions of a bounded size; *folded = how many. Readers call it before reading; the
- * loader at its end; migrate after migration 0008 (the events stored before it). */
+ * transactions of a bounded size; *folded = how many of those found something. Readers call it
+ * before reading; the loader at its end; migrate after migration 0008 (the events stored before
+ * it). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
 

@@ -19,8 +19,9 @@ enum { DAYS_PER_QUERY = 64 };
 
 /* --- folding and erasing ------------------------------------------------------------------ */
 
-/* Pending events folded per transaction: bounds one fold's memory and time. */
-enum { FOLD_BATCH = 50000 };
+/* Pages of analytics_pending folded per transaction (~180 rows a page): bounds one fold's
+ * memory and time. */
+enum { FOLD_PAGES = 200 };
 
 /* Appends s to an array literal under construction: quoted, with \ and " escaped. */
 static int
@@ -121,15 +122,15 @@ store(struct db *db, struct store_args *sa)
 	return st;
 }
 
-/* In the open transaction: the prepared statement rows_stmt (one parameter) returns rows to
- * edit; they are edited here and stored. *taken = the bucket of its 'n' row (0 without). */
+/* In the open transaction: the prepared statement rows_stmt (n parameters) returns rows to
+ * edit; they are edited here and stored. *next = the bucket of its 'n' row (-2 without). */
 static enum db_status
-apply(struct db *db, const char *rows_stmt, const char *param, int64_t *taken)
+apply(struct db *db, const char *rows_stmt, int n, const char *const *params, int64_t *next)
 {
 	struct store_args sa = {0};
 	enum db_status st = DB_OK;
-	PGresult *r = PQexecPrepared(db->conn, rows_stmt, 1, &param, NULL, NULL, 0);
-	*taken = 0;
+	PGresult *r = PQexecPrepared(db->conn, rows_stmt, n, params, NULL, NULL, 0);
+	*next = -2;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		st = db_failure(db, rows_stmt, r);
 		PQclear(r);
@@ -137,9 +138,10 @@ apply(struct db *db, const char *rows_stmt, const char *param, int64_t *taken)
 	}
 	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++) {
 		if (*PQgetvalue(r, i, COL_KIND) == 'n')
-			*taken = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10);
+			*next = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10);
 		else if (store_row(&sa, r, i) < 0) {
-			db_set_error(db, rows_stmt, "a stored user set is damaged, or out of memory");
+			db_set_error(db, rows_stmt,
+				     "a stored user set is damaged, or out of memory");
 			log_msg(LOGL_ERROR, "db", "%s", db->err);
 			st = DB_ERROR;
 		}
@@ -155,24 +157,26 @@ apply(struct db *db, const char *rows_stmt, const char *param, int64_t *taken)
 enum db_status
 db_analytics_compact(struct db *db, int64_t *folded)
 {
-	char limit[16];
+	char page[24], pages[16];
+	const char *params[] = {page, pages};
 	enum db_status st;
-	int64_t taken;
-	snprintf(limit, sizeof limit, "%d", FOLD_BATCH);
+	int64_t next = 0;
+	snprintf(pages, sizeof pages, "%d", FOLD_PAGES);
 	*folded = 0;
 	do {
+		snprintf(page, sizeof page, "%lld", (long long)next);
 		if ((st = db_ready(db)) != DB_OK ||
 		    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
 		    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
 			return st;
-		if ((st = apply(db, "analytics_compact", limit, &taken)) != DB_OK) {
+		if ((st = apply(db, "analytics_compact", 2, params, &next)) != DB_OK) {
 			db_rollback(db);
 			return st;
 		}
 		if ((st = db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK)) != DB_OK)
 			return st;
-		*folded += taken;
-	} while (taken == FOLD_BATCH);
+		*folded += next != -2;
+	} while (next >= 0);
 	return DB_OK;
 }
 
@@ -194,8 +198,8 @@ db_analytics_backfill(struct db *db, int64_t *folded)
 enum db_status
 db_analytics_erase(struct db *db, const char *user_id)
 {
-	int64_t taken;
-	return apply(db, "analytics_erase", user_id, &taken);
+	int64_t next;
+	return apply(db, "analytics_erase", 1, &user_id, &next);
 }
 
 /* --- readers ------------------------------------------------------------------------------ */
@@ -228,7 +232,7 @@ sets_query(struct db *db, const char *const *params, PGresult **out)
 	*out = NULL;
 	if ((st = db_ready(db)) != DB_OK ||
 	    (st = db_session_limits(db, db->read_timeout_ms ? db->read_timeout_ms
-							     : db->statement_timeout_ms)) != DB_OK)
+							    : db->statement_timeout_ms)) != DB_OK)
 		return st;
 	*out = PQexecPrepared(db->conn, "analytics_sets", 5, params, NULL, NULL, 1);
 	if (PQresultStatus(*out) == PGRES_TUPLES_OK)

@@ -172,7 +172,7 @@ it_check_summaries(PGconn *db)
 	it_check_user_sets(db);
 }
 
-/* The users of every stored set (stripes unioned), as "level|type|bucket" -> count. */
+/* The users of every stored set, as "level|type|bucket" -> count. */
 static void
 set_counts(PGconn *db, const char *table, char ***keys, long long **counts, int *n)
 {

@@ -61,6 +61,9 @@ Test(userset, empty_and_damaged_text)
 	struct userset *s = userset_new();
 	cr_assert_eq(userset_or_text(s, "\\x", 2), 0);
 	cr_assert_eq(userset_or_text(s, "", 0), 0);
+	/* the binary form readers fetch: no bytes is the empty set, junk is refused */
+	cr_assert_eq(userset_or_bytes(s, "", 0), 0);
+	cr_assert_eq(userset_or_bytes(s, "\x01\x02\x03\x04", 4), -1);
 	cr_assert_eq(userset_count(s), 0);
 	static const char *const bad[] = {"\\x0", "\\xzz", "\\x3a300000ffffffff", "\\x01020304"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
