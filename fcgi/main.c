@@ -238,5 +238,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot find my own path\n", argv[0]);
 		return 2;
 	}
+	auth_warn_file_mode(&c.auth); /* once, here: the workers load the same file again */
 	return pool_run(&c, exe);
 }

@@ -176,10 +176,10 @@ read_some(int fd, char *buf)
 
 /* The whole key file, NUL-terminated (malloc'd; the caller frees), or NULL after one line on
  * stderr: it cannot be read, is over AUTH_FILE_MAX bytes (cut, a key could become a shorter
- * one that still works) or holds a NUL byte. Warns (one log line) when group or others have
- * any access to it. */
+ * one that still works) or holds a NUL byte. *open_mode: its mode when group or others have
+ * any access to it, else 0. */
 static char *
-read_key_file(const char *path)
+read_key_file(const char *path, unsigned *open_mode)
 {
 	char *buf = NULL;
 	struct stat st;
@@ -190,9 +190,7 @@ read_key_file(const char *path)
 		return NULL;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
-		log_msg(LOGL_WARN, "auth",
-			"API_KEYS_FILE=%s is open to group or others (mode %04o): chmod 600 it",
-			path, (unsigned)(st.st_mode & 07777));
+		*open_mode = (unsigned)(st.st_mode & 07777);
 	if (!(buf = malloc(AUTH_FILE_MAX + 2))) {
 		bad_file(path, "cannot read it", strerror(errno));
 		goto out;
@@ -227,7 +225,7 @@ static int
 load_file(struct auth *a, const char *path)
 {
 	struct source src = {.path = path};
-	char *text = read_key_file(path);
+	char *text = read_key_file(path, &a->file_mode_open);
 	int rc;
 	if (!text)
 		return -1;
@@ -335,4 +333,13 @@ auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
 		return AUTH_NO_SCOPE;
 	}
 	return AUTH_ALLOWED;
+}
+
+void
+auth_warn_file_mode(const struct auth *a)
+{
+	if (a->file_mode_open)
+		log_msg(LOGL_WARN, "auth",
+			"API_KEYS_FILE=%s is open to group or others (mode %04o): chmod 600 it",
+			getenv("API_KEYS_FILE"), a->file_mode_open);
 }

@@ -21,7 +21,12 @@ struct auth_key {
 struct auth {
 	struct auth_key keys[AUTH_MAX_KEYS];
 	size_t n;
+	unsigned file_mode_open; /* the key file's mode when group or others may access it, else 0 */
 };
+
+/* One warning log line when the key file auth_load read is open to group or others (a process
+ * that starts others calls it once, not every worker). */
+void auth_warn_file_mode(const struct auth *a);
 
 /* Reads API_KEYS ("KEY[:SCOPES] ...", SCOPES "ingest", "read", "admin" or several joined by
  * "+", default ingest+read; entries separated by white space or commas; '#' starts a comment)
@@ -30,8 +35,8 @@ struct auth {
  * problem (without the key) for a bad entry ("API_KEYS entry 2: ...", "API_KEYS_FILE line 3
  * (PATH): ..."), a non-empty API_KEYS without any entry, or a key file that cannot be read,
  * is over AUTH_FILE_MAX bytes, holds a NUL byte or no entry. An empty API_KEYS or
- * API_KEYS_FILE counts as unset. A key file open to group or others is used, with one warning
- * log line. */
+ * API_KEYS_FILE counts as unset. A key file open to group or others is used; its mode is kept
+ * in a->file_mode_open for auth_warn_file_mode. */
 int auth_load(struct auth *a) __attribute__((warn_unused_result));
 
 /* Parses one entry into a->keys; -1 with *why on a bad entry. For tests and auth_load. */

@@ -154,5 +154,8 @@ int
 conf_check(void)
 {
 	static struct conf c; /* 64 keys of 129 bytes: not on the stack */
-	return conf_load(&c);
+	if (conf_load(&c) < 0)
+		return -1;
+	auth_warn_file_mode(&c.auth);
+	return 0;
 }

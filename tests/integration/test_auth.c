@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static struct it_side_stack side;
 static int port;
@@ -103,4 +105,37 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	cr_expect_neq(system(cmd), 0, "an API key appears in a log under %s/log", side.var_dir);
 	snprintf(cmd, sizeof cmd, "grep -q 'API keys configured' %s/log/worker.log", side.var_dir);
 	cr_expect_eq(system(cmd), 0, "the pool logs that keys are configured");
+}
+
+/* A key file open to group or others is used, with one warning for the pool, not one per
+ * worker (the supervisor warns; the workers it starts read the same file quietly). */
+Test(auth, loose_key_file_warned_once, .timeout = 60)
+{
+	char path[] = "/tmp/events-keys-XXXXXX", env[96], log[128], *line = NULL;
+	size_t cap = 0;
+	int fd = mkstemp(path), warned = 0;
+	cr_assert(fd >= 0, "mkstemp");
+	cr_assert_eq(write(fd, "loose-file-key-0123:read\n", 25), 25);
+	cr_assert_eq(fchmod(fd, 0644), 0);
+	close(fd);
+	snprintf(env, sizeof env, "API_KEYS_FILE=%s", path);
+	it_side_stack_up(&side, env);
+	port = side.port;
+
+	struct http_resp r;
+	call(&r, "GET", "/stats/dau?from=2005-01-01&to=2005-01-02", NULL,
+	     "X-API-Key: loose-file-key-0123");
+	cr_expect_eq(r.status, 200, "the key of a loose file works: %ld", r.status);
+	http_resp_free(&r);
+
+	snprintf(log, sizeof log, "%s/log/worker.log", side.var_dir);
+	FILE *f = fopen(log, "r");
+	cr_assert(f, "open %s", log);
+	while (getline(&line, &cap, f) > 0)
+		warned += strstr(line, "is open to group or others") != NULL;
+	free(line);
+	fclose(f);
+	it_side_stack_down(&side);
+	unlink(path);
+	cr_expect_eq(warned, 1, "one warning for the pool in %s, got %d", log, warned);
 }

@@ -364,3 +364,57 @@ Test(migrate, gives_up_cleanly_when_locks_stay_taken, .timeout = 120)
 	free(name);
 	free(url);
 }
+
+/* The week-bucket rule (retention_week_starts, 0006) counts each (user, bucket) exactly once:
+ * over whole day lists (erasure, a moved user: prev = the day before, no next), and when new
+ * days join days already counted (the merge's incremental path: prev = any earlier day, next
+ * = the earliest counted day after). Compared with the definition: a user is in bucket
+ * [s, s + 6] when one of its days is. Random day lists, several densities. */
+Test(migrate, week_rule_counts_each_bucket_once)
+{
+	char out[4096];
+	char *name = fresh_db(), *url = url_for(name);
+	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "%s", out);
+	PGconn *c = PQconnectdb(url);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "SELECT setseed(0.42)"));
+	PGresult *r = PQexec(
+	    c, "CREATE TEMP TABLE d AS"
+	       " SELECT DISTINCT ON (u, day) u, day, old FROM ("
+	       "  SELECT u, date '2025-01-01' + (random() * (5 + u % 60))::int AS day,"
+	       "         random() < 0.5 AS old"
+	       "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
+	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+	PQclear(r);
+	r = db_query(
+	    c,
+	    "WITH truth AS (SELECT DISTINCT u, day - k AS s FROM d, generate_series(0, 6) k),"
+	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
+	    "                             AS prev FROM d) x, retention_week_starts(day, prev, NULL) s),"
+	    " old AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
+	    "                           AS prev FROM d WHERE old) x,"
+	    "         retention_week_starts(day, prev, NULL) s),"
+	    " added AS (SELECT n.u, s FROM d n"
+	    "   CROSS JOIN LATERAL (SELECT max(a.day) FILTER (WHERE a.day < n.day) AS prev,"
+	    "                              min(a.day) FILTER (WHERE a.old AND a.day > n.day) AS next"
+	    "                       FROM d a WHERE a.u = n.u) x,"
+	    "   retention_week_starts(n.day, x.prev, x.next) s WHERE NOT n.old),"
+	    " inc AS (TABLE old UNION ALL TABLE added)"
+	    " SELECT (SELECT count(*) FROM truth),"
+	    "  (SELECT count(*) FROM (TABLE truth EXCEPT ALL TABLE whole) a)"
+	    "  + (SELECT count(*) FROM (TABLE whole EXCEPT ALL TABLE truth) b),"
+	    "  (SELECT count(*) FROM (TABLE truth EXCEPT ALL TABLE inc) a)"
+	    "  + (SELECT count(*) FROM (TABLE inc EXCEPT ALL TABLE truth) b)",
+	    0, NULL);
+	cr_assert_gt(strtoll(PQgetvalue(r, 0, 0), NULL, 10), 3000, "buckets: %s",
+		     PQgetvalue(r, 0, 0));
+	cr_expect_eq(strtoll(PQgetvalue(r, 0, 1), NULL, 10), 0,
+		     "whole day lists: buckets missing or counted twice");
+	cr_expect_eq(strtoll(PQgetvalue(r, 0, 2), NULL, 10), 0,
+		     "new days joining counted ones: buckets missing or counted twice");
+	PQclear(r);
+	PQfinish(c);
+	drop_db(name);
+	free(name);
+	free(url);
+}

@@ -137,6 +137,8 @@ load(const char *env, const char *file, struct auth *a, struct capture *cap)
 		unsetenv("API_KEYS_FILE");
 	capture_begin(cap);
 	rc = auth_load(a);
+	if (rc == 0)
+		auth_warn_file_mode(a); /* as the supervisor does, once for the pool */
 	capture_end(cap);
 	return rc;
 }
@@ -257,6 +259,10 @@ Test(auth, load_key_file, .init = make_dir, .fini = remove_dir)
 		const char *path = key_file(cases[i].name, cases[i].text, len, cases[i].mode);
 		int rc = load(NULL, path, &a, &cap);
 		cr_expect_eq(rc, cases[i].rc, "case %zu (%s): rc %d", i, cases[i].name, rc);
+		if (rc == 0)
+			cr_expect_eq(a.file_mode_open, cases[i].mode & 077 ? cases[i].mode : 0,
+				     "case %zu (%s): file_mode_open %04o", i, cases[i].name,
+				     a.file_mode_open);
 		cr_expect_eq(capture_lines(cap.text), cases[i].lines, "case %zu (%s): lines:\n%s",
 			     i, cases[i].name, cap.text);
 		if (cases[i].lines) {
