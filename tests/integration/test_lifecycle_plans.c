@@ -25,7 +25,7 @@ plan_of(const char *sql, const char *param)
 	cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "BEGIN: %s", PQerrorMessage(it_db));
 	PQclear(r);
 	snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
-	r = db_query(it_db, explain, param ? 1 : 0, param ? &param : NULL);
+	r = it_db_query(it_db, explain, param ? 1 : 0, param ? &param : NULL);
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *line = PQgetvalue(r, i, 0);
 		out = realloc(out, len + strlen(line) + 2);

@@ -386,7 +386,7 @@ Test(migrate, week_rule_counts_each_bucket_once)
 	       "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
-	r = db_query(
+	r = it_db_query(
 	    c,
 	    "WITH truth AS (SELECT DISTINCT u, day - k AS s FROM d, generate_series(0, 6) k),"
 	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
