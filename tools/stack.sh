@@ -2,9 +2,10 @@
 # The local stack: an embedded PostgreSQL cluster, the FastCGI worker pool (spawn-fcgi +
 # events-fcgi, its own supervisor) and nginx in front, all living under one VAR_DIR.
 #
-#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop
+#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|add-node
 #
 # pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
+# add-node adds a Citus worker to an embedded cluster and rebalances the shards onto it.
 #
 # Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
@@ -19,6 +20,9 @@
 #                                   DATABASE_URL itself)
 #   BUILD        <repo>/build       where events-fcgi and migrate are
 #   PG_BIN       newest /usr/lib/postgresql/*/bin   PostgreSQL server binaries
+#   NODES        1                  PostgreSQL nodes: more than 1 makes the embedded database a
+#                                   Citus cluster, a coordinator and NODES - 1 workers
+#                                   (tools/stack/citus.sh)
 #
 # Exit status: 0 ok, 1 failure, 3 from "up" when PORT is already taken (everything else is left
 # running, so "up" can be retried with another PORT), 3 from "status" when not all is running.
@@ -40,6 +44,8 @@ LIB_PROG=stack
 . "$ROOT/tools/stack/pool.sh"
 # shellcheck source=tools/stack/nginx.sh
 . "$ROOT/tools/stack/nginx.sh"
+# shellcheck source=tools/stack/citus.sh
+. "$ROOT/tools/stack/citus.sh"
 
 # --- commands -----------------------------------------------------------------------------
 
@@ -49,7 +55,10 @@ ensure_dirs() {
 
 # ensure_db: embedded PostgreSQL running (unless DATABASE_URL is external); exports DATABASE_URL.
 ensure_db() {
-	if [ -z "$EXTERNAL_DB" ]; then pg_start; fi
+	if [ -z "$EXTERNAL_DB" ]; then
+		pg_start
+		citus_start
+	fi
 	DATABASE_URL=$(database_url)
 	export DATABASE_URL
 }
@@ -167,6 +176,7 @@ cmd_down() {
 	nginx_stop
 	pool_stop
 	pg_stop
+	citus_stop
 	if ((stopped == 0)); then say "nothing running under $VAR_DIR"; fi
 	[ ! -d "$SHORT_DIR/www" ] || rm -rf -- "$SHORT_DIR/www"
 	[ ! -d "$SHORT_DIR" ] || rmdir "$SHORT_DIR/pg" "$SHORT_DIR/nginx-tmp"/* "$SHORT_DIR/nginx-tmp" "$SHORT_DIR" 2>/dev/null || true
@@ -197,6 +207,7 @@ cmd_status() {
 		say "nginx:       not running"
 		all=1
 	fi
+	citus_status
 	local adm
 	adm=$(VAR_DIR=$VAR_DIR "$ROOT/tools/adminer.sh" status 2>&1 | sed -n 's/^adminer: nginx: *running/running/p') || true
 	say "adminer:     ${adm:-not running (make adminer)}"
@@ -233,6 +244,12 @@ cmd_pg_stop() {
 	pg_stop
 }
 
+cmd_add_node() {
+	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database: add its nodes there (citus_add_node)"
+	[ -n "$(pg_pid)" ] && citus_on || die "no embedded Citus cluster runs under $VAR_DIR (start one: make run NODES=3)"
+	citus_add_node
+}
+
 cmd_psql() {
 	local psql bin
 	if [ -z "$EXTERNAL_DB" ]; then
@@ -265,5 +282,6 @@ psql)
 env) cmd_env ;;
 pg-start) cmd_pg_start ;;
 pg-stop) cmd_pg_stop ;;
+add-node) cmd_add_node ;;
 *) help_or_refuse "${1:-}" ;;
 esac

@@ -93,6 +93,7 @@ pg_auth() {
 		printf 'events  %s  events\nevents  %s  events_app\nevents  %s  events_ro\n' "$me" "$me" "$me"
 		[ "$pool" = "$me" ] || printf 'events  %s  events_app\n' "$pool"
 		[ "$web" = "$me" ] || printf 'events  %s  events_ro\n' "$web"
+		citus_ident_lines
 	} >"$data/pg_ident.conf.new"
 	local f
 	for f in pg_hba.conf pg_ident.conf; do
@@ -167,6 +168,7 @@ pg_tuning() {
 		sb=${sb}MB
 	fi
 	printf -- "-c shared_buffers=%s -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_compression=on" "$sb"
+	citus_pg_settings
 }
 
 pg_ensure_db() {
