@@ -41,7 +41,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 .PHONY: asan fuzz valgrind soak rss
 .PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
 	format reload import bench-import bench web web-test adminer
-.PHONY: check check-it-a check-it-b
+.PHONY: check check-it-a check-it-b add-node integration-cluster citus
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -74,9 +74,19 @@ $(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_LIB)
 deps:
 	@tools/deps.sh run
 
+# make run NODES=3: the embedded database as a Citus cluster, a coordinator and 2 workers
+# (README "Scale-out"); Citus is built from its tarball first when none is installed.
 run: deps
 	@$(MAKE) --no-print-directory all web
 	@tools/stack.sh up
+
+# One more Citus worker for a running cluster, the shards rebalanced onto it (returns when done).
+add-node:
+	@tools/stack.sh add-node
+
+# Citus for the PostgreSQL the stack runs (tools/citus.sh; CITUS_TARBALL names the source).
+citus:
+	@tools/citus.sh ensure
 
 stop:
 	@tools/stack.sh down
@@ -126,7 +136,7 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration
-	@$(MAKE) --no-print-directory unit compose-check integration web-test
+	@$(MAKE) --no-print-directory unit compose-check integration integration-cluster web-test
 	@$(MAKE) --no-print-directory asan fuzz rss
 
 unit: $(BUILD)/test_unit
@@ -134,6 +144,15 @@ unit: $(BUILD)/test_unit
 
 integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
+
+# The same suites against a Citus cluster (a coordinator and 2 workers, NODES=3), then a
+# worker stopped under ingest and a worker added under ingest (tests/cluster/), each on a
+# cluster of its own.
+integration-cluster: $(BINS) $(BUILD)/test_integration
+	@tools/citus.sh ensure
+	NODES=3 tests/integration/run.sh $(BUILD)/test_integration
+	tests/cluster/worker_down.sh
+	tests/cluster/add_node.sh
 
 # The fast tier, before every commit: the unit suite, then the integration suites on two
 # throwaway stacks at once (make -j2: two run.sh, each with its own PostgreSQL, pool and nginx).

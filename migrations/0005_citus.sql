@@ -50,10 +50,13 @@ LANGUAGE sql AS $$ SELECT ingest_merge_single(p_stripe, p_skip_stored) $$;
 --     takes its row locks in one global order (table, shard, key), so merges with
 --     overlapping ids or users wait for each other but never deadlock across shards. Merges
 --     without common keys still run at the same time.
+--   * citus.max_adaptive_executor_pool_size = 1: the reads, too, use the one cached
+--     connection per worker that the writes opened, instead of opening more per merge.
 --   * No user_days_guard (Citus distributes no table with triggers): only this function and
 --     ingest_merge_single write user_days, and only one of them is ingest_merge.
 CREATE FUNCTION ingest_merge_distributed(p_stripe integer, p_skip_stored boolean) RETURNS bigint
-LANGUAGE plpgsql SET jit = off SET citus.multi_shard_modify_mode = 'sequential' AS $$
+LANGUAGE plpgsql SET jit = off SET citus.multi_shard_modify_mode = 'sequential'
+SET citus.max_adaptive_executor_pool_size = 1 AS $$
 DECLARE
     n bigint;
     e_day date[]; e_user text[]; e_type text[];   -- the events that were new
@@ -195,7 +198,10 @@ BEGIN
                AND c.relname NOT IN (SELECT table_name FROM store_distribution) LOOP
         RAISE EXCEPTION 'distribute_store: table % has no row in store_distribution', t.relname;
     END LOOP;
-    DROP TRIGGER IF EXISTS user_days_guard ON user_days;
+    -- (Citus refuses even DROP TRIGGER IF EXISTS on a distributed table: ask first)
+    IF EXISTS (SELECT FROM pg_trigger WHERE tgname = 'user_days_guard') THEN
+        DROP TRIGGER user_days_guard ON user_days;
+    END IF;
     FOR t IN SELECT * FROM store_distribution WHERE placement <> 'coordinator'
              ORDER BY position LOOP
         CONTINUE WHEN EXISTS (SELECT FROM pg_dist_partition
@@ -211,8 +217,11 @@ BEGIN
         END IF;
         done := done + 1;
     END LOOP;
-    CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer, p_skip_stored boolean)
-    RETURNS bigint LANGUAGE sql AS 'SELECT ingest_merge_distributed(p_stripe, p_skip_stored)';
+    IF (SELECT prosrc NOT LIKE '%ingest_merge_distributed%' FROM pg_proc
+        WHERE oid = 'ingest_merge(integer, boolean)'::regprocedure) THEN
+        CREATE OR REPLACE FUNCTION ingest_merge(p_stripe integer, p_skip_stored boolean)
+        RETURNS bigint LANGUAGE sql AS 'SELECT ingest_merge_distributed(p_stripe, p_skip_stored)';
+    END IF;
     RETURN done;
 END $$;
 REVOKE EXECUTE ON FUNCTION distribute_store(integer) FROM PUBLIC;

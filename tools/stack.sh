@@ -3,9 +3,11 @@
 # events-fcgi, its own supervisor) and nginx in front, all living under one VAR_DIR.
 #
 #   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|add-node
+#   tools/stack.sh node-stop|node-start wN
 #
 # pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
-# add-node adds a Citus worker to an embedded cluster and rebalances the shards onto it.
+# add-node adds a Citus worker to an embedded cluster and rebalances the shards onto it;
+# node-stop / node-start stop and start one worker of it (fault tests, maintenance).
 #
 # Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
@@ -283,5 +285,6 @@ env) cmd_env ;;
 pg-start) cmd_pg_start ;;
 pg-stop) cmd_pg_stop ;;
 add-node) cmd_add_node ;;
+node-stop | node-start) citus_node "${1#node-}" "${2:-}" ;;
 *) help_or_refuse "${1:-}" ;;
 esac

@@ -121,15 +121,28 @@ citus_start() {
 	done
 }
 
+citus_worker_stop() {
+	local n=$1 pid
+	pid=$(citus_worker_pid "$n")
+	[ -n "$pid" ] || return 0
+	as_pg "$(pg_bin "$(pg_dir)/data")/pg_ctl" -D "$(citus_nodes_dir)/w$n/data" -m fast -w -t 30 stop >/dev/null ||
+		warn "pg_ctl stop of worker w$n failed; pid $pid may still run"
+	say "stopped Citus worker w$n (pid $pid)"
+}
+
 citus_stop() {
-	local n pid
-	for n in $(citus_workers); do
-		pid=$(citus_worker_pid "$n")
-		[ -n "$pid" ] || continue
-		as_pg "$(pg_bin "$(pg_dir)/data")/pg_ctl" -D "$(citus_nodes_dir)/w$n/data" -m fast -w -t 30 stop >/dev/null ||
-			warn "pg_ctl stop of worker w$n failed; pid $pid may still run"
-		say "stopped Citus worker w$n (pid $pid)"
-	done
+	local n
+	for n in $(citus_workers); do citus_worker_stop "$n"; done
+}
+
+# citus_node CMD N: node-stop / node-start of worker N alone (fault tests, maintenance).
+citus_node() {
+	local n=${2#w}
+	[[ $n =~ ^[0-9]+$ ]] && [ -d "$(citus_nodes_dir)/w$n/data" ] || die "no Citus worker '${2:-}' under $VAR_DIR"
+	case $1 in
+	stop) citus_worker_stop "$n" ;;
+	start) citus_worker_start "$n" ;;
+	esac
 }
 
 # citus_add_node: one more worker, registered, then the shards rebalanced onto it by Citus's
