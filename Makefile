@@ -113,8 +113,9 @@ bench-import: all
 
 # The whole service at scale: 10M generated events loaded, then every scenario under wrk
 # (pinned to one core) against a hello-world FastCGI ceiling; writes bench/results/latest.md.
+# NODES=3 (more than 1): tools/bench_cluster.sh instead, one node against a Citus cluster.
 bench: all
-	tools/bench.sh
+	@if [ "$${NODES:-1}" -gt 1 ]; then tools/bench_cluster.sh; else tools/bench.sh; fi
 
 # The npm packages of the static pages (swagger-ui-dist, uplot) and of their tests; "npm ci"
 # only when node_modules is missing or older than package-lock.json. No install scripts run:

@@ -184,7 +184,7 @@ END $$;
 -- it distributed. Refuses a table of the schema that store_distribution does not list.
 -- Sequential: Citus creates the function below on the workers too, which it does only over
 -- the one connection per worker that a transaction has used so far.
-CREATE FUNCTION distribute_store(p_shard_count integer DEFAULT 16) RETURNS integer
+CREATE FUNCTION distribute_store(p_shard_count integer DEFAULT 8) RETURNS integer
 LANGUAGE plpgsql SET citus.multi_shard_modify_mode = 'sequential' AS $$
 DECLARE
     t record;
