@@ -104,6 +104,23 @@ citus_register() {
 	say "Citus worker w$n registered ($sock)"
 }
 
+# citus_login_roles: the login roles of pg_login_roles on every worker too. Citus creates a
+# role on the workers when it is made through the coordinator with Citus loaded, not one that
+# existed before (a single-node store moved to a cluster), and it connects to a worker as the
+# session's role: events_app must exist there. The group roles come with the tables' grants.
+citus_login_roles() {
+	citus_on || return 0
+	local n
+	for n in $(citus_workers); do
+		citus_psql "$n" >/dev/null <<<"SET citus.enable_ddl_propagation = off;
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_writer') THEN CREATE ROLE events_writer NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_reader') THEN CREATE ROLE events_reader NOLOGIN; END IF;
+END \$\$;
+$PG_LOGIN_ROLES_SQL" || die "could not create the login roles on worker w$n"
+	done
+}
+
 # citus_start: after the coordinator started: its workers (NODES - 1, or as many as exist),
 # the extension everywhere, the coordinator's own address, the workers registered.
 citus_start() {

@@ -197,7 +197,13 @@ pg_stop() {
 pg_login_roles() {
 	local psql
 	psql=$(pg_bin "$(pg_dir)/data")/psql
-	"$psql" -X -q -v ON_ERROR_STOP=1 "$(embedded_url)" >/dev/null <<'SQL' || die "could not create the login roles"
+	"$psql" -X -q -v ON_ERROR_STOP=1 "$(embedded_url)" >/dev/null <<<"$PG_LOGIN_ROLES_SQL" || die "could not create the login roles"
+	citus_login_roles
+	write_service_file
+}
+
+PG_LOGIN_ROLES_SQL=$(
+	cat <<'SQL'
 SET client_min_messages = warning;
 DO $$
 BEGIN
@@ -214,8 +220,7 @@ ALTER ROLE events_ro SET default_transaction_read_only = on;
 GRANT events_writer TO events_app;
 GRANT events_reader TO events_ro;
 SQL
-	write_service_file
-}
+)
 
 # write_service_file: a libpq service file naming the embedded database, for the command-line
 # tools (import_events, migrate, psql): "events" is the service role, "events_owner" the owner.
