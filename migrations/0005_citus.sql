@@ -50,13 +50,17 @@ LANGUAGE sql AS $$ SELECT ingest_merge_single(p_stripe, p_skip_stored) $$;
 --     takes its row locks in one global order (table, shard, key), so merges with
 --     overlapping ids or users wait for each other but never deadlock across shards. Merges
 --     without common keys still run at the same time.
+--   * citus.enable_deadlock_prevention = off: by default Citus lets only one multi-shard
+--     modification at a time touch a shard (a ShareUpdateExclusive lock per shard), which
+--     made every merge of a large batch wait for every other one. The global lock order
+--     above already rules out the deadlocks that lock is there for.
 --   * citus.max_adaptive_executor_pool_size = 1: the reads, too, use the one cached
 --     connection per worker that the writes opened, instead of opening more per merge.
 --   * No user_days_guard (Citus distributes no table with triggers): only this function and
 --     ingest_merge_single write user_days, and only one of them is ingest_merge.
 CREATE FUNCTION ingest_merge_distributed(p_stripe integer, p_skip_stored boolean) RETURNS bigint
 LANGUAGE plpgsql SET jit = off SET citus.multi_shard_modify_mode = 'sequential'
-SET citus.max_adaptive_executor_pool_size = 1 AS $$
+SET citus.max_adaptive_executor_pool_size = 1 SET citus.enable_deadlock_prevention = off AS $$
 DECLARE
     n bigint;
     e_day date[]; e_user text[]; e_type text[];   -- the events that were new
