@@ -147,13 +147,14 @@ integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
 
 # The same suites against a Citus cluster (a coordinator and 2 workers, NODES=3), then a
-# worker stopped under ingest and a worker added under ingest (tests/cluster/), each on a
-# cluster of its own.
+# worker stopped under ingest, a worker added under ingest and a single-node store moved to a
+# cluster (tests/cluster/), each on a stack of its own.
 integration-cluster: $(BINS) $(BUILD)/test_integration
 	@tools/citus.sh ensure
 	NODES=3 tests/integration/run.sh $(BUILD)/test_integration
 	tests/cluster/worker_down.sh
 	tests/cluster/add_node.sh
+	tests/cluster/move_store.sh
 
 # The fast tier, before every commit: the unit suite, then the integration suites on two
 # throwaway stacks at once (make -j2: two run.sh, each with its own PostgreSQL, pool and nginx).

@@ -8,6 +8,7 @@
 CL_OUT=$(mktemp -d /tmp/events-cluster.XXXXXX)
 trap 'rm -rf -- "$CL_OUT"' EXIT
 CL_STOP=$CL_OUT/stop
+# shellcheck disable=SC2034 # read by the scripts that source this file
 CL_FAIL=0
 CL_PIDS=()
 
