@@ -58,8 +58,10 @@ else
 fi
 # The sample's events went in through the loader, not the clients: count them as accepted.
 printf '200 %s -\n' "$(cl_sql -c "SELECT count(*) FROM events WHERE user_id NOT LIKE 'cl-%'")" >"$CL_OUT/c0.log"
+ok_before=$(cl_count 200)
 cl_start 2 100
 sleep 2
 cl_stop
+cl_check "batches stored after the move" "$(($(cl_count 200) > ok_before))" 1
 cl_verify
 exit "$CL_FAIL"

@@ -30,6 +30,9 @@ citus_pg_settings() {
 	citus_on || return 0
 	printf -- " -c shared_preload_libraries=citus -c wal_level=logical -c max_worker_processes=32"
 	printf -- " -c max_connections=300 -c citus.node_conninfo=sslmode=disable"
+	# how a node reaches itself (the rebalancer's background jobs connect back): its socket
+	# directory, not the default localhost over TCP; a worker's start overrides it with its own
+	printf -- " -c citus.local_hostname=%s" "$(pg_sock_dir)"
 }
 
 # citus_ident_lines: extra peer-map lines on every node of a cluster: the server's own account
@@ -77,7 +80,7 @@ citus_worker_start() {
 	log=$dir/postgres.log
 	rm -f "$sock/.s.PGSQL.$(citus_port "$n")"*
 	if ! as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 30 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$sock' -c port=$(citus_port "$n") $(pg_tuning)" \
+		-o "-c listen_addresses='' -c unix_socket_directories='$sock' -c port=$(citus_port "$n") $(pg_tuning) -c citus.local_hostname=$sock" \
 		start >/dev/null; then
 		tail_log "$log"
 		die "Citus worker w$n did not start (log: $log)"
