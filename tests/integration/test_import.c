@@ -318,9 +318,11 @@ check_stats(PGconn *db, const char *from, const char *to)
 		    db,
 		    "WITH f AS (SELECT user_id, min((occurred_at AT TIME ZONE 'UTC')::date) d FROM "
 		    "events GROUP BY 1), c AS (SELECT user_id FROM f WHERE d >= $1::date AND d < "
-		    "$1::date + $2::int), x AS (SELECT (e.occurred_at::date - $1::date) / $2::int k,"
+		    "$1::date + $2::int), x AS (SELECT (e.occurred_at::date - $1::date) / $2::int "
+		    "k,"
 		    " count(DISTINCT e.user_id) n FROM events e JOIN c USING (user_id) WHERE "
-		    "e.occurred_at >= $1::date GROUP BY 1), w AS (SELECT k, coalesce(x.n, 0) n FROM "
+		    "e.occurred_at >= $1::date GROUP BY 1), w AS (SELECT k, coalesce(x.n, 0) n "
+		    "FROM "
 		    "generate_series(0, $3::int) k LEFT JOIN x USING (k)), s AS (SELECT count(*) n "
 		    "FROM c) SELECT json_build_object("
 		    "'start_date', to_char($1::date, 'YYYY-MM-DD'), 'granularity', CASE $2::int "
