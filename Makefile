@@ -21,6 +21,7 @@ LDLIBS   += $(PKG_LIBS) -lm
 CORE_SRC := $(wildcard fcgi/core/*.c)
 # The FastCGI worker: router, handlers, process management.
 WORKER_SRC := fcgi/main.c fcgi/pool.c fcgi/privs.c fcgi/router.c fcgi/http.c fcgi/h_events.c fcgi/h_stats.c \
+	fcgi/params.c fcgi/h_export.c fcgi/h_users.c \
 	fcgi/h_health.c fcgi/h_metrics.c fcgi/metrics.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 ITEST_SRC := $(wildcard tests/integration/*.c)
@@ -39,8 +40,9 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 
 
 .PHONY: asan fuzz valgrind soak rss
-.PHONY: all run stop status migrate psql test unit integration compose-check deps deps-test clean \
-	format reload import bench-import bench web web-test adminer
+.PHONY: all run stop status migrate psql prune test unit integration compose-check compose-smoke \
+	compose-clean deps deps-test clean format reload import bench-import bench web web-test adminer \
+	failover ha-test deps-ha
 .PHONY: check check-it-a check-it-b add-node integration-cluster citus
 all: $(BINS)
 
@@ -70,6 +72,12 @@ $(BUILD)/test_unit: $(call obj,$(UNIT_SRC) $(UNIT_WORKER_SRC)) $(CORE_LIB)
 $(BUILD)/test_integration: $(call obj,$(ITEST_SRC)) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS)
 
+# The HA suite: its own binary (it needs the HA=1 stack), with the integration helpers.
+ITEST_HELPERS := $(filter-out tests/integration/test_%.c,$(ITEST_SRC))
+$(BUILD)/obj/tests/ha/%.o: CPPFLAGS += -Itests/integration
+$(BUILD)/test_ha: $(call obj,tests/ha/test_ha.c $(ITEST_HELPERS)) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcriterion -lcurl $(LDLIBS)
+
 # --- running the stack -------------------------------------------------------------------
 deps:
 	@tools/deps.sh run
@@ -77,6 +85,7 @@ deps:
 # make run NODES=3: the embedded database as a Citus cluster, a coordinator and 2 workers
 # (README "Scale-out"); Citus is built from its tarball first when none is installed.
 run: deps
+	@if [ "$${HA:-0}" = 1 ]; then tools/deps.sh ha; fi
 	@$(MAKE) --no-print-directory all web
 	@tools/stack.sh up
 
@@ -102,6 +111,15 @@ migrate: all
 
 psql:
 	@tools/stack.sh psql
+
+# Removes raw events past RAW_RETENTION_DAYS now (the running pool also does it hourly).
+# Connects with DATABASE_URL or the PG* variables, as make import does.
+prune: all
+	$(BUILD)/events-fcgi --prune
+
+# HA=1 make run: planned switchover to the standby (the old primary rejoins as the standby).
+failover:
+	@tools/stack.sh failover
 
 # make import FILE=data/events_sample.csv [ARGS='--batch-size 5000 --rejects rejects.csv']
 import: all
@@ -134,11 +152,20 @@ adminer:
 # --- tests -------------------------------------------------------------------------------
 deps-test:
 	@tools/deps.sh test
+	@tools/deps.sh ha
 
 test: deps-test
-	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration
-	@$(MAKE) --no-print-directory unit compose-check integration integration-cluster web-test
+	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration $(BUILD)/test_ha
+	@$(MAKE) --no-print-directory unit compose-check compose-smoke integration integration-cluster web-test ha-test
 	@$(MAKE) --no-print-directory asan fuzz rss
+
+# pg_auto_failover under load on a stack of its own (HA=1): a killed primary, a switchover, a
+# killed standby (tests/ha/test_ha.c; prints the time without writes of each).
+ha-test: $(BINS) $(BUILD)/test_ha
+	HA=1 tests/integration/run.sh $(BUILD)/test_ha
+
+deps-ha:
+	@tools/deps.sh ha
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit --jobs 2
@@ -164,7 +191,7 @@ integration-cluster: $(BINS) $(BUILD)/test_integration
 # Half B names its suites; half A runs every other suite, so a new suite lands in A. The split
 # only balances time: no suite relies on another (those that stop PostgreSQL, zy_faults and
 # zz_db_outage, start a stack of their own per test).
-CHECK_IT_B := cli|consistency|drain|errors|hostile|memory|metrics|migrate|ops|privileges
+CHECK_IT_B := cli|consistency|drain|errors|export|hostile|memory|metrics|migrate|ops|privileges
 CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts
 check: $(BINS) $(BUILD)/test_unit $(BUILD)/test_integration
 	$(BUILD)/test_unit --jobs 2
@@ -183,6 +210,16 @@ web-test: $(BINS) web
 
 compose-check: web
 	@tools/compose_check.sh
+
+# docker-compose.yml for real: the four images built (podman, or docker when one runs), the
+# stack started, loaded, checked and taken down (README "Docker"). Cached under build/compose/.
+compose-smoke: web
+	@tools/deps.sh compose
+	@tools/compose_smoke.sh
+
+# podman's image store and the Debian root filesystem that compose-smoke keeps under build/.
+compose-clean:
+	@tools/compose_smoke.sh clean
 
 # --- sanitizers, fuzzing, leaks (README "Sanitizers, fuzzing, leaks") ----------------------
 ASAN_BUILD := build/asan
@@ -231,9 +268,9 @@ FUZZ_FLAGS   := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -g -O1 \
 FUZZ_NAMES   := events fields qs csv
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 $(BUILD)/fuzz/fuzz_events: tests/fuzz/fuzz_events.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_fields: tests/fuzz/fuzz_fields.c fcgi/core/json_scan.c fcgi/core/json_parse.c fcgi/core/event.c \
-	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c
+	fcgi/core/event_validate.c fcgi/core/verrs.c fcgi/core/batch.c fcgi/core/buf.c
 $(BUILD)/fuzz/fuzz_qs: tests/fuzz/fuzz_qs.c fcgi/core/qs.c fcgi/core/event.c
 $(BUILD)/fuzz/fuzz_csv: tests/fuzz/fuzz_csv.c fcgi/core/csv.c
 $(FUZZ_BINS): $(wildcard fcgi/*.h fcgi/core/*.h)

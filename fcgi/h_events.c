@@ -66,6 +66,12 @@ store(struct app *app, struct http_req *req, const struct batch *b)
 			   "database busy (a lock or the time limit); nothing was stored", NULL,
 			   "Retry-After: 2\r\n");
 		return;
+	case DB_UNCONFIRMED:
+		http_error(req, 503, "unavailable",
+			   "stored on the primary but not confirmed by its standby; send it again "
+			   "(its events will count as duplicates)",
+			   NULL, "Retry-After: 2\r\n");
+		return;
 	default:
 		log_msg(LOGL_ERROR, "events", "ingest failed: %s", db_last_error(app->db));
 		http_error(req, 500, "internal",

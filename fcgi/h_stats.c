@@ -5,144 +5,25 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "params.h"
 #include "qs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { STATS_MAX_DAYS = 3660, TOP_LIMIT_MAX = 1000, TOP_LIMIT_DEFAULT = 10 };
+enum { TOP_LIMIT_MAX = 1000, TOP_LIMIT_DEFAULT = 10 };
 
 /* 9999-12-31: the last day a window may reach. */
 #define LAST_DAY INT64_C(2932896)
-
-/* Decodes the query string; on failure answers 400 and returns -1. */
-static int
-parse_query(struct http_req *req, struct qs *q)
-{
-	const char *why;
-	char msg[128];
-	if (qs_parse(req->query, q, &why) == 0)
-		return 0;
-	snprintf(msg, sizeof msg, "query string: %s", why);
-	http_error(req, 400, "bad_request", msg, NULL, NULL);
-	return -1;
-}
-
-/* The single value of key, or NULL (missing; or repeated, which is recorded as a problem). */
-static const char *
-single(const struct qs *q, const char *key, struct verrs *v)
-{
-	if (qs_count(q, key) > 1) {
-		verrs_add(v, -1, key, "given more than once");
-		return NULL;
-	}
-	return qs_get(q, key);
-}
-
-static int
-date_param(const struct qs *q, const char *key, int required, int64_t *day, struct verrs *v)
-{
-	const char *why, *s;
-	if (qs_count(q, key) > 1)
-		return single(q, key, v), -1;
-	if (!(s = qs_get(q, key)) || !*s) {
-		if (required)
-			verrs_add(v, -1, key, "required (YYYY-MM-DD)");
-		return -1;
-	}
-	if (event_date_parse(s, strlen(s), day, &why) < 0) {
-		verrs_add(v, -1, key, "%s", why);
-		return -1;
-	}
-	return 0;
-}
-
-/* A whole number in [min, max]; absent means def. */
-static int
-int_param(const struct qs *q, const char *key, int def, int min, int max, int *out, struct verrs *v)
-{
-	const char *s = single(q, key, v);
-	long n = 0;
-	if (qs_count(q, key) > 1)
-		return -1;
-	if (!s) {
-		*out = def;
-		return 0;
-	}
-	for (size_t i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9' || i > 6) {
-			verrs_add(v, -1, key, "must be a whole number from %d to %d", min, max);
-			return -1;
-		}
-		n = n * 10 + (s[i] - '0');
-	}
-	if (!*s || n < min || n > max) {
-		verrs_add(v, -1, key, "must be a whole number from %d to %d", min, max);
-		return -1;
-	}
-	*out = (int)n;
-	return 0;
-}
-
-/* from/to: both required, to >= from, at most STATS_MAX_DAYS days counted inclusively. */
-static int
-range_params(const struct qs *q, int64_t *from, int64_t *to, struct verrs *v)
-{
-	int bad = date_param(q, "from", 1, from, v) < 0;
-	bad |= date_param(q, "to", 1, to, v) < 0;
-	if (bad)
-		return -1;
-	if (*to < *from) {
-		verrs_add(v, -1, "to", "must not be before from");
-		return -1;
-	}
-	if (*to - *from + 1 > STATS_MAX_DAYS) {
-		verrs_add(v, -1, "to", "range longer than %d days", STATS_MAX_DAYS);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-invalid(struct http_req *req, const struct verrs *v)
-{
-	char msg[VERR_MSG + 96];
-	verrs_summary(v, msg, sizeof msg);
-	http_error(req, 422, "validation_failed", msg, v, NULL);
-}
-
-/* Answers a database failure; 0 when st is DB_OK. */
-static int
-db_failed(struct app *app, struct http_req *req, enum db_status st)
-{
-	if (st == DB_OK)
-		return 0;
-	metrics_add(METRIC_DB_ERRORS, 1);
-	if (st == DB_UNAVAILABLE) {
-		http_error(req, 503, "unavailable", "database unavailable", NULL,
-			   "Retry-After: 1\r\n");
-		return 1;
-	}
-	if (st == DB_BUSY) {
-		http_error(req, 503, "unavailable",
-			   "database busy: the query waited for a lock or ran past its time limit",
-			   NULL, "Retry-After: 2\r\n");
-		return 1;
-	}
-	log_msg(LOGL_ERROR, "stats", "query failed: %s", db_last_error(app->db));
-	http_error(req, 500, "internal", "query failed; see the server log for this request id",
-		   NULL, NULL);
-	return 1;
-}
 
 /* Parses the query and checks from/to; on any problem answers and returns -1. */
 static int
 begin(struct http_req *req, struct qs *q, struct verrs *v, int64_t *from, int64_t *to)
 {
-	if (parse_query(req, q) < 0)
+	if (params_query(req, q) < 0)
 		return -1;
-	(void)range_params(q, from, to, v);
+	(void)params_range(q, from, to, v);
 	return 0;
 }
 
@@ -156,10 +37,10 @@ h_stats_dau(struct app *app, struct http_req *req)
 	if (begin(req, &q, &v, &from, &to) < 0)
 		goto out;
 	if (v.total) {
-		invalid(req, &v);
+		params_invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req, db_dau(app->db, from, (size_t)(to - from + 1), counts)))
+	if (params_db_failed(app, req, db_dau(app->db, from, (size_t)(to - from + 1), counts)))
 		goto out;
 	body = json_render_dau(from, (size_t)(to - from + 1), counts);
 	http_respond(req, 200, NULL, body);
@@ -180,12 +61,12 @@ h_stats_top_events(struct app *app, struct http_req *req)
 	char *body;
 	if (begin(req, &q, &v, &from, &to) < 0)
 		goto out;
-	(void)int_param(&q, "limit", TOP_LIMIT_DEFAULT, 1, TOP_LIMIT_MAX, &limit, &v);
+	(void)params_int(&q, "limit", TOP_LIMIT_DEFAULT, 1, TOP_LIMIT_MAX, &limit, &v);
 	if (v.total) {
-		invalid(req, &v);
+		params_invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req, db_top_events(app->db, from, to, limit, &rows, &n)))
+	if (params_db_failed(app, req, db_top_events(app->db, from, to, limit, &rows, &n)))
 		goto out;
 	body = json_render_top(rows, n);
 	http_respond(req, 200, NULL, body);
@@ -199,7 +80,7 @@ out:
 static int
 granularity_param(const struct qs *q, int *period, struct verrs *v)
 {
-	const char *s = single(q, "granularity", v);
+	const char *s = params_single(q, "granularity", v);
 	*period = 1;
 	if (qs_count(q, "granularity") > 1)
 		return -1;
@@ -221,18 +102,19 @@ h_stats_retention(struct app *app, struct http_req *req)
 	int64_t start, cohort, counts[366];
 	int period, windows;
 	char *body;
-	if (parse_query(req, &q) < 0)
+	if (params_query(req, &q) < 0)
 		goto out;
-	int bad = date_param(&q, "start_date", 1, &start, &v) < 0;
+	int bad = params_date(&q, "start_date", 1, &start, &v) < 0;
 	if (granularity_param(&q, &period, &v) == 0)
-		bad |= int_param(&q, "windows", 3, 0, period == 7 ? 104 : 365, &windows, &v) < 0;
+		bad |= params_int(&q, "windows", 3, 0, period == 7 ? 104 : 365, &windows, &v) < 0;
 	if (!bad && !v.total && start + (int64_t)(windows + 1) * period - 1 > LAST_DAY)
 		verrs_add(&v, -1, "windows", "the last window would run past 9999-12-31");
 	if (v.total) {
-		invalid(req, &v);
+		params_invalid(req, &v);
 		goto out;
 	}
-	if (db_failed(app, req, db_retention(app->db, start, period, windows, &cohort, counts)))
+	if (params_db_failed(app, req,
+			     db_retention(app->db, start, period, windows, &cohort, counts)))
 		goto out;
 	body = json_render_retention(start, period, cohort, (size_t)windows, counts);
 	http_respond(req, 200, NULL, body);

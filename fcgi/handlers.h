@@ -5,6 +5,8 @@
 #include "router.h"
 
 void h_events_post(struct app *app, struct http_req *req);
+void h_events_export(struct app *app, struct http_req *req);
+void h_users_delete(struct app *app, struct http_req *req);
 void h_stats_dau(struct app *app, struct http_req *req);
 void h_stats_top_events(struct app *app, struct http_req *req);
 void h_stats_retention(struct app *app, struct http_req *req);

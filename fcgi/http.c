@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 int
@@ -62,6 +63,8 @@ http_begin(struct http_req *r, void *fcgx_request)
 	if (!r->path)
 		r->path = FCGX_GetParam("SCRIPT_NAME", fr->envp);
 	r->query = FCGX_GetParam("QUERY_STRING", fr->envp);
+	r->request_uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+	r->remote_addr = FCGX_GetParam("REMOTE_ADDR", fr->envp);
 	r->content_type = FCGX_GetParam("CONTENT_TYPE", fr->envp);
 	if (r->content_type && !*r->content_type)
 		r->content_type = NULL;
@@ -210,4 +213,40 @@ http_error(struct http_req *r, int status, const char *code, const char *message
 	char *body = json_render_error(code, message, v);
 	http_respond(r, status, extra_headers, body);
 	free(body);
+}
+
+void
+http_stream_begin(struct http_req *r, int status, const char *content_type)
+{
+	FCGX_Stream *out = ((FCGX_Request *)r->fcgx)->out;
+	char head[512];
+	int n = snprintf(head, sizeof head,
+			 "Status: %d %s\r\nContent-Type: %s\r\nX-Request-ID: %s\r\n"
+			 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+			 status, reason(status), content_type, r->request_id);
+	r->status = status;
+	FCGX_PutStr(head, n < (int)sizeof head ? n : (int)sizeof head - 1, out);
+}
+
+int
+http_stream_write(struct http_req *r, const char *data, size_t len)
+{
+	FCGX_Stream *out = ((FCGX_Request *)r->fcgx)->out;
+	if (r->head)
+		return 0;
+	return FCGX_PutStr(data, (int)len, out) == (int)len ? 0 : -1;
+}
+
+int
+http_stream_flush(struct http_req *r)
+{
+	return FCGX_FFlush(((FCGX_Request *)r->fcgx)->out) == 0 ? 0 : -1;
+}
+
+void
+http_stream_abort(struct http_req *r)
+{
+	FCGX_Request *fr = r->fcgx;
+	if (fr->ipcFd >= 0)
+		shutdown(fr->ipcFd, SHUT_RDWR); /* closed as usual by FCGX_Finish_r */
 }

@@ -21,6 +21,8 @@ struct http_req {
 	const char *method;
 	const char *path; /* without the query string */
 	const char *query;
+	const char *request_uri;   /* as the client sent it (not decoded), NULL when absent */
+	const char *remote_addr;   /* the client's address as nginx saw it, NULL when absent */
 	const char *content_type;  /* NULL when absent */
 	const char *api_key;	   /* X-API-Key, NULL when absent */
 	const char *authorization; /* Authorization, NULL when absent */
@@ -63,6 +65,17 @@ void http_error(struct http_req *r, int status, const char *code, const char *me
 /* Like http_respond for a body of another type (e.g. Prometheus text). */
 void http_respond_typed(struct http_req *r, int status, const char *content_type,
 			const char *extra_headers, const char *body, size_t len);
+
+/* A streamed answer (GET /events/export): http_stream_begin sends the status line and headers
+ * (no Content-Length: nginx sends the body chunked), http_stream_write appends body bytes
+ * (nothing for HEAD), http_stream_flush hands what is buffered to nginx now. Write and flush
+ * return -1 once the connection is gone. http_stream_abort breaks an answer that cannot be
+ * finished (the database failed half-way): the connection to nginx is shut down, so the client
+ * sees a cut transfer rather than a complete-looking one. */
+void http_stream_begin(struct http_req *r, int status, const char *content_type);
+int http_stream_write(struct http_req *r, const char *data, size_t len);
+int http_stream_flush(struct http_req *r);
+void http_stream_abort(struct http_req *r);
 
 /* 1 when s is 1..128 characters of [A-Za-z0-9._-]. */
 int http_request_id_ok(const char *s);

@@ -38,16 +38,18 @@ access_log(const struct http_req *req)
 {
 	char msg[512];
 	double ms = (clock_mono_s() - req->start) * 1000.0;
+	/* an erased user's id stays out of the worker's log (nginx's access log still has it) */
+	const char *path = req->route == ROUTE_USERS ? router_pattern(ROUTE_USERS) : req->path;
 	struct log_field f[] = {
 	    {"method", req->method, 0},
-	    {"path", req->path, 0},
+	    {"path", path, 0},
 	    {"route", router_pattern(req->route), 0},
 	    {"status", NULL, req->status},
 	    {"duration_ms", NULL, (double)(long)(ms * 1000) / 1000},
 	    {"request_id", req->request_id, 0},
 	};
 	snprintf(msg, sizeof msg, "access method=%s path=%.100s status=%d request_id=%s",
-		 req->method, req->path, req->status, req->request_id);
+		 req->method, path, req->status, req->request_id);
 	log_event(LOGL_INFO, "access", msg, f, sizeof f / sizeof f[0]);
 }
 
@@ -75,6 +77,7 @@ worker_run(const struct conf *c, int slot)
 		log_msg(LOGL_ERROR, "worker", "libfcgi initialisation failed");
 		return 1;
 	}
+	event_set_raw_horizon_days(c->raw_retention_days);
 	snprintf(name, sizeof name, "events-fcgi/%d", slot);
 	if (!(app.db = db_new(c->database_url, name, c->db_statement_timeout_ms)))
 		return 1;
@@ -82,6 +85,7 @@ worker_run(const struct conf *c, int slot)
 	if (db_connect(app.db) != DB_OK) /* not fatal: requests answer 503 until it is back */
 		log_msg(LOGL_WARN, "worker", "database not reachable at start: %s",
 			db_last_error(app.db));
+	metrics_set_db_role(db_role(app.db));
 	log_msg(LOGL_DEBUG, "worker", "slot %d accepting", slot);
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		struct http_req req;
@@ -90,6 +94,7 @@ worker_run(const struct conf *c, int slot)
 		router_dispatch(&app, &req);
 		access_log(&req); /* before Finish: req points into the request's parameters */
 		metrics_observe(req.route, req.method, req.status, clock_mono_s() - req.start);
+		metrics_set_db_role(db_role(app.db));
 		FCGX_Finish_r(&fr);
 		log_set_request_id(NULL);
 		http_end(&req);
@@ -97,6 +102,37 @@ worker_run(const struct conf *c, int slot)
 	FCGX_Free(&fr, 1);
 	db_close(app.db);
 	return 0;
+}
+
+/* --prune: removes the raw events past RAW_RETENTION_DAYS in batches, then exits (make
+ * prune; the supervisor runs it hourly). Started as root, it first becomes POOL_USER. */
+static int
+prune_run(const struct conf *c)
+{
+	enum { BATCH = 10000 };
+	struct db *db;
+	int64_t n = 0, total = 0;
+	enum db_status st;
+	if (!c->raw_retention_days) {
+		log_msg(LOGL_INFO, "prune", "RAW_RETENTION_DAYS is 0: raw events are kept");
+		return 0;
+	}
+	if (privs_drop(getenv("POOL_USER")) < 0)
+		return 1;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (!(db = db_new(c->database_url, "events-fcgi/prune", c->db_statement_timeout_ms)))
+		return 1;
+	db_set_limits(db, c->db_lock_timeout_ms, 0);
+	while ((st = db_prune(db, c->raw_retention_days, BATCH, &n)) == DB_OK && n > 0)
+		total += n;
+	if (st == DB_OK)
+		log_msg(LOGL_INFO, "prune", "removed %lld raw events older than %d days",
+			(long long)total, c->raw_retention_days);
+	else
+		log_msg(LOGL_ERROR, "prune", "stopped after %lld events: %s", (long long)total,
+			db_last_error(db));
+	db_close(db);
+	return st == DB_OK ? 0 : 1;
 }
 
 /* The path workers are started from: the file now at the path this binary was started
@@ -135,6 +171,7 @@ static const char help_head[] =
     "usage: spawn-fcgi -n -s SOCKET -- events-fcgi     the worker pool (tools/stack.sh up)\n"
     "       events-fcgi --check-config                check the settings, start nothing\n"
     "       events-fcgi --settings                    the settings table, tab-separated\n"
+    "       events-fcgi --prune                       remove raw events past RAW_RETENTION_DAYS\n"
     "       events-fcgi --help\n"
     "\n"
     "Started by spawn-fcgi -n with the listening FastCGI socket as fd 0, this process is the\n"
@@ -186,6 +223,8 @@ main(int argc, char **argv)
 		return worker_run(&c, atoi(argv[2]));
 	if (argc == 2 && strcmp(argv[1], "--check-config") == 0)
 		return check_config();
+	if (argc == 2 && strcmp(argv[1], "--prune") == 0)
+		return prune_run(&c);
 	if (argc != 1) {
 		fprintf(stderr, "usage: spawn-fcgi -n -s SOCKET -- %s\n", argv[0]);
 		return 2;

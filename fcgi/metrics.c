@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 enum {
-	M_ROUTES = 8,
+	M_ROUTES = 12, /* >= ROUTE__MAX of router.h */
 	M_METHODS = 8,
 	M_STATUSES = 20,
 	M_BUCKETS = 14, /* 13 bounds + Inf */
@@ -39,6 +39,7 @@ struct slot {
 	_Atomic uint64_t buckets[M_ROUTES][M_BUCKETS]; /* not cumulative: summed when rendered */
 	_Atomic uint64_t duration_ns[M_ROUTES];
 	_Atomic uint64_t counters[METRIC__MAX];
+	_Atomic int64_t db_role; /* 0: no worker; else 1 + enum db_role */
 } __attribute__((aligned(64)));
 
 struct segment {
@@ -50,7 +51,13 @@ struct segment {
 	struct slot slots[M_MAX_SLOTS];
 };
 
-#define METRICS_MAGIC UINT64_C(0x65766e746d657431) /* "evntmet1" */
+/* "evntmet3": the layout with 12 routes and the database role of each slot; a segment of an
+ * older layout is started afresh */
+#define METRICS_MAGIC UINT64_C(0x65766e746d657433)
+
+/* events_db_role's labels, indexed by enum db_role (db.h) */
+static const char *const db_roles[] = {"none", "primary", "standby"};
+enum { M_ROLES = sizeof db_roles / sizeof db_roles[0] };
 
 static struct segment *seg;
 static struct slot *mine;
@@ -390,6 +397,36 @@ render_durations(struct out *o, int nroutes, const char *(*label)(int))
 	}
 }
 
+void
+metrics_set_db_role(int role)
+{
+	if (mine && role >= 0 && role < M_ROLES)
+		atomic_store_explicit(&mine->db_role, role + 1, memory_order_relaxed);
+}
+
+void
+metrics_clear_db_role(int slot)
+{
+	if (seg && slot >= 0 && slot < M_MAX_SLOTS)
+		atomic_store_explicit(&seg->slots[slot].db_role, 0, memory_order_relaxed);
+}
+
+/* events_db_role: how many workers are connected to a primary, to a standby, to nothing. */
+static void
+render_db_roles(struct out *o)
+{
+	int64_t n[M_ROLES] = {0};
+	for (int s = 0; s < M_MAX_SLOTS; s++) {
+		int64_t v = atomic_load_explicit(&seg->slots[s].db_role, memory_order_relaxed);
+		if (v >= 1 && v <= M_ROLES)
+			n[v - 1]++;
+	}
+	emit(o, "# HELP events_db_role Workers by the role of the database server they are "
+		"connected to (none: not connected).\n# TYPE events_db_role gauge\n");
+	for (int r = 0; r < M_ROLES; r++)
+		emit(o, "events_db_role{role=\"%s\"} %lld\n", db_roles[r], (long long)n[r]);
+}
+
 static void
 render_counter(struct out *o, const char *name, const char *help, enum metric_counter c)
 {
@@ -425,6 +462,7 @@ metrics_render(size_t *len, int nroutes, const char *(*label)(int))
 		       METRIC_EVENTS_REJECTED);
 	render_counter(&o, "db_errors_total", "Requests that failed on the database.",
 		       METRIC_DB_ERRORS);
+	render_db_roles(&o);
 	emit(&o,
 	     "# HELP fcgi_workers Live worker processes of the pool.\n# TYPE fcgi_workers gauge\n"
 	     "fcgi_workers %lld\n",

@@ -51,6 +51,11 @@ int metrics_attach(int slot) __attribute__((warn_unused_result));
 void metrics_observe(int route, const char *method, int status, double seconds);
 
 void metrics_add(enum metric_counter c, uint64_t n);
+/* Worker: the role of the database server its connection is on now, an enum db_role value
+ * (0 none, 1 primary, 2 standby), for the events_db_role gauge. */
+void metrics_set_db_role(int role);
+/* Supervisor: slot's worker is gone; its role no longer counts. */
+void metrics_clear_db_role(int slot);
 
 /* The text exposition (version 0.0.4) of the whole pool; malloc'd, caller frees; *len set.
  * route_label(i) names route i for i < nroutes. */

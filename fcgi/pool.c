@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { POOL_MAX = 256, STOP_GRACE_S = 10, WRAPPER_ARGS_MAX = 64 };
+enum { POOL_MAX = 256, STOP_GRACE_S = 10, WRAPPER_ARGS_MAX = 64, PRUNE_EVERY_S = 3600 };
 
 struct pool {
 	const char *exe;
@@ -29,6 +29,8 @@ struct pool {
 	pid_t retiring[POOL_MAX]; /* old workers finishing their last request after a reload */
 	double started[POOL_MAX]; /* when each slot's worker started, for crash-loop backoff */
 	int failures[POOL_MAX];	  /* quick deaths in a row */
+	pid_t pruner;		  /* the running "EXE --prune", 0 when none */
+	double pruned;		  /* when the last one started (0: never) */
 	sigset_t mask;
 };
 
@@ -104,12 +106,20 @@ reap(struct pool *p, int stopping)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == p->pruner) {
+			p->pruner = 0;
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				log_msg(LOGL_WARN, "pool", "prune run %d failed (status %d)",
+					(int)pid, status);
+			continue;
+		}
 		for (int i = 0; i < POOL_MAX; i++) {
 			if (p->retiring[i] == pid)
 				p->retiring[i] = 0;
 			if (p->slot[i] != pid)
 				continue;
 			p->slot[i] = 0;
+			metrics_clear_db_role(i);
 			if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
 				log_msg(LOGL_WARN, "pool", "worker %d (slot %d) %s %d", (int)pid, i,
 					WIFSIGNALED(status) ? "killed by signal" : "exited with",
@@ -160,7 +170,7 @@ reload(struct pool *p)
 static int
 alive(const struct pool *p)
 {
-	int n = 0;
+	int n = p->pruner != 0;
 	for (int i = 0; i < POOL_MAX; i++)
 		n += (p->slot[i] != 0) + (p->retiring[i] != 0);
 	return n;
@@ -169,6 +179,8 @@ alive(const struct pool *p)
 static void
 signal_all(const struct pool *p, int sig)
 {
+	if (p->pruner)
+		kill(p->pruner, sig);
 	for (int i = 0; i < POOL_MAX; i++) {
 		if (p->slot[i])
 			kill(p->slot[i], sig);
@@ -198,6 +210,29 @@ stop(struct pool *p)
 	metrics_destroy();
 	log_msg(LOGL_INFO, "pool", "stopped");
 	return 0;
+}
+
+/* With RAW_RETENTION_DAYS set: "EXE --prune" at start and every PRUNE_EVERY_S after, one
+ * at a time (it drops to POOL_USER as the workers do). */
+static void
+prune_tick(struct pool *p, const struct conf *c)
+{
+	pid_t pid;
+	if (!c->raw_retention_days || p->pruner ||
+	    (p->pruned > 0 && clock_mono_s() - p->pruned < PRUNE_EVERY_S))
+		return;
+	p->pruned = clock_mono_s();
+	if ((pid = fork()) < 0) {
+		log_msg(LOGL_ERROR, "pool", "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_UNBLOCK, &p->mask, NULL);
+		execl(p->exe, p->exe, "--prune", (char *)NULL);
+		fprintf(stderr, "exec %s --prune: %s\n", p->exe, strerror(errno));
+		_exit(127);
+	}
+	p->pruner = pid;
 }
 
 int
@@ -237,5 +272,6 @@ pool_run(const struct conf *c, const char *exe)
 		if (sig == SIGHUP)
 			reload(&p);
 		reap(&p, 0);
+		prune_tick(&p, c);
 	}
 }

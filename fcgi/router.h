@@ -9,9 +9,11 @@ struct db;
 
 enum route_id {
 	ROUTE_EVENTS,
+	ROUTE_EXPORT,
 	ROUTE_DAU,
 	ROUTE_TOP_EVENTS,
 	ROUTE_RETENTION,
+	ROUTE_USERS,
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
 	ROUTE_UNKNOWN, /* every path that matches no route shares this label */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of the container set-up (there may be no docker engine to build with):
+# Static checks of the container set-up, without a container engine (make compose-smoke runs
+# it for real):
 #   1. docker-compose.yml validates (docker-compose 1.29 from Debian 12, or docker compose v2);
 #   2. every file or directory docker-compose.yml and the Dockerfiles refer to exists;
 #   3. conf/nginx.conf.in, rendered by tools/render_nginx.sh for the local stack and for the
@@ -135,8 +136,9 @@ if [ -x "$NGINX" ]; then
 	# The one template (conf/nginx.conf.in), rendered by tools/render_nginx.sh as the local
 	# stack does (a unix socket) and as the nginx container does (app:9000 over TCP: "app"
 	# does not resolve here, nor may the container's user exist, so their stand-ins).
-	grep -q 'render_nginx.sh /etc/events/nginx.conf.in' "$COMPOSE_FILE" ||
-		die "$COMPOSE_FILE: the nginx service does not render conf/nginx.conf.in with tools/render_nginx.sh"
+	grep -q 'render_nginx.sh /etc/events/nginx.conf.in' conf/compose/nginx-entry.sh &&
+		grep -q '^COPY conf/nginx.conf.in /etc/events/nginx.conf.in$' Dockerfile ||
+		die "the nginx image does not render conf/nginx.conf.in with tools/render_nginx.sh"
 	# the container takes the same settings as the local stack, from .env
 	for v in RATE_LIMIT_RPS RATE_LIMIT_BURST CONN_LIMIT_PER_ADDR RATE_LIMIT_EXEMPT METRICS_ALLOW API_KEYS; do
 		grep -q "^ *$v: \${$v[:}]" "$COMPOSE_FILE" ||

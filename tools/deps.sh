@@ -5,6 +5,9 @@
 #   tools/deps.sh test   also run every test (make test)
 #   tools/deps.sh adminer   also Adminer + php-fpm (make adminer)
 #   tools/deps.sh citus  what building Citus from source needs (tools/citus.sh; make run NODES=3)
+#   tools/deps.sh ha     also pg_auto_failover (HA=1 make run, make ha-test; make test)
+#   tools/deps.sh compose   docker-compose.yml run for real with podman (make compose-smoke;
+#                           "test" includes it)
 #
 # Quiet when everything is present. As root: apt-get update + install of what is missing only.
 # Otherwise: prints the sudo command to run and exits 1.
@@ -50,6 +53,27 @@ libzstd-dev              file:/usr/include/zstd.h
 libkrb5-dev              file:/usr/include/krb5.h
 libssl-dev               file:/usr/include/openssl/ssl.h
 '
+# HA=1: pg_auto_failover 2.0 from Debian 12 (the monitor's and the nodes' extension for
+# PostgreSQL 15, and pg_autoctl).
+REQ_HA='
+postgresql-15-auto-failover  glob:/usr/lib/postgresql/*/lib/pgautofailover.so
+pg-auto-failover-cli         cmd:pg_autoctl
+'
+# make compose-smoke: podman with podman-compose, runc (crun 1.8 refuses hosts with hybrid
+# cgroups), the CNI dnsname plugin (service names resolve between containers), iptables (port
+# publishing), debootstrap (the Debian base image, no registry needed), docker-compose (resolves
+# the compose file), python3 (the stats check). Rootless podman would also need uidmap,
+# slirp4netns and fuse-overlayfs; make test runs as root.
+REQ_COMPOSE='
+podman          cmd:podman
+podman-compose  cmd:podman-compose
+runc            cmd:runc
+golang-github-containernetworking-plugin-dnsname  file:/usr/lib/cni/dnsname
+iptables        cmd:iptables
+debootstrap     cmd:debootstrap
+docker-compose  cmd:docker-compose
+python3         cmd:python3
+'
 REQ_TEST='
 libcriterion-dev     file:/usr/include/criterion/criterion.h
 libcurl4-openssl-dev glob:/usr/include/*/curl/curl.h
@@ -82,9 +106,11 @@ probe() {
 
 case ${1:-} in
 run) reqs=$REQ_RUN ;;
-test) reqs=$REQ_RUN$REQ_TEST ;;
+test) reqs=$REQ_RUN$REQ_TEST$REQ_COMPOSE ;;
+compose) reqs=$REQ_RUN$REQ_COMPOSE ;;
 adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
 citus) reqs=$REQ_RUN$REQ_CITUS ;;
+ha) reqs=$REQ_RUN$REQ_HA ;;
 *) help_or_refuse "${1:-}" ;;
 esac
 

@@ -8,6 +8,7 @@
  * its summaries or not at all, and a re-run after a crash only finds duplicates. */
 #include "batch.h"
 #include "clock.h"
+#include "conf.h"
 #include "csv.h"
 #include "db.h"
 #include "json.h"
@@ -380,7 +381,8 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 		L->db_refused_run = 0;
 		return 0;
 	}
-	if (st == DB_UNAVAILABLE || st == DB_BUSY) /* not the rows' fault: stop, a re-run is safe */
+	/* not the rows' fault: stop, a re-run is safe */
+	if (st == DB_UNAVAILABLE || st == DB_BUSY || st == DB_UNCONFIRMED)
 		return -1;
 	if (n == 1) {
 		reject_stored(L, sl, off, db_last_error(L->db));
@@ -636,6 +638,11 @@ main(int argc, char **argv)
 	log_set_level(L.log_level);
 	if ((rc = parse_args(argc, argv, &L.opt)) != 0)
 		return rc;
+	static struct conf conf; /* API keys inside: not on the stack */
+	if (conf_load_int("RAW_RETENTION_DAYS", &conf) < 0)
+		return 1;
+	/* rows past the service's raw-data horizon are rejected, as POST /events does */
+	event_set_raw_horizon_days(conf.raw_retention_days);
 	L.progress = isatty(STDERR_FILENO);
 	if (!(rc = open_files(&L)) && !(rc = open_db(&L)))
 		rc = load(&L);

@@ -203,7 +203,7 @@ out:
 }
 
 /* On a Citus coordinator (the citus extension is in the database), places the store's tables
- * on the cluster (distribute_store(), migration 0005): every run, so tables of new migrations
+ * on the cluster (distribute_store(), migration 0007): every run, so tables of new migrations
  * and a store that was made on one node and got the extension later are distributed too.
  * Nothing on a plain PostgreSQL. -1 on failure (message printed). */
 static int
@@ -248,7 +248,7 @@ static const char help_text[] =
     "Applies DIR/NNNN_*.sql in order, each once and in its own transaction, recording version\n"
     "and checksum in schema_migrations; refuses an applied file that was edited since. Two\n"
     "migrators at once wait for each other. On a Citus coordinator (citus extension present)\n"
-    "it then distributes the tables that are not yet (distribute_store(), 0005_citus).\n"
+    "it then distributes the tables that are not yet (distribute_store(), 0007_citus).\n"
     "\n"
     "  --dir DIR          the migrations (default: migrations/ of the repository this binary\n"
     "                     was built in, <repo>/build/migrate -> <repo>/migrations)\n"

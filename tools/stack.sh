@@ -2,12 +2,18 @@
 # The local stack: an embedded PostgreSQL cluster, the FastCGI worker pool (spawn-fcgi +
 # events-fcgi, its own supervisor) and nginx in front, all living under one VAR_DIR.
 #
-#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|add-node
+#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|failover|add-node
 #   tools/stack.sh node-stop|node-start wN
 #
 # pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
-# add-node adds a Citus worker to an embedded cluster and rebalances the shards onto it;
-# node-stop / node-start stop and start one worker of it (fault tests, maintenance).
+# With HA=1 (tools/stack/ha.sh) the database is a pg_auto_failover formation: pg-start starts
+# whatever of it is not running, "pg-stop [node_a|node_b|monitor]" stops all or some of it,
+# "failover" performs a planned switchover, "status" shows the formation's states. For drills
+# and tests: ha-primary / ha-standby print a node's name, "ha-wait primary,secondary SECONDS"
+# waits for those states, "ha-crash NODE" SIGKILLs that node's processes at once.
+# With NODES > 1 (tools/stack/citus.sh) the database is a Citus cluster: add-node adds a worker
+# and rebalances the shards onto it; node-stop / node-start stop and start one worker of it
+# (fault tests, maintenance).
 #
 # Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
@@ -25,6 +31,8 @@
 #   NODES        1                  PostgreSQL nodes: more than 1 makes the embedded database a
 #                                   Citus cluster, a coordinator and NODES - 1 workers
 #                                   (tools/stack/citus.sh)
+#   HA           0                  1: a monitor, a primary and a synchronous standby
+#                                   (pg_auto_failover) instead of one cluster; kept by VAR_DIR
 #
 # Exit status: 0 ok, 1 failure, 3 from "up" when PORT is already taken (everything else is left
 # running, so "up" can be retried with another PORT), 3 from "status" when not all is running.
@@ -38,6 +46,10 @@ LIB_PROG=stack
 # worker pool, nginx. This file: the commands.
 # shellcheck source=tools/stack/settings.sh
 . "$ROOT/tools/stack/settings.sh"
+# shellcheck source=tools/stack/ha.sh
+. "$ROOT/tools/stack/ha.sh"
+# shellcheck source=tools/stack/ha_ops.sh
+. "$ROOT/tools/stack/ha_ops.sh"
 # shellcheck source=tools/stack/paths.sh
 . "$ROOT/tools/stack/paths.sh"
 # shellcheck source=tools/stack/pg.sh
@@ -57,7 +69,12 @@ ensure_dirs() {
 
 # ensure_db: embedded PostgreSQL running (unless DATABASE_URL is external); exports DATABASE_URL.
 ensure_db() {
-	if [ -z "$EXTERNAL_DB" ]; then
+	if [ -n "$EXTERNAL_DB" ]; then
+		:
+	elif ha_on; then
+		((NODES == 1)) || die "HA=1 and NODES=$NODES: a Citus cluster with failover is not supported"
+		ha_start
+	else
 		pg_start
 		citus_start
 	fi
@@ -173,12 +190,13 @@ up_failed() {
 
 cmd_down() {
 	local stopped=0
-	[ -n "$(nginx_pid)$(pool_pid)$(pg_pid)" ] && stopped=1
+	[ -n "$(nginx_pid)$(pool_pid)$(pg_pid)$(ha_any_pid)" ] && stopped=1
 	[ ! -x "$ROOT/tools/adminer.sh" ] || VAR_DIR=$VAR_DIR "$ROOT/tools/adminer.sh" down || true
 	nginx_stop
 	pool_stop
 	pg_stop
 	citus_stop
+	ha_stop
 	if ((stopped == 0)); then say "nothing running under $VAR_DIR"; fi
 	[ ! -d "$SHORT_DIR/www" ] || rm -rf -- "$SHORT_DIR/www"
 	[ ! -d "$SHORT_DIR" ] || rmdir "$SHORT_DIR/pg" "$SHORT_DIR/nginx-tmp"/* "$SHORT_DIR/nginx-tmp" "$SHORT_DIR" 2>/dev/null || true
@@ -190,6 +208,8 @@ cmd_status() {
 	adopt_state
 	if [ -n "$EXTERNAL_DB" ]; then
 		say "database:    external ($EXTERNAL_DB)"
+	elif ha_on; then
+		ha_status || all=1
 	elif pid=$(pg_pid) && [ -n "$pid" ]; then
 		say "postgres:    running (pid $pid, socket dir $(pg_sock_dir))"
 	else
@@ -233,12 +253,20 @@ cmd_migrate() {
 
 cmd_pg_start() {
 	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database; there is no embedded cluster to start"
+	if ha_on; then
+		ha_start
+		return
+	fi
 	ensure_dirs
 	pg_start
 }
 
 cmd_pg_stop() {
 	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database; there is no embedded cluster to stop"
+	if ha_on; then
+		ha_stop "$@"
+		return
+	fi
 	if [ -z "$(pg_pid)" ]; then
 		say "PostgreSQL is not running under $VAR_DIR"
 		return 0
@@ -255,8 +283,9 @@ cmd_add_node() {
 cmd_psql() {
 	local psql bin
 	if [ -z "$EXTERNAL_DB" ]; then
-		[ -n "$(pg_pid)" ] || die "embedded PostgreSQL is not running under $VAR_DIR (start it: make run, or make migrate)"
+		[ -n "$(pg_pid)$(ha_any_pid)" ] || die "embedded PostgreSQL is not running under $VAR_DIR (start it: make run, or make migrate)"
 		bin=$(pg_bin "$(pg_dir)/data")
+		ha_on && bin=$(pg_bin)
 		psql=$bin/psql
 	fi
 	[ -x "${psql:-}" ] || psql=$(command -v psql) || die "psql not found"
@@ -283,8 +312,12 @@ psql)
 	;;
 env) cmd_env ;;
 pg-start) cmd_pg_start ;;
-pg-stop) cmd_pg_stop ;;
+pg-stop)
+	shift
+	cmd_pg_stop "$@"
+	;;
 add-node) cmd_add_node ;;
 node-stop | node-start) citus_node "${1#node-}" "${2:-}" ;;
+failover | ha-*) ha_command "$@" ;;
 *) help_or_refuse "${1:-}" ;;
 esac

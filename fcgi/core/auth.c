@@ -293,6 +293,12 @@ bearer(const char *h, size_t *len)
 }
 
 int
+auth_has_keys(const struct auth *a)
+{
+	return a->n > 0;
+}
+
+enum auth_verdict
 auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
 	    const char *authorization, const char **why)
 {
@@ -301,13 +307,13 @@ auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
 	unsigned scopes = 0;
 	int found = 0;
 	if (a->n == 0 || need == AUTH_NONE)
-		return 1;
+		return AUTH_ALLOWED;
 	cands[0] = x_api_key;
 	lens[0] = x_api_key ? strlen(x_api_key) : 0;
 	cands[1] = bearer(authorization, &lens[1]);
 	if (!cands[0] && !cands[1]) {
 		*why = "an API key is required: send X-API-Key or Authorization: Bearer";
-		return 0;
+		return AUTH_DENIED;
 	}
 	for (int c = 0; c < 2; c++) {
 		if (!cands[c] || lens[c] > AUTH_KEY_MAX)
@@ -320,13 +326,13 @@ auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
 	}
 	if (!found) {
 		*why = "invalid API key";
-		return 0;
+		return AUTH_DENIED;
 	}
 	if (!(scopes & need)) {
 		*why = need == AUTH_INGEST ? "this API key lacks the ingest scope"
 		       : need == AUTH_READ ? "this API key lacks the read scope"
 					   : "this API key lacks the admin scope";
-		return 0;
+		return AUTH_NO_SCOPE;
 	}
-	return 1;
+	return AUTH_ALLOWED;
 }

@@ -38,10 +38,18 @@ int auth_load(struct auth *a) __attribute__((warn_unused_result));
 int auth_add(struct auth *a, const char *entry, size_t len, const char **why)
     __attribute__((warn_unused_result));
 
-/* Whether the request may proceed: 1 when no keys are configured, when need is AUTH_NONE, or
- * when one of the credentials (either may be NULL) is a key with the scope. *why says what
- * was wrong otherwise. Takes the same time whichever key matches. */
-int auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
-		const char *authorization, const char **why);
+/* What auth_allows decides: go on, no (or no known) key (HTTP 401), or a known key without
+ * the route's scope (HTTP 403). */
+enum auth_verdict { AUTH_DENIED = 0, AUTH_ALLOWED = 1, AUTH_NO_SCOPE = 2 };
+
+/* Whether the request may proceed: AUTH_ALLOWED when no keys are configured, when need is
+ * AUTH_NONE, or when one of the credentials (either may be NULL) is a key with the scope;
+ * AUTH_NO_SCOPE when they name keys but none has the scope; else AUTH_DENIED. *why says what
+ * was wrong. Takes the same time whichever key matches. */
+enum auth_verdict auth_allows(const struct auth *a, enum auth_scope need, const char *x_api_key,
+			      const char *authorization, const char **why);
+
+/* 1 when any key is configured (routes are then guarded by scopes, not by address). */
+int auth_has_keys(const struct auth *a);
 
 #endif

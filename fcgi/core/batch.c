@@ -1,6 +1,8 @@
 /* batch.c: the growing array of valid events a request or a CSV batch becomes. */
 #include "batch.h"
+#include "buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,15 +10,9 @@
 int
 batch_push(struct batch *b, struct event *e)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct event *ev = realloc(b->ev, cap * sizeof *ev);
-		if (!ev) {
-			event_free(e);
-			return -1;
-		}
-		b->ev = ev;
-		b->cap = cap;
+	if (buf_array_reserve(&b->ev, &b->cap, b->n, sizeof *b->ev, SIZE_MAX / sizeof *b->ev) < 0) {
+		event_free(e);
+		return -1;
 	}
 	b->ev[b->n++] = *e;
 	return 0;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int
 buf_reserve(struct buf *b, size_t more)
@@ -21,6 +22,25 @@ buf_reserve(struct buf *b, size_t more)
 		return -1;
 	b->p = p;
 	b->cap = cap;
+	return 0;
+}
+
+int
+buf_array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t max)
+{
+	size_t want;
+	void *p, *old;
+	if (n < *cap)
+		return 0;
+	if (n >= max || size == 0)
+		return -1;
+	want = *cap ? (*cap <= max / 2 ? *cap * 2 : max) : (max < 64 ? max : 64);
+	/* items points at a typed pointer (struct event ** ...): copied, not read as a void *. */
+	memcpy(&old, items, sizeof old);
+	if (want > SIZE_MAX / size || !(p = realloc(old, want * size)))
+		return -1;
+	memcpy(items, &p, sizeof p);
+	*cap = want;
 	return 0;
 }
 

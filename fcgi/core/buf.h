@@ -1,5 +1,6 @@
 /* buf.h: a growable byte buffer, the one every module that builds text of unknown length
- * uses (the HTTP body, the COPY stream, the stats answers, the metrics page). */
+ * uses (the HTTP body, the COPY stream, the stats answers, the metrics page), and the same
+ * growth rule for typed arrays (a batch's events, the scanner's list). */
 #ifndef BUF_H
 #define BUF_H
 
@@ -26,6 +27,12 @@ __attribute__((warn_unused_result));
 /* buf_printf with a va_list (which it consumes). */
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)))
 __attribute__((warn_unused_result));
+
+/* The same growth rule for an array of elements of size bytes at *items, holding n with room
+ * for *cap: makes *cap >= n + 1, doubling (64 elements first) but never beyond max elements.
+ * 0, or -1 when out of memory or n + 1 > max (*items and *cap unchanged). */
+int buf_array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t max)
+    __attribute__((warn_unused_result));
 
 /* Frees p; b is empty and reusable afterwards. */
 void buf_free(struct buf *b);

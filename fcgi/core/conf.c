@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define INT_SETTING(field, lo, hi) CONF_INT, lo, hi, offsetof(struct conf, field)
 
@@ -19,6 +20,9 @@ static const struct conf_setting settings[] = {
      INT_SETTING(db_lock_timeout_ms, 100, 3600000)},
     {"DB_STATS_TIMEOUT_MS", "5000", "100..3600000", "longest statistics query, in ms",
      INT_SETTING(db_stats_timeout_ms, 100, 3600000)},
+    {"RAW_RETENTION_DAYS", "0", "0..36500",
+     "days raw events are kept; older ones are pruned, and refused (0: forever)",
+     INT_SETTING(raw_retention_days, 0, 36500)},
     {"LOG_LEVEL", "info", "debug|info|warn|error", "least severe log line written", CONF_LOG_LEVEL,
      0, 0, 0},
     {"API_KEYS", "", "KEY[:SCOPES] entries, SCOPES ingest, read, admin joined by +",
@@ -29,8 +33,9 @@ static const struct conf_setting settings[] = {
      "account the workers run as when started as root (required then)", CONF_ELSEWHERE, 0, 0, 0},
     {"RATE_LIMIT_EXEMPT", "", "addresses or networks", "clients nginx does not rate limit",
      CONF_ELSEWHERE, 0, 0, 0},
-    {"METRICS_ALLOW", "", "addresses or networks", "clients nginx lets read /metrics",
-     CONF_ELSEWHERE, 0, 0, 0},
+    {"METRICS_ALLOW", "", "addresses or networks",
+     "clients nginx lets read /metrics (and, without API keys, DELETE /users/...)", CONF_ELSEWHERE,
+     0, 0, 0},
     {"EVENTS_METRICS_EPHEMERAL", "", "set or unset",
      "remove the metrics segment at a clean stop (tests)", CONF_ELSEWHERE, 0, 0, 0},
 };
@@ -121,6 +126,15 @@ conf_load(struct conf *c)
 		}
 	}
 	return bad ? -1 : 0;
+}
+
+int
+conf_load_int(const char *name, struct conf *c)
+{
+	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+		if (settings[i].kind == CONF_INT && strcmp(settings[i].name, name) == 0)
+			return int_setting(&settings[i], c);
+	return -1;
 }
 
 int

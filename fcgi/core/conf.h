@@ -15,6 +15,7 @@ struct conf {
 	int db_statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS */
 	int db_lock_timeout_ms;	     /* DB_LOCK_TIMEOUT_MS */
 	int db_stats_timeout_ms;     /* DB_STATS_TIMEOUT_MS */
+	int raw_retention_days;	     /* RAW_RETENTION_DAYS; 0: raw events are kept forever */
 	struct auth auth;	     /* API_KEYS / API_KEYS_FILE; none: open */
 };
 
@@ -44,6 +45,11 @@ void conf_print_settings(FILE *f);
 /* Fills c from the environment. Every bad value gets one line on stderr naming the variable,
  * its value (never a key) and what is expected; then -1: the caller stops (start-up only). */
 int conf_load(struct conf *c) __attribute__((warn_unused_result));
+
+/* Reads only the integer setting name into c, as conf_load would (for tools that need one
+ * setting of the service, e.g. the loader's RAW_RETENTION_DAYS): 0, or -1 after one line on
+ * stderr for a bad value (or an unknown name). */
+int conf_load_int(const char *name, struct conf *c) __attribute__((warn_unused_result));
 
 /* For "events-fcgi --check-config", before anything is started: loads and checks every
  * setting (API keys and the key file included) as conf_load does, one line on stderr per

@@ -31,6 +31,11 @@ static const struct stmt statements[] = {
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
+    {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
+    {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
+    /* the IANA names PostgreSQL knows (AT TIME ZONE also takes POSIX strings and
+     * abbreviations, which the API does not) */
+    {"tz_known", "SELECT count(*) FROM pg_timezone_names WHERE name = $1"},
 };
 
 struct db *
@@ -90,6 +95,21 @@ db_set_error(struct db *db, const char *what, const char *detail)
 		db->err[--n] = '\0';
 }
 
+/* The server's notices (client_min_messages = warning: warnings only) go to the log. One of
+ * them matters: a COMMIT whose wait for the synchronous standby was cancelled has committed
+ * locally but may not be replicated ("canceling wait for synchronous replication ..."; the
+ * server gives it no SQLSTATE of its own, so the text is matched; our clusters run with C
+ * messages). */
+static void
+on_notice(void *arg, const PGresult *r)
+{
+	struct db *db = arg;
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg && strstr(msg, "synchronous replication"))
+		db->unreplicated = 1;
+	log_msg(LOGL_WARN, "db", "server: %s", msg ? msg : "(notice)");
+}
+
 enum db_status
 db_connect(struct db *db)
 {
@@ -113,6 +133,7 @@ db_connect(struct db *db)
 		db_disconnect(db);
 		return DB_UNAVAILABLE;
 	}
+	PQsetNoticeReceiver(db->conn, on_notice, db);
 	snprintf(sql, sizeof sql,
 		 "SET statement_timeout = %d; SET lock_timeout = %d; SET TIME ZONE 'UTC';"
 		 " SET client_min_messages = warning",
@@ -129,6 +150,17 @@ db_connect(struct db *db)
 	db->sess_stmt_ms = db->statement_timeout_ms;
 	db->sess_lock_ms = db->lock_timeout_ms;
 	return DB_OK;
+}
+
+enum db_role
+db_role(const struct db *db)
+{
+	const char *hot;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+		return DB_ROLE_NONE;
+	/* reported by servers since PostgreSQL 14 at connection and when it changes */
+	hot = PQparameterStatus(db->conn, "in_hot_standby");
+	return hot && !strcmp(hot, "on") ? DB_ROLE_STANDBY : DB_ROLE_PRIMARY;
 }
 
 /* 1 for errors that mean the server is going or gone even though libpq may not have noticed
@@ -178,12 +210,25 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 }
 
 enum db_status
-db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+db_exec_result(struct db *db, const char *what, const char *sql, ExecStatusType want,
+	       PGresult **out)
 {
 	PGresult *r = PQexec(db->conn, sql);
 	enum db_status st = DB_OK;
-	if (PQresultStatus(r) != want)
-		st = db_failure(db, sql, r);
+	if (PQresultStatus(r) != want) {
+		st = db_failure(db, what, r);
+		PQclear(r);
+		r = NULL;
+	}
+	*out = r;
+	return st;
+}
+
+enum db_status
+db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
+{
+	PGresult *r;
+	enum db_status st = db_exec_result(db, sql, sql, want, &r);
 	PQclear(r);
 	return st;
 }
@@ -191,8 +236,8 @@ db_exec_ok(struct db *db, const char *sql, ExecStatusType want)
 /* Brings the session to statement_timeout stmt_ms and the configured lock_timeout, in one
  * round trip and only when it does not have them yet. (Both SETs run in one implicit
  * transaction: if one fails, the session keeps what it had.) */
-static enum db_status
-session_limits(struct db *db, int stmt_ms)
+enum db_status
+db_session_limits(struct db *db, int stmt_ms)
 {
 	char sql[96];
 	enum db_status st;
@@ -213,7 +258,12 @@ static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
-	if ((st = db_exec_ok(db, "SELECT ingest_session_init()", PGRES_TUPLES_OK)) != DB_OK)
+	/* the session's own temporary tables: their catalog rows need not wait for a standby
+	 * (a synchronous one that does not answer would hold this commit for ever) */
+	if ((st = db_exec_ok(db,
+			     "BEGIN; SET LOCAL synchronous_commit = local;"
+			     " SELECT ingest_session_init(); COMMIT",
+			     PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
@@ -234,7 +284,7 @@ db_ready(struct db *db)
 {
 	enum db_status st = db_connect(db);
 	if (st == DB_OK)
-		st = session_limits(db, db->sess_stmt_ms);
+		st = db_session_limits(db, db->sess_stmt_ms);
 	if (st != DB_OK || db->ready)
 		return st;
 	if ((st = prepare(db)) != DB_OK) {
@@ -252,6 +302,13 @@ enum db_status
 db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
 {
 	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	return db_query_ms(db, name, nparams, params, out, stmt_ms);
+}
+
+enum db_status
+db_query_ms(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out,
+	    int stmt_ms)
+{
 	*out = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		/* a connection the server closed while it was idle (a restart: "terminating
@@ -259,7 +316,7 @@ db_query(struct db *db, const char *name, int nparams, const char *const *params
 		 * may be one of ready()'s: that too is retried on a new connection */
 		int was_connected = db->conn != NULL;
 		enum db_status st = db_ready(db);
-		if (st == DB_OK && (st = session_limits(db, stmt_ms)) == DB_OK) {
+		if (st == DB_OK && (st = db_session_limits(db, stmt_ms)) == DB_OK) {
 			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 				return DB_OK;
@@ -337,6 +394,35 @@ wait_result(struct db *db, int64_t deadline)
 			return -1;
 	}
 	return 0;
+}
+
+/* The server turns statement_timeout off before it commits, so a COMMIT waiting for a
+ * synchronous standby that does not answer would wait for ever: this one is cancelled after
+ * timeout_ms (the server then reports the commit done, with the warning on_notice looks for). */
+enum db_status
+db_exec_bounded(struct db *db, const char *sql, int timeout_ms)
+{
+	PGresult *r, *last = NULL;
+	enum db_status st = DB_OK;
+	if (timeout_ms <= 0) /* no time limit (the tools) */
+		return db_exec_ok(db, sql, PGRES_COMMAND_OK);
+	if (!PQsendQuery(db->conn, sql))
+		return db_failure(db, sql, NULL);
+	if (wait_result(db, now_ms() + timeout_ms) < 0 && PQstatus(db->conn) == CONNECTION_OK) {
+		char why[256];
+		PGcancel *c = PQgetCancel(db->conn);
+		if (!c || !PQcancel(c, why, sizeof why))
+			log_msg(LOGL_WARN, "db", "cancel of %s failed", sql);
+		PQfreeCancel(c);
+	}
+	while ((r = PQgetResult(db->conn))) {
+		PQclear(last);
+		last = r;
+	}
+	if (PQresultStatus(last) != PGRES_COMMAND_OK)
+		st = db_failure(db, sql, last);
+	PQclear(last);
+	return st;
 }
 
 enum db_status

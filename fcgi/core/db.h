@@ -16,7 +16,10 @@ enum db_status {
 	DB_BUSY,	/* reachable but out of time: a lock wait past lock_timeout, a statement
 			   past statement_timeout (or cancelled), or contention that outlasted the
 			   retries; nothing was stored, retry later */
-	DB_ERROR	/* the database answered with an error: a bug, logged with detail */
+	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
+	DB_UNCONFIRMED	/* committed on the primary, but its wait for the synchronous standby
+			   was cancelled (statement_timeout, shutdown): not acknowledged, since
+			   possibly not replicated; a resend is safe (its events are duplicates) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
@@ -32,6 +35,12 @@ void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 
 /* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
 enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
+
+/* The role of the server the connection is on, as the server last reported it (no query):
+ * DB_ROLE_NONE when not connected. With target_session_attrs=read-write in the connection
+ * string (HA) a new connection is always to the primary. */
+enum db_role { DB_ROLE_NONE, DB_ROLE_PRIMARY, DB_ROLE_STANDBY };
+enum db_role db_role(const struct db *db);
 
 /* The last connection error, for messages (borrowed, valid until the next call). */
 const char *db_last_error(const struct db *db);
@@ -67,6 +76,48 @@ enum db_status db_top_events(struct db *db, int64_t from_day, int64_t to_day, in
  * counts[k] for k = 0..windows (zero-filled). */
 enum db_status db_retention(struct db *db, int64_t start_day, int period, int windows,
 			    int64_t *cohort, int64_t *counts) __attribute__((warn_unused_result));
+
+/* --- data lifecycle (db_lifecycle.c) --- */
+
+/* Erases user_id (canonical text) in one transaction: its events and its trace in every
+ * summary (migration 0005's erase_user); *deleted = events removed (0: nothing was stored).
+ * stripe: as for db_ingest. Runs with the writes' statement timeout; waits for ingest
+ * transactions in flight (lock_timeout bounds the wait: DB_BUSY). */
+enum db_status db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
+    __attribute__((warn_unused_result));
+
+/* Removes up to batch raw events older than days days (migration 0005's prune_raw_events:
+ * the summaries keep them) in one transaction; *deleted = how many. Call again until 0. */
+enum db_status db_prune(struct db *db, int days, int batch, int64_t *deleted)
+    __attribute__((warn_unused_result));
+
+/* *known = 1 when tz is an IANA time-zone name the database knows. */
+enum db_status db_tz_known(struct db *db, const char *tz, int *known)
+    __attribute__((warn_unused_result));
+
+enum db_export_format { DB_EXPORT_NDJSON, DB_EXPORT_CSV };
+
+/* The events GET /events/export streams: occurred_at in the local days [from_day, to_day] of
+ * tz (a name db_tz_known accepted), optionally of one user_id and/or event_type (NULL: any),
+ * ordered by occurred_at then event_id. */
+struct db_export_query {
+	enum db_export_format format;
+	int64_t from_day, to_day;
+	const char *tz, *user_id, *event_type;
+};
+
+/* Receives the export: once with (NULL, 0) when the database has started answering, then
+ * each line (NDJSON: one event object; CSV: the header, then one record; each ends in "\n").
+ * Returns -1 to stop (the client is gone). */
+typedef int (*db_export_sink)(void *arg, const char *line, size_t len);
+
+/* Streams q to sink with COPY ... TO STDOUT: one line in memory at a time, whatever the size
+ * of the export; no statement timeout (an export lasts as long as the client reads). DB_OK
+ * when every line was handed over; a sink that stopped is DB_OK too (the connection, busy with
+ * an unfinished COPY, is dropped and made again on next use). Any other status after the
+ * (NULL, 0) call means the export broke off half-way. */
+enum db_status db_export(struct db *db, const struct db_export_query *q, db_export_sink sink,
+			 void *arg) __attribute__((warn_unused_result));
 
 /* A trivial query answered within timeout_ms. */
 enum db_status db_ping(struct db *db, int timeout_ms) __attribute__((warn_unused_result));

@@ -54,13 +54,12 @@ db_stage(struct db *db, const struct batch *b)
 {
 	struct buf buf = {0};
 	enum db_status st = DB_OK;
-	PGresult *r = PQexec(db->conn, "COPY ingest_stage (event_id, occurred_at, user_id,"
-				       " event_type, properties, ord) FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		st = db_failure(db, "COPY ingest_stage", r);
-		PQclear(r);
+	PGresult *r;
+	if ((st = db_exec_result(db, "COPY ingest_stage",
+				 "COPY ingest_stage (event_id, occurred_at, user_id,"
+				 " event_type, properties, ord) FROM STDIN",
+				 PGRES_COPY_IN, &r)) != DB_OK)
 		return st;
-	}
 	PQclear(r);
 	for (size_t i = 0; i < b->n && st == DB_OK; i++) {
 		if (copy_row(&buf, &b->ev[i], i) < 0) {
@@ -122,7 +121,14 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	}
 	*n = db_first_int(r);
 	PQclear(r);
-	return db_exec_ok(db, commit ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK);
+	db->unreplicated = 0;
+	st = commit ? db_exec_bounded(db, "COMMIT", db->statement_timeout_ms)
+		    : db_exec_ok(db, "ROLLBACK", PGRES_COMMAND_OK);
+	if (st == DB_OK && db->unreplicated) { /* stored here, maybe not on the standby */
+		db_set_error(db, "COMMIT", "the wait for the synchronous standby was cancelled");
+		return DB_UNCONFIRMED;
+	}
+	return st;
 }
 
 static enum db_status

@@ -17,7 +17,8 @@ struct db {
 	int lock_timeout_ms;		/* every wait for a lock (0: none) */
 	int read_timeout_ms;		/* the stats queries (0: statement_timeout_ms) */
 	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
-	int ready; /* statements prepared and staging tables made on this connection */
+	int ready;	  /* statements prepared and staging tables made on this connection */
+	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
 	char err[256];
 };
 
@@ -32,9 +33,18 @@ void db_set_error(struct db *db, const char *what, const char *detail);
  * the statement's name what. */
 enum db_status db_failure(struct db *db, const char *what, const PGresult *r);
 
+/* Runs sql (simple protocol); DB_OK with *out its result (the caller clears it) when that has
+ * status want, otherwise db_failure's answer for what, with *out NULL. */
+enum db_status db_exec_result(struct db *db, const char *what, const char *sql, ExecStatusType want,
+			      PGresult **out);
+
 /* Runs sql (simple protocol: may hold several statements); DB_OK when its last result has
  * status want, otherwise db_failure's answer. */
 enum db_status db_exec_ok(struct db *db, const char *sql, ExecStatusType want);
+
+/* Runs sql (no rows) and cancels it when it has not answered within timeout_ms: for COMMIT,
+ * whose wait for a synchronous standby statement_timeout does not cover. */
+enum db_status db_exec_bounded(struct db *db, const char *sql, int timeout_ms);
 
 /* Connected, session limits current, statements prepared, staging tables present. */
 enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
@@ -43,6 +53,14 @@ enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
  * on DB_OK *out holds its rows and the caller clears it (PQclear), otherwise *out is NULL. */
 enum db_status db_query(struct db *db, const char *name, int nparams, const char *const *params,
 			PGresult **out) __attribute__((warn_unused_result));
+
+/* db_query with the statement timeout stmt_ms (0: none) instead of the reads' one. */
+enum db_status db_query_ms(struct db *db, const char *name, int nparams, const char *const *params,
+			   PGresult **out, int stmt_ms) __attribute__((warn_unused_result));
+
+/* Brings the session to statement_timeout stmt_ms (0: none) and the configured lock_timeout,
+ * in one round trip and only when it does not have them yet. */
+enum db_status db_session_limits(struct db *db, int stmt_ms) __attribute__((warn_unused_result));
 
 /* 1 for a deadlock or serialisation failure, which a second try may pass. */
 int db_retryable(const PGresult *r);

@@ -42,17 +42,14 @@ dry_count(struct db *db, const struct batch *b, int64_t *n)
 	/* The stored ones among the staged ids as a subquery of its own, not a join of the two
 	 * tables: on Citus, events is distributed and the staging table is the coordinator's, and
 	 * only such a subquery (run first, its result shipped) can be planned there. */
-	r = PQexec(db->conn,
-		   "WITH fresh AS (INSERT INTO loader_seen"
-		   " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE s.event_id NOT IN"
-		   " (SELECT e.event_id FROM events e"
-		   "  WHERE e.event_id IN (SELECT event_id FROM ingest_stage))"
-		   " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = db_failure(db, "dry-run count", r);
-		PQclear(r);
+	if ((st = db_exec_result(db, "dry-run count",
+				 "WITH fresh AS (INSERT INTO loader_seen"
+				 " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE s.event_id NOT IN"
+				 " (SELECT e.event_id FROM events e"
+				 "  WHERE e.event_id IN (SELECT event_id FROM ingest_stage))"
+				 " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh",
+				 PGRES_TUPLES_OK, &r)) != DB_OK)
 		return st;
-	}
 	*n = db_first_int(r);
 	PQclear(r);
 	return db_exec_ok(db, "TRUNCATE ingest_stage", PGRES_COMMAND_OK);

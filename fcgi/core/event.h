@@ -99,6 +99,11 @@ enum { EVENT_F_ID = 1, EVENT_F_TIME = 2, EVENT_F_USER = 4, EVENT_F_TYPE = 8, EVE
 /* Validates in against API.md's Event table (now_us is the request time, for the "at most
  * 24 h in the future" rule) and fills out with malloc'd copies. Every problem goes to v with
  * the given index; returns 0 when the event is valid, -1 otherwise (out untouched). */
+/* RAW_RETENTION_DAYS for every later event_validate of this process: an occurred_at more
+ * than days days before now_us is invalid ("older than the raw-data horizon"); 0: no limit. A
+ * pruned event can then never be stored, and counted, a second time. */
+void event_set_raw_horizon_days(int days);
+
 int event_validate(const struct event_input *in, int64_t now_us, long index, struct verrs *v,
 		   struct event *out) __attribute__((warn_unused_result));
 

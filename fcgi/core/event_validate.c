@@ -45,6 +45,14 @@ check_text(const char *s, size_t len, size_t max, const char *field, long index,
 	return 0;
 }
 
+static int64_t raw_horizon_days; /* 0: none */
+
+void
+event_set_raw_horizon_days(int days)
+{
+	raw_horizon_days = days > 0 ? days : 0;
+}
+
 static int
 check_time(const struct event_input *in, int64_t now_us, long index, struct verrs *v, int64_t *us)
 {
@@ -59,6 +67,10 @@ check_time(const struct event_input *in, int64_t now_us, long index, struct verr
 	}
 	if (*us > now_us + EVENT_MAX_FUTURE_US) {
 		verrs_add(v, index, "occurred_at", "more than 24 h in the future");
+		return -1;
+	}
+	if (raw_horizon_days && *us < now_us - raw_horizon_days * EVENT_US_PER_DAY) {
+		verrs_add(v, index, "occurred_at", "older than the raw-data horizon");
 		return -1;
 	}
 	return 0;

@@ -43,6 +43,7 @@ size_t json_built_bytes(void);
 char *json_render_error(const char *code, const char *message, const struct verrs *v);
 char *json_render_ingest(size_t received, size_t accepted);
 char *json_render_health(int db_ok);
+char *json_render_erased(const char *user_id, int64_t deleted);
 
 /* DAU: counts[i] is the number of users of day from_day + i. */
 char *json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts);

@@ -48,6 +48,15 @@ json_render_error(const char *code, const char *message, const struct verrs *v)
 }
 
 char *
+json_render_erased(const char *user_id, int64_t deleted)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "user_id", json_object_new_string(user_id));
+	json_object_object_add(o, "deleted_events", json_object_new_int64(deleted));
+	return render(o);
+}
+
+char *
 json_render_ingest(size_t received, size_t accepted)
 {
 	struct json_object *o = json_object_new_object();

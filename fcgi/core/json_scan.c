@@ -18,6 +18,8 @@
  * characters through inside strings: json-c writes them back escaped. */
 #include "json_scan.h"
 
+#include "buf.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -284,15 +286,9 @@ found_add(struct scan *s)
 		s->too_many = 1;
 		return NULL;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		cap = cap < BATCH_MAX_EVENTS ? cap : BATCH_MAX_EVENTS;
-		if (!(ev = realloc(l->ev, cap * sizeof *ev))) {
-			s->nomem = 1;
-			return NULL;
-		}
-		l->ev = ev;
-		l->cap = cap;
+	if (buf_array_reserve(&l->ev, &l->cap, l->n, sizeof *l->ev, BATCH_MAX_EVENTS) < 0) {
+		s->nomem = 1;
+		return NULL;
 	}
 	ev = &l->ev[l->n];
 	memset(ev, 0, sizeof *ev);

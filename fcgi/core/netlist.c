@@ -9,22 +9,29 @@
 
 enum { ENTRY_MAX = 64 };
 
-/* One entry: ADDR or ADDR/PREFIX. Returns NULL when valid, else what is wrong. */
+/* One parsed entry: an address of family af and how many leading bits of it count. */
+struct net {
+	int af;
+	unsigned char addr[16];
+	int bits;
+};
+
+/* One entry: ADDR or ADDR/PREFIX, into *net. Returns NULL when valid, else what is wrong. */
 static const char *
-entry_problem(const char *e, size_t n)
+entry_parse(const char *e, size_t n, struct net *net)
 {
-	char buf[ENTRY_MAX], addr[16];
+	char buf[ENTRY_MAX];
 	char *slash, *end;
-	int af, max;
+	int max;
 	if (n >= sizeof buf)
 		return "too long for an address";
 	memcpy(buf, e, n);
 	buf[n] = '\0';
 	if ((slash = strchr(buf, '/')))
 		*slash = '\0';
-	af = strchr(buf, ':') ? AF_INET6 : AF_INET;
-	max = af == AF_INET6 ? 128 : 32;
-	if (inet_pton(af, buf, addr) != 1)
+	net->af = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	net->bits = max = net->af == AF_INET6 ? 128 : 32;
+	if (inet_pton(net->af, buf, net->addr) != 1)
 		return "not an IP address";
 	if (!slash)
 		return NULL;
@@ -32,9 +39,47 @@ entry_problem(const char *e, size_t n)
 		return "not a prefix length after '/'";
 	long len = strtol(slash + 1, &end, 10);
 	if (*end || len > max || end - (slash + 1) > 3)
-		return af == AF_INET6 ? "prefix length must be 0..128"
-				      : "prefix length must be 0..32";
+		return net->af == AF_INET6 ? "prefix length must be 0..128"
+					   : "prefix length must be 0..32";
+	net->bits = (int)len;
 	return NULL;
+}
+
+static const char *
+entry_problem(const char *e, size_t n)
+{
+	struct net net;
+	return entry_parse(e, n, &net);
+}
+
+/* 1 when the address a (of the same family) lies in net. */
+static int
+net_holds(const struct net *net, const struct net *a)
+{
+	int full = net->bits / 8, rest = net->bits % 8;
+	if (net->af != a->af || memcmp(net->addr, a->addr, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((net->addr[full] ^ a->addr[full]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+int
+netlist_contains(const char *list, const char *addr)
+{
+	static const char sep[] = " \t\n,";
+	struct net a, net;
+	const char *p = list ? list : "";
+	if (!addr || strchr(addr, '/') || entry_parse(addr, strlen(addr), &a))
+		return 0;
+	while (*p) {
+		p += strspn(p, sep);
+		size_t n = strcspn(p, sep);
+		if (n == 0)
+			break;
+		if (!entry_parse(p, n, &net) && net_holds(&net, &a))
+			return 1;
+		p += n;
+	}
+	return 0;
 }
 
 int

@@ -10,4 +10,8 @@
  * naming the first bad entry and what is expected. */
 int netlist_check(const char *value, char *why, size_t whylen) __attribute__((warn_unused_result));
 
+/* 1 when addr, one IPv4 or IPv6 address, lies in one of the list's entries (a list as
+ * netlist_check takes; bad entries match nothing), else 0. */
+int netlist_contains(const char *list, const char *addr);
+
 #endif

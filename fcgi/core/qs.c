@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decodes s[0..len) into a new NUL-terminated string; the caller frees *out. */
+/* Decodes s[0..len) into a new NUL-terminated string ('+' is a space when plus_is_space);
+ * the caller frees *out. */
 static int
-decode(const char *s, size_t len, char **out, size_t *out_len, const char **err)
+decode(const char *s, size_t len, int plus_is_space, char **out, size_t *out_len, const char **err)
 {
 	char *buf = malloc(len + 1);
 	size_t n = 0;
@@ -22,7 +23,7 @@ decode(const char *s, size_t len, char **out, size_t *out_len, const char **err)
 		int hi, lo;
 
 		if (s[i] != '%') {
-			buf[n++] = s[i] == '+' ? ' ' : s[i];
+			buf[n++] = s[i] == '+' && plus_is_space ? ' ' : s[i];
 			continue;
 		}
 		if (len - i < 3 || (hi = event_hex_value(s[i + 1])) < 0 ||
@@ -70,10 +71,10 @@ parse_piece(const char *s, size_t len, struct qs_param *p, const char **err)
 	size_t klen = eq ? (size_t)(eq - s) : len;
 	size_t key_len;
 
-	if (decode(s, klen, &p->key, &key_len, err))
+	if (decode(s, klen, 1, &p->key, &key_len, err))
 		return -1;
-	if (eq ? decode(eq + 1, len - klen - 1, &p->value, &p->value_len, err)
-	       : decode("", 0, &p->value, &p->value_len, err)) {
+	if (eq ? decode(eq + 1, len - klen - 1, 1, &p->value, &p->value_len, err)
+	       : decode("", 0, 1, &p->value, &p->value_len, err)) {
 		free(p->key);
 		p->key = NULL;
 		return -1;
@@ -152,4 +153,10 @@ qs_free(struct qs *q)
 	free(q->params);
 	q->params = NULL;
 	q->n = 0;
+}
+
+int
+qs_decode_segment(const char *s, size_t len, char **out, size_t *out_len, const char **err)
+{
+	return decode(s, len, 0, out, out_len, err);
 }

@@ -31,4 +31,9 @@ size_t qs_count(const struct qs *q, const char *key);
 
 void qs_free(struct qs *q);
 
+/* Decodes one path segment s[0..len) (%XX; '+' stays '+') into *out (malloc'd, NUL-
+ * terminated; the caller frees). -1 with *err on a bad %-escape, a NUL or invalid UTF-8. */
+int qs_decode_segment(const char *s, size_t len, char **out, size_t *out_len, const char **err)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -34,4 +34,9 @@ long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 /* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
 void it_check_retention_cells(PGconn *db);
 
+/* Every summary (user_days, users, daily_users, daily_event_types with no group summing to 0,
+ * retention_cells) equals a recomputation from the raw events; fails if not. Each comparison
+ * is one statement, so concurrent writers cannot make it see half a transaction. */
+void it_check_summaries(PGconn *db);
+
 #endif

@@ -99,6 +99,35 @@ it_proc_rss_kb(pid_t pid)
 	return kb;
 }
 
+int
+it_proc_status_kb(pid_t pid, const char *key, long *kb)
+{
+	char path[64], line[256];
+	size_t n = strlen(key);
+	FILE *f;
+	*kb = -1;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (*kb < 0 && fgets(line, sizeof line, f))
+		if (strncmp(line, key, n) == 0 && line[n] == ':')
+			*kb = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return *kb < 0 ? -1 : 0;
+}
+
+int
+it_proc_reset_peak(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+	snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fputs("5\n", f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
 double
 it_now(void)
 {

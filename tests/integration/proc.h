@@ -28,6 +28,12 @@ int it_pool_workers(pid_t pool, pid_t *out, int cap);
 long it_proc_rss_kb(pid_t pid);
 
 /* CLOCK_MONOTONIC in seconds. */
+/* The value in kB of the line key ("VmRSS", "VmHWM") of /proc/PID/status: 0, or -1. */
+int it_proc_status_kb(pid_t pid, const char *key, long *kb);
+/* Sets the process's VmHWM back to its current RSS (proc(5), clear_refs "5"; needs root):
+ * 0, or -1. */
+int it_proc_reset_peak(pid_t pid);
+
 double it_now(void);
 
 /* Sleeps s seconds (fractions too), resuming after signals. */

@@ -14,7 +14,8 @@ static int port;
 static void
 keyed_stack_up(void)
 {
-	it_side_stack_up(&side, "API_KEYS='ingest-only-key-0123:ingest read-only-key-0123:read'");
+	it_side_stack_up(&side, "API_KEYS='ingest-only-key-0123:ingest read-only-key-0123:read"
+				" admin-only-key-0123:admin'");
 	port = side.port;
 }
 
@@ -49,17 +50,29 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	snprintf(body, sizeof body, "[%s]", json_object_to_json_string(ev));
 	json_object_put(ev);
 	const char *dau = "/stats/dau?from=2006-03-03&to=2006-03-03";
+	const char *export = "/events/export?from=2006-03-03&to=2006-03-03";
+	const char *user = "/users/auth-user-erased";
 	struct {
 		const char *method, *path, *body, *header;
 		long want;
 	} cases[] = {
 	    {"POST", "/events", body, NULL, 401},
 	    {"POST", "/events", body, "X-API-Key: wrong-key", 401},
-	    {"POST", "/events", body, "X-API-Key: read-only-key-0123", 401},
+	    /* a known key without the route's scope: 403, not 401 */
+	    {"POST", "/events", body, "X-API-Key: read-only-key-0123", 403},
 	    {"POST", "/events", body, "Authorization: Bearer ingest-only-key-0123", 200},
 	    {"GET", dau, NULL, NULL, 401},
-	    {"GET", dau, NULL, "Authorization: Bearer ingest-only-key-0123", 401},
+	    {"GET", dau, NULL, "Authorization: Bearer ingest-only-key-0123", 403},
 	    {"GET", dau, NULL, "X-API-Key: read-only-key-0123", 200},
+	    {"GET", dau, NULL, "X-API-Key: admin-only-key-0123", 403},
+	    {"GET", export, NULL, NULL, 401},
+	    {"GET", export, NULL, "X-API-Key: ingest-only-key-0123", 403},
+	    {"GET", export, NULL, "X-API-Key: read-only-key-0123", 200},
+	    {"DELETE", user, NULL, NULL, 401},
+	    {"DELETE", user, NULL, "X-API-Key: wrong-key", 401},
+	    {"DELETE", user, NULL, "X-API-Key: read-only-key-0123", 403},
+	    {"DELETE", user, NULL, "X-API-Key: ingest-only-key-0123", 403},
+	    {"DELETE", user, NULL, "Authorization: Bearer admin-only-key-0123", 200},
 	    {"GET", "/healthz", NULL, NULL, 200},
 	    {"GET", "/metrics", NULL, NULL, 200},
 	};
@@ -70,6 +83,9 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 		cr_expect_eq(r.status, cases[i].want, "case %zu: %s %s with %s: %ld %s", i,
 			     cases[i].method, cases[i].path,
 			     cases[i].header ? cases[i].header : "no key", r.status, r.body);
+		if (cases[i].want == 403)
+			cr_expect(strstr(r.body, "\"error\":\"forbidden\"") != NULL, "case %zu: %s",
+				  i, r.body);
 		if (cases[i].want == 401) {
 			cr_expect(strstr(r.body, "\"error\":\"unauthorized\"") != NULL,
 				  "case %zu: %s", i, r.body);
@@ -80,8 +96,10 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	}
 	/* keys never reach the logs */
 	char cmd[256];
-	snprintf(cmd, sizeof cmd, "grep -rq -e ingest-only-key-0123 -e read-only-key-0123 %s/log",
-		 side.var_dir);
+	snprintf(
+	    cmd, sizeof cmd,
+	    "grep -rq -e ingest-only-key-0123 -e read-only-key-0123 -e admin-only-key-0123 %s/log",
+	    side.var_dir);
 	cr_expect_neq(system(cmd), 0, "an API key appears in a log under %s/log", side.var_dir);
 	snprintf(cmd, sizeof cmd, "grep -q 'API keys configured' %s/log/worker.log", side.var_dir);
 	cr_expect_eq(system(cmd), 0, "the pool logs that keys are configured");

@@ -117,36 +117,6 @@ struct mem_case {
 	long status;
 };
 
-static int
-proc_status_kb(pid_t pid, const char *key, long *kb)
-{
-	char path[64], line[256];
-	size_t n = strlen(key);
-	FILE *f;
-	*kb = -1;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (*kb < 0 && fgets(line, sizeof line, f))
-		if (strncmp(line, key, n) == 0 && line[n] == ':')
-			*kb = strtol(line + n + 1, NULL, 10);
-	fclose(f);
-	return *kb < 0 ? -1 : 0;
-}
-
-/* Sets VmHWM back to the current RSS (proc(5), clear_refs "5"). */
-static void
-reset_peak(pid_t pid)
-{
-	char path[64];
-	FILE *f;
-	snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
-	f = fopen(path, "w");
-	cr_assert(f, "open %s (the integration tests run as root)", path);
-	fputs("5\n", f);
-	cr_assert_eq(fclose(f), 0, "write %s", path);
-}
-
 /* The running workers' pids and VmRSS at the start. */
 struct pool {
 	pid_t pids[MAX_WORKERS];
@@ -160,8 +130,9 @@ reset_peaks(const struct pool *p, long *rss)
 	long kb;
 	*rss = 0;
 	for (int i = 0; i < p->n; i++) {
-		reset_peak(p->pids[i]);
-		cr_assert_eq(proc_status_kb(p->pids[i], "VmRSS", &kb), 0, "VmRSS");
+		cr_assert_eq(it_proc_reset_peak(p->pids[i]), 0,
+			     "reset VmHWM (the integration tests run as root)");
+		cr_assert_eq(it_proc_status_kb(p->pids[i], "VmRSS", &kb), 0, "VmRSS");
 		*rss = kb > *rss ? kb : *rss;
 	}
 }
@@ -173,8 +144,8 @@ read_peaks(const struct pool *p, const char *what, long *peak, long *rss)
 	long hwm, kb;
 	*peak = *rss = 0;
 	for (int i = 0; i < p->n; i++) {
-		cr_assert_eq(proc_status_kb(p->pids[i], "VmHWM", &hwm), 0, "VmHWM");
-		cr_assert_eq(proc_status_kb(p->pids[i], "VmRSS", &kb), 0, "VmRSS");
+		cr_assert_eq(it_proc_status_kb(p->pids[i], "VmHWM", &hwm), 0, "VmHWM");
+		cr_assert_eq(it_proc_status_kb(p->pids[i], "VmRSS", &kb), 0, "VmRSS");
 		*peak = hwm > *peak ? hwm : *peak;
 		*rss = kb > *rss ? kb : *rss;
 		cr_expect_lt(kb, p->base[i] + RSS_SLACK_KB,
@@ -236,7 +207,7 @@ Test(memory, large_bodies_stay_small, .timeout = 600)
 	p.n = it_pool_workers(it_pool_pid(), p.pids, MAX_WORKERS);
 	cr_assert_gt(p.n, 0, "expected running workers under pool pid %d", (int)it_pool_pid());
 	for (int i = 0; i < p.n; i++)
-		cr_assert_eq(proc_status_kb(p.pids[i], "VmRSS", &p.base[i]), 0, "VmRSS");
+		cr_assert_eq(it_proc_status_kb(p.pids[i], "VmRSS", &p.base[i]), 0, "VmRSS");
 	http_client_set_timeout(c, 120);
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
 		measure(c, &cases[k], &p);

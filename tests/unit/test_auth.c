@@ -88,13 +88,13 @@ Test(auth, allows)
 		const struct auth *a;
 		enum auth_scope need;
 		const char *x_api_key, *authorization;
-		int allowed;
+		enum auth_verdict allowed; /* 0 denied (401), 1 allowed, 2 no scope (403) */
 	} cases[] = {
 	    {&none, AUTH_INGEST, NULL, NULL, 1},
 	    {&a, AUTH_NONE, NULL, NULL, 1},
 	    {&a, AUTH_INGEST, NULL, NULL, 0},
 	    {&a, AUTH_INGEST, "ingest-key-01234", NULL, 1},
-	    {&a, AUTH_READ, "ingest-key-01234", NULL, 0},
+	    {&a, AUTH_READ, "ingest-key-01234", NULL, AUTH_NO_SCOPE},
 	    {&a, AUTH_READ, "read-key-0123456", NULL, 1},
 	    {&a, AUTH_READ, NULL, "Bearer read-key-0123456", 1},
 	    {&a, AUTH_READ, NULL, "bearer   read-key-0123456  ", 1},
@@ -107,16 +107,16 @@ Test(auth, allows)
 	    {&a, AUTH_READ, "wrong", "Bearer read-key-0123456", 1},
 	    /* admin is its own scope: neither given by the default nor giving the others */
 	    {&a, AUTH_ADMIN, "admin-key-012345", NULL, 1},
-	    {&a, AUTH_ADMIN, "both-key-0123456", NULL, 0},
-	    {&a, AUTH_INGEST, "admin-key-012345", NULL, 0},
-	    {&a, AUTH_READ, NULL, "Bearer admin-key-012345", 0},
+	    {&a, AUTH_ADMIN, "both-key-0123456", NULL, AUTH_NO_SCOPE},
+	    {&a, AUTH_INGEST, "admin-key-012345", NULL, AUTH_NO_SCOPE},
+	    {&a, AUTH_READ, NULL, "Bearer admin-key-012345", AUTH_NO_SCOPE},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		why = NULL;
-		int ok = auth_allows(cases[i].a, cases[i].need, cases[i].x_api_key,
-				     cases[i].authorization, &why);
+		enum auth_verdict ok = auth_allows(cases[i].a, cases[i].need, cases[i].x_api_key,
+						   cases[i].authorization, &why);
 		cr_expect_eq(ok, cases[i].allowed, "case %zu: got %d (%s)", i, ok, why ? why : "");
-		if (!ok)
+		if (ok != AUTH_ALLOWED)
 			cr_expect(why && *why, "case %zu says why", i);
 	}
 }

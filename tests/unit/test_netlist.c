@@ -48,3 +48,33 @@ Test(netlist, null_is_empty)
 	char why[64];
 	cr_expect_eq(netlist_check(NULL, why, sizeof why), 0);
 }
+
+Test(netlist, contains)
+{
+	static const struct {
+		const char *list, *addr;
+		int want;
+	} cases[] = {
+	    {"127.0.0.0/8 ::1", "127.0.0.2", 1},
+	    {"127.0.0.0/8 ::1", "::1", 1},
+	    {"127.0.0.0/8 ::1", "10.0.0.1", 0},
+	    {"10.1.0.0/16, 192.168.1.7", "10.1.255.3", 1},
+	    {"10.1.0.0/16, 192.168.1.7", "10.2.0.1", 0},
+	    {"10.1.0.0/16, 192.168.1.7", "192.168.1.7", 1},
+	    {"10.1.0.0/16, 192.168.1.7", "192.168.1.8", 0},
+	    {"10.0.0.0/9", "10.127.0.1", 1},
+	    {"10.0.0.0/9", "10.128.0.1", 0},
+	    {"fd00::/8", "fd12::1", 1},
+	    {"fd00::/8", "fe80::1", 0},
+	    {"0.0.0.0/0", "203.0.113.9", 1},
+	    {"0.0.0.0/0", "::1", 0}, /* families never mix */
+	    {"bogus 10.0.0.1", "10.0.0.1", 1},
+	    {"10.0.0.1", "10.0.0.1/32", 0}, /* an address, not a network */
+	    {"10.0.0.1", NULL, 0},
+	    {NULL, "10.0.0.1", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_expect_eq(netlist_contains(cases[i].list, cases[i].addr), cases[i].want,
+			     "case %zu: %s in %s", i, cases[i].addr ? cases[i].addr : "NULL",
+			     cases[i].list ? cases[i].list : "NULL");
+}

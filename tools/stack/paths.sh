@@ -72,6 +72,10 @@ www_dir() { runtime_dir "$NGINX_USER" "$VAR_DIR" "$VAR_DIR/www" "$SHORT_DIR/www"
 
 # embedded_url [ROLE]: the embedded database as ROLE (default events, the owner).
 embedded_url() {
+	if ha_on; then
+		ha_url "${1:-events}"
+		return
+	fi
 	printf 'postgresql://%s@/events?host=%s&port=%s' "${1:-events}" "$(urlencode "$(pg_sock_dir)")" "$PG_PORT"
 }
 

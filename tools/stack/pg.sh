@@ -225,12 +225,16 @@ SQL
 # write_service_file: a libpq service file naming the embedded database, for the command-line
 # tools (import_events, migrate, psql): "events" is the service role, "events_owner" the owner.
 write_service_file() {
-	local sock f=$RUN_DIR/pg_service.conf
+	local sock f=$RUN_DIR/pg_service.conf where
 	sock=$(pg_sock_dir)
+	where=$(printf 'host=%s\nport=%s' "$sock" "$PG_PORT")
+	# HA: both data nodes; libpq picks the read-write one at every (re)connect
+	! ha_on || where=$(printf 'host=%s,%s\nport=%s,%s\ntarget_session_attrs=read-write' \
+		"$sock" "$sock" "$(ha_port node_a)" "$(ha_port node_b)")
 	{
 		echo "# written by tools/stack.sh; PGSERVICEFILE=$f PGSERVICE=events psql"
-		printf '[events]\nhost=%s\nport=%s\ndbname=events\nuser=events_app\n\n' "$sock" "$PG_PORT"
-		printf '[events_owner]\nhost=%s\nport=%s\ndbname=events\nuser=events\n' "$sock" "$PG_PORT"
+		printf '[events]\n%s\ndbname=events\nuser=events_app\n\n' "$where"
+		printf '[events_owner]\n%s\ndbname=events\nuser=events\n' "$where"
 	} >"$f.new"
 	chmod 0644 "$f.new"
 	mv -f "$f.new" "$f"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Database roles of docker-compose.yml. The postgres image runs this once, when it creates the
-# cluster (mounted as /docker-entrypoint-initdb.d/10-roles.sh), connected as POSTGRES_USER
+# Database roles of docker-compose.yml. The db image's entry point (conf/compose/db-entry.sh)
+# runs this once, when it creates the cluster in an empty volume, connected as POSTGRES_USER
 # (events_owner, the cluster's superuser, who owns the schema and runs the migrations).
 #
 # The project's role design: two NOLOGIN group roles, which the migrations also create if they
@@ -17,9 +17,11 @@
 # connect to the database.
 #
 # The passwords go from the environment to psql with \getenv, never on a command line. Running
-# it again is safe and resets both passwords:
-#   docker compose exec db bash /docker-entrypoint-initdb.d/10-roles.sh
-# The image sources this file (or runs it, when it is executable): no exit, no set -u.
+# it again is safe and sets both passwords to the db container's current APP_DB_PASSWORD and
+# RO_DB_PASSWORD (after a change in .env: docker compose up -d, which recreates the containers
+# with the new values, then):
+#   docker compose exec db bash /usr/local/share/events/db-roles.sh
+# No exit, no set -u: written to be sourced as well as run.
 set -Eeo pipefail
 
 : "${APP_DB_PASSWORD:?APP_DB_PASSWORD must be set (docker-compose.yml passes it from .env)}"

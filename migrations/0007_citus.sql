@@ -1,4 +1,4 @@
--- 0005_citus: the same store on a Citus cluster (README "Scale-out", ADR 9).
+-- 0007_citus: the same store on a Citus cluster (README "Scale-out", ADR 6).
 --
 -- On one PostgreSQL nothing changes: ingest_merge(int, boolean) still runs the body of 0003
 -- (renamed ingest_merge_single). The migrator (tools/migrate.c) calls distribute_store() after
