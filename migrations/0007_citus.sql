@@ -12,6 +12,12 @@
 -- user_id, co-located with each other; the counters that every stats query reads stay plain
 -- tables on the coordinator (one local index probe per answer instead of a fan-out to every
 -- shard).
+--
+-- 0005_lifecycle on a cluster, unchanged: erase_user()'s LOCK TABLE events is taken on the
+-- coordinator's events (Citus 12 also takes it on the workers' copies of the table's
+-- metadata), and every merge runs through the coordinator, where its INSERT INTO events
+-- takes ROW EXCLUSIVE on that same table: erasures and merges keep the order of one node.
+-- prune_raw_events() and the export's COPY read and delete across the shards of events.
 
 CREATE TABLE store_distribution (
     table_name    text PRIMARY KEY,
@@ -33,7 +39,10 @@ INSERT INTO store_distribution VALUES
     ('daily_event_types',  'coordinator', NULL,       NULL,    5),
     ('retention_cells',    'coordinator', NULL,       NULL,    6),
     ('schema_migrations',  'coordinator', NULL,       NULL,    7),
-    ('store_distribution', 'coordinator', NULL,       NULL,    8);
+    ('store_distribution', 'coordinator', NULL,       NULL,    8),
+    -- 0005_lifecycle's per (user, day, type) counts of pruned events: read and deleted only by
+    -- erase_user for one user, so beside that user's users and user_days rows
+    ('pruned_user_types',  'hash',        'user_id',  'users', 9);
 
 ALTER FUNCTION ingest_merge(integer, boolean) RENAME TO ingest_merge_single;
 CREATE FUNCTION ingest_merge(p_stripe integer, p_skip_stored boolean) RETURNS bigint
