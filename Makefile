@@ -173,18 +173,11 @@ unit: $(BUILD)/test_unit
 integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
 
-# The same suites against a Citus cluster (a coordinator and 2 workers, NODES=3), then a
-# worker stopped under ingest, a worker added under ingest and a single-node store moved to a
-# cluster (tests/cluster/), each on a stack of its own. Not here: the suites that start a whole
-# stack per test to stop its PostgreSQL (zy_faults, zz_db_outage; a cluster start costs ~40 s
-# on 2 cores): the cluster's faults are tests/cluster/worker_down.sh.
-CLUSTER_SKIP := zy_faults|zz_db_outage
+# The cluster leg (tests/cluster/leg.sh): one Citus cluster (a coordinator and 2 workers)
+# started once for the integration suites, then a worker stopped and a worker added under
+# ingest on it; and a populated single-node store moved to a cluster.
 integration-cluster: $(BINS) $(BUILD)/test_integration
-	@tools/citus.sh ensure
-	NODES=3 tests/integration/run.sh $(BUILD)/test_integration --filter '!($(CLUSTER_SKIP))/*'
-	tests/cluster/worker_down.sh
-	tests/cluster/add_node.sh
-	tests/cluster/move_store.sh
+	BUILD=$(BUILD) tests/cluster/leg.sh
 
 # The fast tier, before every commit: the unit suite, then the integration suites on two
 # throwaway stacks at once (make -j2: two run.sh, each with its own PostgreSQL, pool and nginx).

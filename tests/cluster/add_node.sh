@@ -5,7 +5,8 @@
 # tests/cluster/lib.sh pass (rows staged = rows merged, every acknowledged event stored, only
 # 200 or 503 answers, summaries equal to a recomputation).
 #
-#   tests/cluster/add_node.sh      (make integration-cluster; starts its own NODES=3 stack)
+#   tests/cluster/add_node.sh      (alone: on a NODES=3 stack of its own; tests/cluster/leg.sh
+#                                  runs it on the cluster of the leg)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

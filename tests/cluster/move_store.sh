@@ -6,7 +6,7 @@
 # stats answer is byte-identical to the one before the move, and ingest goes on (the checks of
 # tests/cluster/lib.sh over everything stored, before and after the move).
 #
-#   tests/cluster/move_store.sh    (make integration-cluster; starts its own NODES=1 stack)
+#   tests/cluster/move_store.sh    (tests/cluster/leg.sh; starts its own NODES=1 stack)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
