@@ -70,11 +70,7 @@ citus_worker_start() {
 	chmod 0755 "$(citus_nodes_dir)"
 	if [ ! -s "$data/PG_VERSION" ]; then
 		say "creating Citus worker node w$n in $data"
-		as_pg "$bin/initdb" -D "$data" -U events -A peer -E UTF8 --locale=C \
-			>>"$LOG_DIR/initdb.log" 2>&1 || {
-			tail_log "$LOG_DIR/initdb.log"
-			die "initdb of worker w$n failed"
-		}
+		pg_initdb "$bin" "$data" "initdb of worker w$n failed"
 	fi
 	pg_auth "$data"
 	log=$dir/postgres.log

@@ -114,6 +114,15 @@ pg_logfile() {
 	fi
 }
 
+# pg_initdb BIN DATA MESSAGE: a new cluster in DATA whose owner is the role events, peer
+# authentication only; dies with MESSAGE (and initdb's log) when initdb fails.
+pg_initdb() {
+	as_pg "$1/initdb" -D "$2" -U events -A peer -E UTF8 --locale=C >>"$LOG_DIR/initdb.log" 2>&1 || {
+		tail_log "$LOG_DIR/initdb.log"
+		die "$3"
+	}
+}
+
 pg_start() {
 	local dir data bin log sock pid
 	dir=$(pg_dir)
@@ -131,11 +140,7 @@ pg_start() {
 			die "$data exists but holds no cluster (an interrupted initdb?); remove it and retry"
 		fi
 		say "creating PostgreSQL cluster in $data ($bin)"
-		as_pg "$bin/initdb" -D "$data" -U events -A peer -E UTF8 --locale=C \
-			>>"$LOG_DIR/initdb.log" 2>&1 || {
-			tail_log "$LOG_DIR/initdb.log"
-			die "initdb failed"
-		}
+		pg_initdb "$bin" "$data" "initdb failed"
 	fi
 	pg_auth "$data"
 	log=$(pg_logfile)
