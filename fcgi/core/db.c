@@ -170,7 +170,13 @@ static int
 server_gone(const PGresult *r)
 {
 	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	return code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3));
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3)))
+		return 1;
+	/* A Citus coordinator that lost a worker in the middle of a transaction says so with an
+	 * internal error (XX000), not a connection error: the node is away, not the data wrong. */
+	return code && msg && !strcmp(code, "XX000") &&
+	       !strncmp(msg, "failure on connection marked as essential", 41);
 }
 
 /* 1 for a statement that ran out of time: a lock not had within lock_timeout (55P03
