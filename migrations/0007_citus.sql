@@ -144,10 +144,8 @@ BEGIN
     -- Users whose cohort stayed: each new day opens the buckets that hold no earlier day of
     -- the user and no stored day after it.
     nb AS (
-        SELECT su.f, p.day,
-               greatest(p.day - 6, max(sd.day) FILTER (WHERE sd.day < p.day) + 1) AS lo,
-               least(p.day, min(sd.day) FILTER (WHERE sd.day > p.day AND NOT sd.is_new) - 7)
-                   AS hi
+        SELECT su.f, p.day, max(sd.day) FILTER (WHERE sd.day < p.day) AS prev,
+               min(sd.day) FILTER (WHERE sd.day > p.day AND NOT sd.is_new) AS next
         FROM pairs p
         JOIN su ON su.user_id = p.user_id
         LEFT JOIN sd ON sd.user_id = p.user_id AND sd.day BETWEEN p.day - 6 AND p.day + 6
@@ -167,18 +165,18 @@ BEGIN
                min(day) FILTER (WHERE old) OVER (PARTITION BY user_id) AS old_f
         FROM rd WINDOW w AS (PARTITION BY user_id ORDER BY day)
     ),
-    contrib (f, day, lo, hi, sign) AS (
-        SELECT f, day, lo, hi, 1 FROM nb
+    -- the week buckets each day opens: retention_week_starts() (0006)
+    contrib (f, day, prev, next, sign) AS (
+        SELECT f, day, prev, next, 1 FROM nb
         UNION ALL
-        SELECT f, day, greatest(day - 6, prev_any + 1), day, 1 FROM q
+        SELECT f, day, prev_any, NULL::date, 1 FROM q
         UNION ALL
-        SELECT old_f, day, greatest(day - 6, prev_old + 1), day, -1 FROM q WHERE old
+        SELECT old_f, day, prev_old, NULL::date, -1 FROM q WHERE old
     ), deltas (period, cohort, active, delta) AS (
         SELECT 1, f, day, sign FROM contrib
         UNION ALL
         SELECT 7, retention_bucket(f, s), s, sign
-        FROM contrib CROSS JOIN LATERAL (SELECT day - j AS s FROM generate_series(0, 6) j
-                                         WHERE j BETWEEN day - hi AND day - lo) b
+        FROM contrib CROSS JOIN LATERAL retention_week_starts(day, prev, next) s
     )
     SELECT period, cohort, active, p_stripe, sum(delta) FROM deltas
     GROUP BY period, cohort, active HAVING sum(delta) <> 0 ORDER BY period, cohort, active

@@ -18,7 +18,13 @@ LIB_PROG=citus
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
 
-CITUS_TARBALL=${CITUS_TARBALL:-$ROOT/../shared/vendor/citus-12.1.12.tar.gz}
+# beside the checkout; else the workplace's shared folder (a clone made somewhere else, as CI's)
+if [ -z "${CITUS_TARBALL:-}" ]; then
+	for CITUS_TARBALL in "$ROOT/../shared/vendor/citus-12.1.12.tar.gz" \
+		/work/shared/vendor/citus-12.1.12.tar.gz; do
+		[ ! -f "$CITUS_TARBALL" ] || break
+	done
+fi
 CITUS_BUILD=${CITUS_BUILD:-$ROOT/build/citus}
 
 pg_config_path() {

@@ -2,7 +2,7 @@
 # Check for the system packages the project needs and install the missing ones (Debian 12).
 #
 #   tools/deps.sh run    build and run the stack (make, make run)
-#   tools/deps.sh test   also run every test (make test)
+#   tools/deps.sh test   also run every test (make test; includes "compose" and "citus")
 #   tools/deps.sh adminer   also Adminer + php-fpm (make adminer)
 #   tools/deps.sh citus  what building Citus from source needs (tools/citus.sh; make run NODES=3)
 #   tools/deps.sh ha     also pg_auto_failover (HA=1 make run, make ha-test; make test)
@@ -106,7 +106,7 @@ probe() {
 
 case ${1:-} in
 run) reqs=$REQ_RUN ;;
-test) reqs=$REQ_RUN$REQ_TEST$REQ_COMPOSE ;;
+test) reqs=$REQ_RUN$REQ_TEST$REQ_COMPOSE$REQ_CITUS ;;
 compose) reqs=$REQ_RUN$REQ_COMPOSE ;;
 adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
 citus) reqs=$REQ_RUN$REQ_CITUS ;;
