@@ -10,16 +10,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LIB_PROG=add-node-test
-# shellcheck source=tools/lib.sh
-. "$ROOT/tools/lib.sh"
-no_args "$@"
-if [ -z "${EVENTS_BASE_URL:-}" ]; then
-	export NODES=3
-	exec "$ROOT/tests/integration/run.sh" --cmd "tests/cluster/add_node.sh"
-fi
-# shellcheck source=tests/cluster/lib.sh
-. "$ROOT/tests/cluster/lib.sh"
+# shellcheck source=tests/cluster/enter.sh
+. "$ROOT/tests/cluster/enter.sh" add-node-test 3 "$@"
 
 cl_start 3 100
 sleep 3

@@ -10,16 +10,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LIB_PROG=move-store-test
-# shellcheck source=tools/lib.sh
-. "$ROOT/tools/lib.sh"
-no_args "$@"
-if [ -z "${EVENTS_BASE_URL:-}" ]; then
-	export NODES=1
-	exec "$ROOT/tests/integration/run.sh" --cmd "tests/cluster/move_store.sh"
-fi
-# shellcheck source=tests/cluster/lib.sh
-. "$ROOT/tests/cluster/lib.sh"
+# shellcheck source=tests/cluster/enter.sh
+. "$ROOT/tests/cluster/enter.sh" move-store-test 1 "$@"
 
 stats() {
 	local q

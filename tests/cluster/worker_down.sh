@@ -9,16 +9,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-LIB_PROG=worker-down-test
-# shellcheck source=tools/lib.sh
-. "$ROOT/tools/lib.sh"
-no_args "$@"
-if [ -z "${EVENTS_BASE_URL:-}" ]; then
-	export NODES=3
-	exec "$ROOT/tests/integration/run.sh" --cmd "tests/cluster/worker_down.sh"
-fi
-# shellcheck source=tests/cluster/lib.sh
-. "$ROOT/tests/cluster/lib.sh"
+# shellcheck source=tests/cluster/enter.sh
+. "$ROOT/tests/cluster/enter.sh" worker-down-test 3 "$@"
 
 node() { VAR_DIR=$EVENTS_VAR_DIR "$ROOT/tools/stack.sh" "$@"; }
 # wait_for STATUS MORE: until MORE batches more than now were answered STATUS (at most 600 s:

@@ -376,25 +376,28 @@ Test(migrate, week_rule_counts_each_bucket_once)
 	PGconn *c = PQconnectdb(url);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	PQclear(PQexec(c, "SELECT setseed(0.42)"));
-	PGresult *r = PQexec(
-	    c, "CREATE TEMP TABLE d AS"
-	       " SELECT DISTINCT ON (u, day) u, day, old FROM ("
-	       "  SELECT u, date '2025-01-01' + (random() * (5 + u % 60))::int AS day,"
-	       "         random() < 0.5 AS old"
-	       "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
+	PGresult *r =
+	    PQexec(c, "CREATE TEMP TABLE d AS"
+		      " SELECT DISTINCT ON (u, day) u, day, old FROM ("
+		      "  SELECT u, date '2025-01-01' + (random() * (5 + u % 60))::int AS day,"
+		      "         random() < 0.5 AS old"
+		      "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
 	r = db_query(
 	    c,
 	    "WITH truth AS (SELECT DISTINCT u, day - k AS s FROM d, generate_series(0, 6) k),"
-	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
-	    "                             AS prev FROM d) x, retention_week_starts(day, prev, NULL) s),"
+	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY "
+	    "day)"
+	    "                             AS prev FROM d) x, retention_week_starts(day, prev, "
+	    "NULL) s),"
 	    " old AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
 	    "                           AS prev FROM d WHERE old) x,"
 	    "         retention_week_starts(day, prev, NULL) s),"
 	    " added AS (SELECT n.u, s FROM d n"
 	    "   CROSS JOIN LATERAL (SELECT max(a.day) FILTER (WHERE a.day < n.day) AS prev,"
-	    "                              min(a.day) FILTER (WHERE a.old AND a.day > n.day) AS next"
+	    "                              min(a.day) FILTER (WHERE a.old AND a.day > n.day) AS "
+	    "next"
 	    "                       FROM d a WHERE a.u = n.u) x,"
 	    "   retention_week_starts(n.day, x.prev, x.next) s WHERE NOT n.old),"
 	    " inc AS (TABLE old UNION ALL TABLE added)"
