@@ -43,7 +43,7 @@ $(BUILD)/obj/fcgi/metrics.o: CPPFLAGS += -DEVENTS_VERSION='"$(VERSION)"'
 .PHONY: all run stop status migrate psql prune test unit integration compose-check compose-smoke \
 	compose-clean deps deps-test clean format reload import bench-import bench web web-test adminer \
 	failover ha-test deps-ha
-.PHONY: check check-it-a check-it-b
+.PHONY: check check-it-a check-it-b add-node integration-cluster citus
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -82,10 +82,20 @@ $(BUILD)/test_ha: $(call obj,tests/ha/test_ha.c $(ITEST_HELPERS)) $(CORE_LIB)
 deps:
 	@tools/deps.sh run
 
+# make run NODES=3: the embedded database as a Citus cluster, a coordinator and 2 workers
+# (README "Scale-out"); Citus is built from its tarball first when none is installed.
 run: deps
 	@if [ "$${HA:-0}" = 1 ]; then tools/deps.sh ha; fi
 	@$(MAKE) --no-print-directory all web
 	@tools/stack.sh up
+
+# One more Citus worker for a running cluster, the shards rebalanced onto it (returns when done).
+add-node:
+	@tools/stack.sh add-node
+
+# Citus for the PostgreSQL the stack runs (tools/citus.sh; CITUS_TARBALL names the source).
+citus:
+	@tools/citus.sh ensure
 
 stop:
 	@tools/stack.sh down
@@ -121,8 +131,9 @@ bench-import: all
 
 # The whole service at scale: 10M generated events loaded, then every scenario under wrk
 # (pinned to one core) against a hello-world FastCGI ceiling; writes bench/results/latest.md.
+# NODES=3 (more than 1): tools/bench_cluster.sh instead, one node against a Citus cluster.
 bench: all
-	tools/bench.sh
+	@if [ "$${NODES:-1}" -gt 1 ]; then tools/bench_cluster.sh; else tools/bench.sh; fi
 
 # The npm packages of the static pages (swagger-ui-dist, uplot) and of their tests; "npm ci"
 # only when node_modules is missing or older than package-lock.json. No install scripts run:
@@ -145,7 +156,7 @@ deps-test:
 
 test: deps-test
 	@$(MAKE) --no-print-directory all web $(BUILD)/test_unit $(BUILD)/test_integration $(BUILD)/test_ha
-	@$(MAKE) --no-print-directory unit compose-check compose-smoke integration web-test ha-test
+	@$(MAKE) --no-print-directory unit compose-check compose-smoke integration integration-cluster web-test ha-test
 	@$(MAKE) --no-print-directory asan fuzz rss
 
 # pg_auto_failover under load on a stack of its own (HA=1): a killed primary, a switchover, a
@@ -161,6 +172,12 @@ unit: $(BUILD)/test_unit
 
 integration: $(BINS) $(BUILD)/test_integration
 	tests/integration/run.sh $(BUILD)/test_integration
+
+# The cluster leg (tests/cluster/leg.sh): one Citus cluster (a coordinator and 2 workers)
+# started once for the integration suites, then a worker stopped and a worker added under
+# ingest on it; and a populated single-node store moved to a cluster.
+integration-cluster: $(BINS) $(BUILD)/test_integration
+	BUILD=$(BUILD) tests/cluster/leg.sh
 
 # The fast tier, before every commit: the unit suite, then the integration suites on two
 # throwaway stacks at once (make -j2: two run.sh, each with its own PostgreSQL, pool and nginx).

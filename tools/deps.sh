@@ -2,8 +2,9 @@
 # Check for the system packages the project needs and install the missing ones (Debian 12).
 #
 #   tools/deps.sh run    build and run the stack (make, make run)
-#   tools/deps.sh test   also run every test (make test)
+#   tools/deps.sh test   also run every test (make test; includes "compose" and "citus")
 #   tools/deps.sh adminer   also Adminer + php-fpm (make adminer)
+#   tools/deps.sh citus  what building Citus from source needs (tools/citus.sh; make run NODES=3)
 #   tools/deps.sh ha     also pg_auto_failover (HA=1 make run, make ha-test; make test)
 #   tools/deps.sh compose   docker-compose.yml run for real with podman (make compose-smoke;
 #                           "test" includes it)
@@ -44,6 +45,15 @@ REQ_ADMINER='
 adminer         file:/usr/share/adminer/adminer.php
 php-fpm         glob:/usr/sbin/php-fpm*
 php-pgsql       glob:/etc/php/*/mods-available/pgsql.ini
+'
+# Building Citus from its tarball (tools/citus.sh) against Debian 12's PostgreSQL 15. Installing
+# the server headers also upgrades the server packages to the same minor version.
+REQ_CITUS='
+postgresql-server-dev-15 file:/usr/include/postgresql/15/server/postgres.h
+liblz4-dev               file:/usr/include/lz4.h
+libzstd-dev              file:/usr/include/zstd.h
+libkrb5-dev              file:/usr/include/krb5.h
+libssl-dev               file:/usr/include/openssl/ssl.h
 '
 # HA=1: pg_auto_failover 2.0 from Debian 12 (the monitor's and the nodes' extension for
 # PostgreSQL 15, and pg_autoctl).
@@ -98,9 +108,10 @@ probe() {
 
 case ${1:-} in
 run) reqs=$REQ_RUN ;;
-test) reqs=$REQ_RUN$REQ_TEST$REQ_COMPOSE ;;
+test) reqs=$REQ_RUN$REQ_TEST$REQ_COMPOSE$REQ_CITUS ;;
 compose) reqs=$REQ_RUN$REQ_COMPOSE ;;
 adminer) reqs=$REQ_RUN$REQ_ADMINER ;;
+citus) reqs=$REQ_RUN$REQ_CITUS ;;
 ha) reqs=$REQ_RUN$REQ_HA ;;
 *) help_or_refuse "${1:-}" ;;
 esac
@@ -128,6 +139,6 @@ fi
 say "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || die "apt-get update failed"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null ||
 	die "apt-get install ${missing[*]} failed"
 say "installed: ${missing[*]}"

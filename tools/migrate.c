@@ -202,7 +202,7 @@ out:
 	return rc;
 }
 
-/* The user sets of events stored before migration 0008 are folded here, where the bitmap
+/* The user sets of events stored before migration 0011 are folded here, where the bitmap
  * code is (db_analytics.c), right after that migration (a no-op when nothing is pending). */
 static int
 backfill(struct db *db)
@@ -215,6 +215,35 @@ backfill(struct db *db)
 	if (done)
 		printf("migrate: analytics backfill done\n");
 	return 0;
+}
+
+/* On a Citus coordinator (the citus extension is in the database), places the store's tables
+ * on the cluster (distribute_store(), migration 0007): every run, so tables of new migrations
+ * and a store that was made on one node and got the extension later are distributed too.
+ * Nothing on a plain PostgreSQL. -1 on failure (message printed). */
+static int
+distribute(struct db *db)
+{
+	char *have = NULL, *done = NULL;
+	int rc = 0;
+	if (db_query_single(db, "citus check",
+			    "SELECT 1 FROM pg_extension WHERE extname = 'citus'"
+			    " AND to_regproc('distribute_store') IS NOT NULL",
+			    0, NULL, &have) != DB_OK) {
+		fprintf(stderr, "migrate: %s\n", db_last_error(db));
+		return -1;
+	}
+	if (have && db_query_single(db, "distribute_store", "SELECT distribute_store()", 0, NULL,
+				    &done) != DB_OK) {
+		fprintf(stderr, "migrate: distributing the tables on Citus failed: %s\n",
+			db_last_error(db));
+		rc = -1;
+	} else if (have) {
+		printf("migrate: Citus coordinator: %s table(s) distributed now\n", done);
+	}
+	free(have);
+	free(done);
+	return rc;
 }
 
 /* A whole number in [min, max] from s, or -1. */
@@ -233,7 +262,8 @@ static const char help_text[] =
     "\n"
     "Applies DIR/NNNN_*.sql in order, each once and in its own transaction, recording version\n"
     "and checksum in schema_migrations; refuses an applied file that was edited since. Two\n"
-    "migrators at once wait for each other.\n"
+    "migrators at once wait for each other. On a Citus coordinator (citus extension present)\n"
+    "it then distributes the tables that are not yet (distribute_store(), 0007_citus).\n"
     "\n"
     "  --dir DIR          the migrations (default: migrations/ of the repository this binary\n"
     "                     was built in, <repo>/build/migrate -> <repo>/migrations)\n"
@@ -337,6 +367,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (migrate_one(db, &o, names[i], &applied) < 0)
 			rc = 1;
+	if (rc == 0 && distribute(db) < 0)
+		rc = 1;
 	if (rc == 0)
 		rc = backfill(db);
 	if (rc == 0)

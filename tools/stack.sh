@@ -2,7 +2,8 @@
 # The local stack: an embedded PostgreSQL cluster, the FastCGI worker pool (spawn-fcgi +
 # events-fcgi, its own supervisor) and nginx in front, all living under one VAR_DIR.
 #
-#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|failover
+#   tools/stack.sh up|down|status|reload|migrate|psql|env|pg-start|pg-stop|failover|add-node
+#   tools/stack.sh node-stop|node-start wN
 #
 # pg-start / pg-stop start and stop only the embedded PostgreSQL (outage tests, maintenance).
 # With HA=1 (tools/stack/ha.sh) the database is a pg_auto_failover formation: pg-start starts
@@ -10,6 +11,9 @@
 # "failover" performs a planned switchover, "status" shows the formation's states. For drills
 # and tests: ha-primary / ha-standby print a node's name, "ha-wait primary,secondary SECONDS"
 # waits for those states, "ha-crash NODE" SIGKILLs that node's processes at once.
+# With NODES > 1 (tools/stack/citus.sh) the database is a Citus cluster: add-node adds a worker
+# and rebalances the shards onto it; node-stop / node-start stop and start one worker of it
+# (fault tests, maintenance).
 #
 # Settings (environment, then conf/events.env or $EVENTS_ENV_FILE, then defaults):
 #   VAR_DIR      <repo>/var         state, logs, sockets, pid files
@@ -24,6 +28,9 @@
 #                                   DATABASE_URL itself)
 #   BUILD        <repo>/build       where events-fcgi and migrate are
 #   PG_BIN       newest /usr/lib/postgresql/*/bin   PostgreSQL server binaries
+#   NODES        1                  PostgreSQL nodes: more than 1 makes the embedded database a
+#                                   Citus cluster, a coordinator and NODES - 1 workers
+#                                   (tools/stack/citus.sh)
 #   HA           0                  1: a monitor, a primary and a synchronous standby
 #                                   (pg_auto_failover) instead of one cluster; kept by VAR_DIR
 #
@@ -51,6 +58,8 @@ LIB_PROG=stack
 . "$ROOT/tools/stack/pool.sh"
 # shellcheck source=tools/stack/nginx.sh
 . "$ROOT/tools/stack/nginx.sh"
+# shellcheck source=tools/stack/citus.sh
+. "$ROOT/tools/stack/citus.sh"
 
 # --- commands -----------------------------------------------------------------------------
 
@@ -63,9 +72,11 @@ ensure_db() {
 	if [ -n "$EXTERNAL_DB" ]; then
 		:
 	elif ha_on; then
+		((NODES == 1)) || die "HA=1 and NODES=$NODES: a Citus cluster with failover is not supported"
 		ha_start
 	else
 		pg_start
+		citus_start
 	fi
 	DATABASE_URL=$(database_url)
 	export DATABASE_URL
@@ -184,6 +195,7 @@ cmd_down() {
 	nginx_stop
 	pool_stop
 	pg_stop
+	citus_stop
 	ha_stop
 	if ((stopped == 0)); then say "nothing running under $VAR_DIR"; fi
 	[ ! -d "$SHORT_DIR/www" ] || rm -rf -- "$SHORT_DIR/www"
@@ -217,6 +229,7 @@ cmd_status() {
 		say "nginx:       not running"
 		all=1
 	fi
+	citus_status
 	local adm
 	adm=$(VAR_DIR=$VAR_DIR "$ROOT/tools/adminer.sh" status 2>&1 | sed -n 's/^adminer: nginx: *running/running/p') || true
 	say "adminer:     ${adm:-not running (make adminer)}"
@@ -261,6 +274,12 @@ cmd_pg_stop() {
 	pg_stop
 }
 
+cmd_add_node() {
+	[ -z "$EXTERNAL_DB" ] || die "DATABASE_URL names an external database: add its nodes there (citus_add_node)"
+	[ -n "$(pg_pid)" ] && citus_on || die "no embedded Citus cluster runs under $VAR_DIR (start one: make run NODES=3)"
+	citus_add_node
+}
+
 cmd_psql() {
 	local psql bin
 	if [ -z "$EXTERNAL_DB" ]; then
@@ -297,6 +316,8 @@ pg-stop)
 	shift
 	cmd_pg_stop "$@"
 	;;
+add-node) cmd_add_node ;;
+node-stop | node-start) citus_node "${1#node-}" "${2:-}" ;;
 failover | ha-*) ha_command "$@" ;;
 *) help_or_refuse "${1:-}" ;;
 esac

@@ -21,7 +21,8 @@ struct auth_key {
 struct auth {
 	struct auth_key keys[AUTH_MAX_KEYS];
 	size_t n;
-	unsigned file_mode_open; /* the key file's mode when group or others may access it, else 0 */
+	unsigned
+	    file_mode_open; /* the key file's mode when group or others may access it, else 0 */
 };
 
 /* One warning log line when the key file auth_load read is open to group or others (a process

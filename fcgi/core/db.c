@@ -30,7 +30,7 @@ static const struct stmt statements[] = {
 		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
-    /* the zone-aware summaries (migration 0008, db_analytics.c) */
+    /* the zone-aware summaries (migration 0011, db_analytics.c) */
     {"analytics_compact", "SELECT kind, level, event_type, bucket, users, rm, add"
 			  " FROM analytics_compact($1::int, $2::int)"},
     {"analytics_erase", "SELECT kind, level, event_type, bucket, users, rm, add"
@@ -179,7 +179,13 @@ static int
 server_gone(const PGresult *r)
 {
 	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	return code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3));
+	const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (code && (!strncmp(code, "08", 2) || !strncmp(code, "57P", 3)))
+		return 1;
+	/* A Citus coordinator that lost a worker in the middle of a transaction says so with an
+	 * internal error (XX000), not a connection error: the node is away, not the data wrong. */
+	return code && msg && !strcmp(code, "XX000") &&
+	       !strncmp(msg, "failure on connection marked as essential", 41);
 }
 
 /* 1 for a statement that ran out of time: a lock not had within lock_timeout (55P03

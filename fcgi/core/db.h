@@ -108,12 +108,12 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
 
 /* Folds every pending event (stored, not yet in the zone-aware summaries) into them, in
  * transactions of a bounded size; *folded = how many of those found something. Readers call it
- * before reading; the loader at its end; migrate after migration 0008 (the events stored before
+ * before reading; the loader at its end; migrate after migration 0011 (the events stored before
  * it). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
 
-/* migrate's last step: db_analytics_compact when migration 0008 is applied (a migrations
+/* migrate's last step: db_analytics_compact when migration 0011 is applied (a migrations
  * directory may stop earlier), for the events stored before it. */
 enum db_status db_analytics_backfill(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));

@@ -1,4 +1,4 @@
-/* db_analytics.c: the zone-aware statistics (migration 0008, ADR 7). Writers only append
+/* db_analytics.c: the zone-aware statistics (migration 0011, ADR 7). Writers only append
  * pending rows (a trigger); the fold edits the user bitmaps analytics_compact() hands out, one
  * compactor at a time; readers fold first, then fetch the bitmap blocks of local days, a
  * bounded run of days per query, and union and count them here. */

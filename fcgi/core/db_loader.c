@@ -32,6 +32,16 @@ db_loader_begin(struct db *db, int dry_run)
 	return st;
 }
 
+/* The staged ids not stored yet, recorded in loader_seen and counted. The stored ones among
+ * them are a subquery of its own, not a join of the two tables: on Citus, events is
+ * distributed and the staging table is the coordinator's, and only such a subquery (run first,
+ * its result shipped) can be planned there. */
+static const char dry_count_sql[] =
+    "WITH fresh AS (INSERT INTO loader_seen"
+    " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE s.event_id NOT IN"
+    " (SELECT e.event_id FROM events e WHERE e.event_id IN (SELECT event_id FROM ingest_stage))"
+    " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh";
+
 /* The dry-run count of one batch, inside savepoint "batch". */
 static enum db_status
 dry_count(struct db *db, const struct batch *b, int64_t *n)
@@ -40,12 +50,7 @@ dry_count(struct db *db, const struct batch *b, int64_t *n)
 	PGresult *r;
 	if ((st = db_stage(db, b)) != DB_OK)
 		return st;
-	if ((st = db_exec_result(db, "dry-run count",
-				 "WITH fresh AS (INSERT INTO loader_seen"
-				 " SELECT DISTINCT s.event_id FROM ingest_stage s WHERE NOT EXISTS"
-				 " (SELECT 1 FROM events e WHERE e.event_id = s.event_id)"
-				 " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fresh",
-				 PGRES_TUPLES_OK, &r)) != DB_OK)
+	if ((st = db_exec_result(db, "dry-run count", dry_count_sql, PGRES_TUPLES_OK, &r)) != DB_OK)
 		return st;
 	*n = db_first_int(r);
 	PQclear(r);

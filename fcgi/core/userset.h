@@ -1,5 +1,5 @@
 /* userset.h: sets of users as compressed bitmaps of their dense keys (user_keys), in the
- * bytes PostgreSQL stores for activity_sets and cohort_sets (migration 0008). Only userset.c
+ * bytes PostgreSQL stores for activity_sets and cohort_sets (migration 0011). Only userset.c
  * knows the bitmap library (CRoaring, portable serialization). */
 #ifndef USERSET_H
 #define USERSET_H

@@ -249,7 +249,7 @@ fold_pending(PGconn *db)
 	db_close(d);
 }
 
-/* The user bitmaps (migration 0008) against the raw events: activity per block and type,
+/* The user bitmaps (migration 0011) against the raw events: activity per block and type,
  * cohorts per first block; and the first quarters themselves. */
 void
 it_check_user_sets(PGconn *db)

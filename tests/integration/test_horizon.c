@@ -55,7 +55,7 @@ check_all(const struct model_event *e, size_t n, int64_t today)
 	}
 }
 
-/* The zone-aware answers (user bitmaps, migration 0008) over the data set's days, as one
+/* The zone-aware answers (user bitmaps, migration 0011) over the data set's days, as one
  * string: pruning must leave it as it was. */
 static char *
 zone_answers(int64_t today)

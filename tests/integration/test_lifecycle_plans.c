@@ -68,26 +68,60 @@ Test(lifecycle_plans, erasure_finds_a_user_through_an_index, .init = it_db_init,
 	free(p);
 }
 
+/* sql (one parameter) reads events in (occurred_at, event_id) order from the time index. */
+static void
+expect_time_ordered(const char *sql, const char *param, const char *what)
+{
+	char *p = plan_of(sql, param);
+	expect_index(p, "events_occurred_at", what);
+	expect_no_full_sort(p, what);
+	free(p);
+}
+
 Test(lifecycle_plans, export_reads_its_order_from_an_index, .init = it_db_init, .fini = it_db_fini)
 {
-	char *p = plan_of("SELECT e.event_id FROM events e"
-			  " WHERE e.occurred_at >= ('2025-01-01'::date::timestamp AT TIME ZONE $1)"
-			  " AND e.occurred_at < ('2025-02-01'::date::timestamp AT TIME ZONE $1)"
-			  " ORDER BY e.occurred_at, e.event_id",
-			  "Europe/Berlin");
-	expect_index(p, "events_occurred_at", "export");
-	expect_no_full_sort(p, "export");
-	free(p);
+	expect_time_ordered(
+	    "SELECT e.event_id FROM events e"
+	    " WHERE e.occurred_at >= ('2025-01-01'::date::timestamp AT TIME ZONE $1)"
+	    " AND e.occurred_at < ('2025-02-01'::date::timestamp AT TIME ZONE $1)"
+	    " ORDER BY e.occurred_at, e.event_id",
+	    "Europe/Berlin", "export");
 }
 
 Test(lifecycle_plans, prune_finds_the_oldest_through_an_index, .init = it_db_init,
      .fini = it_db_fini)
 {
-	char *p = plan_of("SELECT event_id FROM events"
+	expect_time_ordered("SELECT event_id FROM events"
+			    " WHERE occurred_at < now() - make_interval(days => $1::int)"
+			    " ORDER BY occurred_at, event_id LIMIT 10000",
+			    "30", "prune");
+}
+
+/* A prune batch deletes its rows through the primary key, with the planner's own settings
+ * (nothing priced out): 0005's DELETE ... USING of the batch's ids was planned as a hash join
+ * over a sequential scan of all of events, every batch reading the whole store. */
+Test(lifecycle_plans, prune_deletes_through_the_primary_key, .init = it_db_init, .fini = it_db_fini)
+{
+	const char *sql = "EXPLAIN DELETE FROM events WHERE event_id = ANY (ARRAY("
+			  " SELECT event_id FROM events"
 			  " WHERE occurred_at < now() - make_interval(days => $1::int)"
-			  " ORDER BY occurred_at, event_id LIMIT 10000",
-			  "30");
-	expect_index(p, "events_occurred_at", "prune");
-	expect_no_full_sort(p, "prune");
-	free(p);
+			  " ORDER BY occurred_at, event_id LIMIT 10000))";
+	const char *days = "30";
+	PGresult *r = db_query(it_db, sql, 1, &days);
+	int keyed = 0, joins = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *line = PQgetvalue(r, i, 0);
+		keyed += strstr(line, "events_pkey") != NULL;
+		joins += strstr(line, " Join ") != NULL || strstr(line, "Hash Join") != NULL;
+	}
+	PQclear(r);
+	cr_expect_gt(keyed, 0, "the batch's rows are found through events_pkey");
+	cr_expect_eq(joins, 0, "no join of the batch with the whole table");
+	/* and prune_raw_events() is that statement (0010), not 0005's join */
+	char *body = db_scalar_text(
+	    it_db, "SELECT prosrc FROM pg_proc WHERE proname = 'prune_raw_events'", 0, NULL);
+	cr_assert(body, "prune_raw_events exists");
+	cr_expect(strstr(body, "event_id = ANY (ARRAY(") && !strstr(body, "USING old"),
+		  "prune_raw_events deletes by key:\n%s", body);
+	free(body);
 }

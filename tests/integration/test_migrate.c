@@ -202,7 +202,7 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 
 	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
 	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
-	cr_expect(strstr(out, "analytics backfill done") != NULL, "0008's backfill: %s", out);
+	cr_expect(strstr(out, "analytics backfill done") != NULL, "0011's backfill: %s", out);
 	it_check_retention_cells(c);
 	it_check_user_sets(c);
 
@@ -378,25 +378,28 @@ Test(migrate, week_rule_counts_each_bucket_once)
 	PGconn *c = PQconnectdb(url);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	PQclear(PQexec(c, "SELECT setseed(0.42)"));
-	PGresult *r = PQexec(
-	    c, "CREATE TEMP TABLE d AS"
-	       " SELECT DISTINCT ON (u, day) u, day, old FROM ("
-	       "  SELECT u, date '2025-01-01' + (random() * (5 + u % 60))::int AS day,"
-	       "         random() < 0.5 AS old"
-	       "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
+	PGresult *r =
+	    PQexec(c, "CREATE TEMP TABLE d AS"
+		      " SELECT DISTINCT ON (u, day) u, day, old FROM ("
+		      "  SELECT u, date '2025-01-01' + (random() * (5 + u % 60))::int AS day,"
+		      "         random() < 0.5 AS old"
+		      "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
 	r = it_db_query(
 	    c,
 	    "WITH truth AS (SELECT DISTINCT u, day - k AS s FROM d, generate_series(0, 6) k),"
-	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
-	    "                             AS prev FROM d) x, retention_week_starts(day, prev, NULL) s),"
+	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY "
+	    "day)"
+	    "                             AS prev FROM d) x, retention_week_starts(day, prev, "
+	    "NULL) s),"
 	    " old AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY day)"
 	    "                           AS prev FROM d WHERE old) x,"
 	    "         retention_week_starts(day, prev, NULL) s),"
 	    " added AS (SELECT n.u, s FROM d n"
 	    "   CROSS JOIN LATERAL (SELECT max(a.day) FILTER (WHERE a.day < n.day) AS prev,"
-	    "                              min(a.day) FILTER (WHERE a.old AND a.day > n.day) AS next"
+	    "                              min(a.day) FILTER (WHERE a.old AND a.day > n.day) AS "
+	    "next"
 	    "                       FROM d a WHERE a.u = n.u) x,"
 	    "   retention_week_starts(n.day, x.prev, x.next) s WHERE NOT n.old),"
 	    " inc AS (TABLE old UNION ALL TABLE added)"

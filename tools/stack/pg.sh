@@ -93,6 +93,7 @@ pg_auth() {
 		printf 'events  %s  events\nevents  %s  events_app\nevents  %s  events_ro\n' "$me" "$me" "$me"
 		[ "$pool" = "$me" ] || printf 'events  %s  events_app\n' "$pool"
 		[ "$web" = "$me" ] || printf 'events  %s  events_ro\n' "$web"
+		citus_ident_lines
 	} >"$data/pg_ident.conf.new"
 	local f
 	for f in pg_hba.conf pg_ident.conf; do
@@ -113,6 +114,15 @@ pg_logfile() {
 	fi
 }
 
+# pg_initdb BIN DATA MESSAGE: a new cluster in DATA whose owner is the role events, peer
+# authentication only; dies with MESSAGE (and initdb's log) when initdb fails.
+pg_initdb() {
+	as_pg "$1/initdb" -D "$2" -U events -A peer -E UTF8 --locale=C >>"$LOG_DIR/initdb.log" 2>&1 || {
+		tail_log "$LOG_DIR/initdb.log"
+		die "$3"
+	}
+}
+
 pg_start() {
 	local dir data bin log sock pid
 	dir=$(pg_dir)
@@ -130,11 +140,7 @@ pg_start() {
 			die "$data exists but holds no cluster (an interrupted initdb?); remove it and retry"
 		fi
 		say "creating PostgreSQL cluster in $data ($bin)"
-		as_pg "$bin/initdb" -D "$data" -U events -A peer -E UTF8 --locale=C \
-			>>"$LOG_DIR/initdb.log" 2>&1 || {
-			tail_log "$LOG_DIR/initdb.log"
-			die "initdb failed"
-		}
+		pg_initdb "$bin" "$data" "initdb failed"
 	fi
 	pg_auth "$data"
 	log=$(pg_logfile)
@@ -167,6 +173,7 @@ pg_tuning() {
 		sb=${sb}MB
 	fi
 	printf -- "-c shared_buffers=%s -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_compression=on" "$sb"
+	citus_pg_settings
 }
 
 pg_ensure_db() {
@@ -195,7 +202,13 @@ pg_stop() {
 pg_login_roles() {
 	local psql
 	psql=$(pg_bin "$(pg_dir)/data")/psql
-	"$psql" -X -q -v ON_ERROR_STOP=1 "$(embedded_url)" >/dev/null <<'SQL' || die "could not create the login roles"
+	"$psql" -X -q -v ON_ERROR_STOP=1 "$(embedded_url)" >/dev/null <<<"$PG_LOGIN_ROLES_SQL" || die "could not create the login roles"
+	citus_login_roles
+	write_service_file
+}
+
+PG_LOGIN_ROLES_SQL=$(
+	cat <<'SQL'
 SET client_min_messages = warning;
 DO $$
 BEGIN
@@ -212,8 +225,7 @@ ALTER ROLE events_ro SET default_transaction_read_only = on;
 GRANT events_writer TO events_app;
 GRANT events_reader TO events_ro;
 SQL
-	write_service_file
-}
+)
 
 # write_service_file: a libpq service file naming the embedded database, for the command-line
 # tools (import_events, migrate, psql): "events" is the service role, "events_owner" the owner.

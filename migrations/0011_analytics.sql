@@ -1,4 +1,4 @@
--- 0008_analytics: statistics in any time zone, per event type, over rolling windows, and
+-- 0011_analytics: statistics in any time zone, per event type, over rolling windows, and
 -- retention from a start event to a return event, answered from summaries (ADR 7).
 --
 -- Every zone offset in use is a multiple of 15 minutes, so a local day is a union of
