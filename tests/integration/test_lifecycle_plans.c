@@ -107,7 +107,7 @@ Test(lifecycle_plans, prune_deletes_through_the_primary_key, .init = it_db_init,
 			  " WHERE occurred_at < now() - make_interval(days => $1::int)"
 			  " ORDER BY occurred_at, event_id LIMIT 10000))";
 	const char *days = "30";
-	PGresult *r = db_query(it_db, sql, 1, &days);
+	PGresult *r = it_db_query(it_db, sql, 1, &days);
 	int keyed = 0, joins = 0;
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *line = PQgetvalue(r, i, 0);
