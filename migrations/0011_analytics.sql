@@ -14,18 +14,20 @@
 --   type_counts    events per (level, bucket, type)
 --   user_firsts    each user's first quarter, overall ('') and per event type
 --
--- Writes are insert-only: a trigger on events appends each stored event's (user, quarter,
--- type) to analytics_pending, in the writer's transaction. Folding the pending rows into the
--- summaries (analytics_compact, whose rows the worker edits and hands to analytics_store) is
--- done by one compactor at a time, under an advisory lock: by every zone-aware read before it
--- reads (so answers stay exact), by the loader at its end and by migrate after this
--- migration. A bitmap is so rewritten once per fold, not once per write; and one writer per
--- row needs no stripes, so a block is one row to read.
+-- Writes are insert-only: every writer of events appends each new event's (user, quarter,
+-- type) to analytics_pending in its own transaction (the merges, redefined below with that one
+-- statement added; not a trigger, which Citus would refuse on a distributed events). Folding
+-- the pending rows into the summaries (analytics_compact, whose rows the worker edits and
+-- hands to analytics_store) is done by one compactor at a time, under an advisory lock: by
+-- every zone-aware read before it reads (so answers stay exact), by the supervisor on a
+-- schedule, and by migrate after this migration. A bitmap is so rewritten once per fold, not
+-- once per write; and one writer per row needs no stripes, so a block is one row to read.
 --
--- Erasure (analytics_erase, after erase_user in the same transaction) removes the user's key
--- from every set that can hold it. The quarters and types of a user's deleted events come
--- from pruned_quarters, which a trigger on DELETE FROM events fills (prune and erase alike):
--- raw events past the horizon are gone, their quarters are kept there.
+-- Erasure (analytics_erase, before erase_user in the same transaction) removes the user's key
+-- from every set that can hold it: the quarters and types of the user's events are read from
+-- events and, for events already pruned, from pruned_quarters, which prune_raw_events fills.
+-- On a Citus cluster every table here is a plain table of the coordinator (store_distribution),
+-- like the counters of 0003: a read stays one local index probe per block.
 
 -- The compactor's advisory lock (an arbitrary constant: 'anal' in ASCII).
 CREATE FUNCTION analytics_lock_key() RETURNS bigint
@@ -76,25 +78,6 @@ CREATE TABLE pruned_quarters (
     events     bigint  NOT NULL,
     PRIMARY KEY (user_id, q, event_type)
 );
-
-CREATE FUNCTION analytics_note_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO analytics_pending (user_id, q, event_type)
-    SELECT user_id, floor(extract(epoch FROM occurred_at) / 900)::integer, event_type
-    FROM fresh;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION analytics_note_delete() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO pruned_quarters AS p (user_id, q, event_type, events)
-    SELECT user_id, floor(extract(epoch FROM occurred_at) / 900)::integer, event_type, count(*)
-    FROM gone GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (user_id, q, event_type) DO UPDATE SET events = p.events + EXCLUDED.events;
-    RETURN NULL;
-END $$;
 
 -- The block of level l holding quarter q (floor, also before 1970).
 CREATE FUNCTION qblock(q integer, l integer) RETURNS integer
@@ -312,9 +295,9 @@ LANGUAGE sql SET jit = off AS $$
     ON CONFLICT (level, event_type, bucket) DO UPDATE SET users = EXCLUDED.users;
 $$;
 
--- Erasure, after erase_user(p_user, ...) in the same transaction: forgets the user's key and
--- first quarters, takes its folded events out of type_counts, and returns every set row that
--- can hold the key (to edit and store as analytics_compact's).
+-- Erasure, before erase_user(p_user, ...) in the same transaction: forgets the user's key
+-- and first quarters, takes its folded events out of type_counts, and returns every set row
+-- that can hold the key (to edit and store as analytics_compact's).
 CREATE FUNCTION analytics_erase(p_user text)
 RETURNS TABLE (kind "char", level smallint, event_type text, bucket integer, users bytea,
                rm integer[], add integer[])
@@ -322,12 +305,21 @@ LANGUAGE plpgsql SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     k integer;
+    l_q integer[]; l_type text[]; l_n bigint[];
     d_q integer[]; d_type text[]; d_n bigint[];
 BEGIN
+    -- erase_user's lock, taken first: no merge adds an event (or a pending row) of the user
+    -- between what is read here and erase_user's DELETE
+    LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;
     PERFORM pg_advisory_xact_lock(analytics_lock_key());
     DELETE FROM user_keys u WHERE u.user_id = p_user COLLATE "C" RETURNING u.ukey INTO k;
-    -- the user's folded events per (quarter, type): its deleted events (erase_user's DELETE
-    -- and earlier prunes put them in pruned_quarters) less those still pending
+    -- the user's stored events per (quarter, type), read on their own (on a cluster a
+    -- statement may not join the shards of events with the coordinator's tables)
+    SELECT array_agg(x.q), array_agg(x.ty), array_agg(x.n) INTO l_q, l_type, l_n
+    FROM (SELECT floor(extract(epoch FROM e.occurred_at) / 900)::integer AS q,
+                 e.event_type AS ty, count(*) AS n
+          FROM events e WHERE e.user_id = p_user COLLATE "C" GROUP BY 1, 2) x;
+    -- its folded events: those stored and those pruned, less those still pending
     WITH p AS (
         DELETE FROM analytics_pending x WHERE x.user_id = p_user COLLATE "C"
         RETURNING x.q, x.event_type
@@ -337,6 +329,7 @@ BEGIN
     ), f AS (
         SELECT a.q, a.ty, sum(a.n)::bigint AS n FROM (
             SELECT g.q, g.event_type AS ty, g.events AS n FROM g
+            UNION ALL SELECT l.q, l.ty, l.n FROM unnest(l_q, l_type, l_n) l(q, ty, n)
             UNION ALL SELECT p.q, p.event_type, -1 FROM p) a
         GROUP BY a.q, a.ty HAVING sum(a.n) > 0
     )
@@ -379,10 +372,299 @@ END $$;
 -- Events stored before this migration go through the same fold (migrate runs it right after).
 LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;
 
-CREATE TRIGGER analytics_pending AFTER INSERT ON events
-    REFERENCING NEW TABLE AS fresh FOR EACH STATEMENT EXECUTE FUNCTION analytics_note_insert();
-CREATE TRIGGER analytics_pruned AFTER DELETE ON events
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION analytics_note_delete();
+-- The writers of events feed the summaries themselves (no trigger: Citus distributes no table
+-- that has one). The bodies are those of 0006 (the single-node merge, renamed
+-- ingest_merge_single by 0007), 0007 (the cluster's merge) and 0010 (prune), each with one
+-- statement added where marked "0011"; a later change to one of them is made here too.
+
+CREATE OR REPLACE FUNCTION ingest_merge_single(p_stripe integer, p_skip_stored boolean) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    n bigint;
+    e_day date[]; e_user text[]; e_type text[];   -- the events that were new
+    e_q integer[];                                -- their 15-minute quarters (0011)
+    p_user text[]; p_day date[];                  -- the (user, day) pairs that were new
+    r_user text[]; r_first date[];                -- users inserted, or moved to an earlier day
+BEGIN
+    WITH ins AS (
+        INSERT INTO events (event_id, occurred_at, user_id, event_type, properties)
+        SELECT DISTINCT ON (s.event_id) s.event_id, s.occurred_at, s.user_id, s.event_type,
+               s.properties
+        FROM ingest_stage s
+        -- a scalar subquery, not NOT EXISTS: the planner must not turn it into an anti join
+        -- that reads the whole events table (and OR stops at NOT p_skip_stored when true)
+        WHERE NOT p_skip_stored OR (SELECT true FROM events e WHERE e.event_id = s.event_id) IS NULL
+        ORDER BY s.event_id, s.ord
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING occurred_at, user_id, event_type
+    )
+    SELECT count(*), array_agg((occurred_at AT TIME ZONE 'UTC')::date), array_agg(user_id),
+           array_agg(event_type), array_agg(floor(extract(epoch FROM occurred_at) / 900)::integer)
+    INTO n, e_day, e_user, e_type, e_q FROM ins;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    -- 0011: the new events wait here for the next fold into the zone-aware summaries
+    INSERT INTO analytics_pending (user_id, q, event_type)
+    SELECT * FROM unnest(e_user, e_q, e_type);
+
+    PERFORM set_config('events.merge_version', '3', true);
+    WITH p AS (
+        INSERT INTO user_days (user_id, day)
+        SELECT DISTINCT u COLLATE "C", d FROM unnest(e_user, e_day) t(u, d) ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, day
+    )
+    SELECT array_agg(user_id), array_agg(day) INTO p_user, p_day FROM p;
+
+    -- Every user with a new day is locked here (ON CONFLICT DO UPDATE locks the row even when
+    -- its WHERE is false); the rows that come back were inserted or moved earlier.
+    WITH u AS (
+        INSERT INTO users AS x (user_id, first_day)
+        SELECT u, min(d) FROM unnest(p_user, p_day) t(u, d) GROUP BY u ORDER BY u COLLATE "C"
+        ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
+            WHERE EXCLUDED.first_day < x.first_day
+        RETURNING x.user_id, x.first_day
+    )
+    SELECT array_agg(user_id), array_agg(first_day) INTO r_user, r_first FROM u;
+
+    INSERT INTO daily_users AS d (day, stripe, users)
+    SELECT t.d, p_stripe, count(*) FROM unnest(p_day) t(d) GROUP BY t.d ORDER BY t.d
+    ON CONFLICT (day, stripe) DO UPDATE SET users = d.users + EXCLUDED.users;
+
+    -- The retention cells. This statement sees every transaction that held these users' locks
+    -- before us. The week buckets a day opens: retention_week_starts().
+    INSERT INTO retention_cells AS c (period, cohort, active, stripe, users)
+    WITH pairs AS (
+        SELECT u AS user_id, d AS day FROM unnest(p_user, p_day) t(u, d)
+    ), rebuilt AS (
+        SELECT u AS user_id, f AS first_day FROM unnest(r_user, r_first) t(u, f)
+    ),
+    -- Users whose cohort stayed: each new day d opens the buckets that hold no earlier day of
+    -- the user and no stored day after d. Reads at most 13 days around each new day.
+    pu AS (
+        SELECT p.user_id, array_agg(p.day) AS days FROM pairs p
+        WHERE NOT EXISTS (SELECT 1 FROM rebuilt r WHERE r.user_id = p.user_id)
+        GROUP BY p.user_id
+    ), nb AS (
+        SELECT u.f, d.day, x.prev_any, x.next_old
+        FROM pu
+        -- OFFSET 0 keeps these lookups per user: flattened, the planner (which has no idea
+        -- how many rows the arrays hold) likes to scan all users or all user_days
+        CROSS JOIN LATERAL (SELECT first_day AS f FROM users WHERE user_id = pu.user_id
+                            OFFSET 0) u
+        CROSS JOIN LATERAL unnest(pu.days) d(day)
+        CROSS JOIN LATERAL (
+            SELECT max(ud.day) FILTER (WHERE ud.day < d.day) AS prev_any,
+                   min(ud.day) FILTER (WHERE ud.day > d.day AND ud.day <> ALL (pu.days)) AS next_old
+            FROM user_days ud
+            WHERE ud.user_id = pu.user_id AND ud.day BETWEEN d.day - 6 AND d.day + 6) x
+    ),
+    -- New and moved users: every day they have goes to the new cohort, and what the old
+    -- cohort held of them (their stored days) is taken back.
+    rn AS (
+        SELECT r.user_id, r.first_day, array_agg(p.day) AS new_days
+        FROM rebuilt r JOIN pairs p ON p.user_id = r.user_id
+        GROUP BY r.user_id, r.first_day
+    ), rd AS (
+        SELECT rn.user_id, rn.first_day AS f, ud.day, ud.day <> ALL (rn.new_days) AS old
+        FROM rn
+        CROSS JOIN LATERAL (SELECT x.day FROM user_days x WHERE x.user_id = rn.user_id
+                            OFFSET 0) ud
+    ), q AS (
+        SELECT f, day, old,
+               lag(day) OVER w AS prev_any,
+               max(day) FILTER (WHERE old) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   AS prev_old,
+               min(day) FILTER (WHERE old) OVER (PARTITION BY user_id) AS old_f
+        FROM rd WINDOW w AS (PARTITION BY user_id ORDER BY day)
+    ),
+    -- Every contribution: a user's day in cohort f, between the user's day before it (prev)
+    -- and the stored day after it whose buckets are already counted (next); sign -1 takes
+    -- back what the old cohort of a moved user held.
+    contrib (f, day, prev, next, sign) AS (
+        SELECT f, day, prev_any, next_old, 1 FROM nb
+        UNION ALL
+        SELECT f, day, prev_any, NULL::date, 1 FROM q
+        UNION ALL
+        SELECT old_f, day, prev_old, NULL::date, -1 FROM q WHERE old
+    ), deltas (period, cohort, active, delta) AS (
+        SELECT 1, f, day, sign FROM contrib
+        UNION ALL
+        SELECT 7, retention_bucket(f, s), s, sign
+        FROM contrib CROSS JOIN LATERAL retention_week_starts(day, prev, next) s
+    )
+    SELECT period, cohort, active, p_stripe, sum(delta) FROM deltas
+    GROUP BY period, cohort, active HAVING sum(delta) <> 0 ORDER BY period, cohort, active
+    ON CONFLICT (period, cohort, active, stripe) DO UPDATE SET users = c.users + EXCLUDED.users;
+
+    INSERT INTO daily_event_types AS t (day, event_type, stripe, events)
+    SELECT d, ty, p_stripe, count(*) FROM unnest(e_day, e_type) x(d, ty)
+    GROUP BY d, ty ORDER BY d, ty COLLATE "C"
+    ON CONFLICT (day, event_type, stripe) DO UPDATE SET events = t.events + EXCLUDED.events;
+
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION ingest_merge_distributed(p_stripe integer, p_skip_stored boolean) RETURNS bigint
+LANGUAGE plpgsql SET jit = off SET citus.multi_shard_modify_mode = 'sequential'
+SET citus.max_adaptive_executor_pool_size = 1 SET citus.enable_deadlock_prevention = off AS $$
+DECLARE
+    n bigint;
+    e_day date[]; e_user text[]; e_type text[];   -- the events that were new
+    e_q integer[];                                -- their 15-minute quarters (0011)
+    p_user text[]; p_day date[];                  -- the (user, day) pairs that were new
+    r_user text[]; r_first date[];                -- users inserted, or moved to an earlier day
+    u_user text[]; u_first date[];                -- first days of the users with new pairs
+    d_user text[]; d_day date[];                  -- their stored days that the cells read
+    d_lo date; d_hi date;
+BEGIN
+    WITH ins AS (
+        INSERT INTO events (event_id, occurred_at, user_id, event_type, properties)
+        SELECT DISTINCT ON (s.event_id) s.event_id, s.occurred_at, s.user_id, s.event_type,
+               s.properties
+        FROM ingest_stage s
+        ORDER BY s.event_id, s.ord
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING occurred_at, user_id, event_type
+    )
+    SELECT count(*), array_agg((occurred_at AT TIME ZONE 'UTC')::date), array_agg(user_id),
+           array_agg(event_type), array_agg(floor(extract(epoch FROM occurred_at) / 900)::integer)
+    INTO n, e_day, e_user, e_type, e_q FROM ins;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    -- 0011: the new events wait here for the next fold into the zone-aware summaries
+    INSERT INTO analytics_pending (user_id, q, event_type)
+    SELECT * FROM unnest(e_user, e_q, e_type);
+
+    WITH p AS (
+        INSERT INTO user_days (user_id, day)
+        SELECT DISTINCT u COLLATE "C", d FROM unnest(e_user, e_day) t(u, d) ORDER BY 1, 2
+        ON CONFLICT DO NOTHING
+        RETURNING user_id, day
+    )
+    SELECT array_agg(user_id), array_agg(day) INTO p_user, p_day FROM p;
+    IF p_user IS NULL THEN
+        p_user := '{}'; p_day := '{}';
+    END IF;
+
+    WITH u AS (
+        INSERT INTO users AS x (user_id, first_day)
+        SELECT u, min(d) FROM unnest(p_user, p_day) t(u, d) GROUP BY u ORDER BY u COLLATE "C"
+        ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
+            WHERE EXCLUDED.first_day < x.first_day
+        RETURNING x.user_id, x.first_day
+    )
+    SELECT array_agg(user_id), array_agg(first_day) INTO r_user, r_first FROM u;
+
+    INSERT INTO daily_users AS d (day, stripe, users)
+    SELECT t.d, p_stripe, count(*) FROM unnest(p_day) t(d) GROUP BY t.d ORDER BY t.d
+    ON CONFLICT (day, stripe) DO UPDATE SET users = d.users + EXCLUDED.users;
+
+    -- What the cells read, under the users' locks taken above: the first day of every user
+    -- with a new pair, all days of the rebuilt users, the others' days near the new ones.
+    SELECT min(x) - 6, max(x) + 6 INTO d_lo, d_hi FROM unnest(p_day) x;
+    SELECT array_agg(user_id), array_agg(first_day) INTO u_user, u_first
+    FROM users WHERE user_id = ANY (p_user);
+    SELECT array_agg(user_id), array_agg(day) INTO d_user, d_day
+    FROM user_days
+    WHERE user_id = ANY (r_user) OR (user_id = ANY (p_user) AND day BETWEEN d_lo AND d_hi);
+
+    -- The cells as in 0003, from the arrays (hash joins, not per-user lookups).
+    INSERT INTO retention_cells AS c (period, cohort, active, stripe, users)
+    WITH pairs AS (
+        SELECT u AS user_id, d AS day FROM unnest(p_user, p_day) t(u, d)
+    ), rebuilt AS (
+        SELECT u AS user_id, f AS first_day FROM unnest(r_user, r_first) t(u, f)
+    ), su AS (
+        SELECT u AS user_id, f FROM unnest(u_user, u_first) t(u, f)
+    ), sd AS (
+        SELECT t.u AS user_id, t.d AS day,
+               EXISTS (SELECT 1 FROM pairs q WHERE q.user_id = t.u AND q.day = t.d) AS is_new
+        FROM unnest(d_user, d_day) t(u, d)
+    ),
+    -- Users whose cohort stayed: each new day opens the buckets that hold no earlier day of
+    -- the user and no stored day after it.
+    nb AS (
+        SELECT su.f, p.day, max(sd.day) FILTER (WHERE sd.day < p.day) AS prev,
+               min(sd.day) FILTER (WHERE sd.day > p.day AND NOT sd.is_new) AS next
+        FROM pairs p
+        JOIN su ON su.user_id = p.user_id
+        LEFT JOIN sd ON sd.user_id = p.user_id AND sd.day BETWEEN p.day - 6 AND p.day + 6
+        WHERE NOT EXISTS (SELECT 1 FROM rebuilt r WHERE r.user_id = p.user_id)
+        GROUP BY p.user_id, su.f, p.day
+    ),
+    -- New and moved users: every day they have goes to the new cohort, and what the old
+    -- cohort held of them (their stored days) is taken back.
+    rd AS (
+        SELECT r.user_id, r.first_day AS f, sd.day, NOT sd.is_new AS old
+        FROM rebuilt r JOIN sd ON sd.user_id = r.user_id
+    ), q AS (
+        SELECT f, day, old,
+               lag(day) OVER w AS prev_any,
+               max(day) FILTER (WHERE old) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   AS prev_old,
+               min(day) FILTER (WHERE old) OVER (PARTITION BY user_id) AS old_f
+        FROM rd WINDOW w AS (PARTITION BY user_id ORDER BY day)
+    ),
+    -- the week buckets each day opens: retention_week_starts() (0006)
+    contrib (f, day, prev, next, sign) AS (
+        SELECT f, day, prev, next, 1 FROM nb
+        UNION ALL
+        SELECT f, day, prev_any, NULL::date, 1 FROM q
+        UNION ALL
+        SELECT old_f, day, prev_old, NULL::date, -1 FROM q WHERE old
+    ), deltas (period, cohort, active, delta) AS (
+        SELECT 1, f, day, sign FROM contrib
+        UNION ALL
+        SELECT 7, retention_bucket(f, s), s, sign
+        FROM contrib CROSS JOIN LATERAL retention_week_starts(day, prev, next) s
+    )
+    SELECT period, cohort, active, p_stripe, sum(delta) FROM deltas
+    GROUP BY period, cohort, active HAVING sum(delta) <> 0 ORDER BY period, cohort, active
+    ON CONFLICT (period, cohort, active, stripe) DO UPDATE SET users = c.users + EXCLUDED.users;
+
+    INSERT INTO daily_event_types AS t (day, event_type, stripe, events)
+    SELECT d, ty, p_stripe, count(*) FROM unnest(e_day, e_type) x(d, ty)
+    GROUP BY d, ty ORDER BY d, ty COLLATE "C"
+    ON CONFLICT (day, event_type, stripe) DO UPDATE SET events = t.events + EXCLUDED.events;
+
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION prune_raw_events(p_days integer, p_batch integer) RETURNS bigint
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    n bigint;
+    e_user text[]; e_day date[]; e_type text[];
+    e_q integer[];
+BEGIN
+    WITH del AS (
+        DELETE FROM events
+        WHERE event_id = ANY (ARRAY(
+            SELECT event_id FROM events
+            WHERE occurred_at < now() - make_interval(days => p_days) - interval '1 hour'
+            ORDER BY occurred_at, event_id LIMIT p_batch))
+        RETURNING user_id, occurred_at, event_type
+    )
+    SELECT count(*), array_agg(user_id), array_agg((occurred_at AT TIME ZONE 'UTC')::date),
+           array_agg(event_type), array_agg(floor(extract(epoch FROM occurred_at) / 900)::integer)
+    INTO n, e_user, e_day, e_type, e_q FROM del;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    -- 0011: the quarters of the raw events that go, for a later erasure of their users
+    INSERT INTO pruned_quarters AS p (user_id, q, event_type, events)
+    SELECT u, q, ty, count(*) FROM unnest(e_user, e_q, e_type) x(u, q, ty)
+    GROUP BY u, q, ty ORDER BY u COLLATE "C", q, ty COLLATE "C"
+    ON CONFLICT (user_id, q, event_type) DO UPDATE SET events = p.events + EXCLUDED.events;
+    INSERT INTO pruned_user_types AS p (user_id, day, event_type, events)
+    SELECT u, d, ty, count(*) FROM unnest(e_user, e_day, e_type) x(u, d, ty)
+    GROUP BY u, d, ty ORDER BY u COLLATE "C", d, ty COLLATE "C"
+    ON CONFLICT (user_id, day, event_type) DO UPDATE SET events = p.events + EXCLUDED.events;
+    RETURN n;
+END $$;
 
 INSERT INTO analytics_pending (user_id, q, event_type)
 SELECT user_id, floor(extract(epoch FROM occurred_at) / 900)::integer, event_type FROM events;
@@ -396,3 +678,13 @@ BEGIN
             analytics_store("char"[], smallint[], text[], integer[], text[]) TO events_writer;
     END IF;
 END $$;
+
+-- On a cluster (0007): every table above is a plain table of the coordinator.
+INSERT INTO store_distribution VALUES
+    ('user_keys',         'coordinator', NULL, NULL, 10),
+    ('user_firsts',       'coordinator', NULL, NULL, 11),
+    ('type_counts',       'coordinator', NULL, NULL, 12),
+    ('activity_sets',     'coordinator', NULL, NULL, 13),
+    ('cohort_sets',       'coordinator', NULL, NULL, 14),
+    ('analytics_pending', 'coordinator', NULL, NULL, 15),
+    ('pruned_quarters',   'coordinator', NULL, NULL, 16);
