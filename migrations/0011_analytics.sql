@@ -106,17 +106,15 @@ BEGIN
     RETURN extract(epoch FROM t)::bigint;
 END $$;
 
--- Local days d0 .. d0 + n - 1 in tz as blocks: (i, level, bucket) with day i the union of its
--- blocks. A day whose bounds are not on a quarter hour (local mean time, before a zone took a
--- standard offset) raises 22009, which the worker answers with 422.
-CREATE FUNCTION stats_day_blocks(tz text, d0 date, n integer)
-RETURNS TABLE (i integer, level smallint, bucket integer)
+-- Local days d0 .. d0 + n - 1 in tz as ranges of quarters [q0, q1). A day whose bounds are
+-- not on a quarter hour (local mean time, before a zone took a standard offset) raises 22009,
+-- which the worker answers with 422.
+CREATE FUNCTION stats_day_bounds(tz text, d0 date, n integer)
+RETURNS TABLE (i integer, q0 integer, q1 integer)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     s bigint := local_day_start(tz, d0);
     e bigint;
-    x integer;
-    hi integer;
 BEGIN
     FOR k IN 0 .. n - 1 LOOP
         e := local_day_start(tz, d0 + k + 1);
@@ -124,42 +122,112 @@ BEGIN
             RAISE EXCEPTION 'day % in % does not start on a quarter hour', d0 + k, tz
                 USING ERRCODE = 'invalid_time_zone_displacement_value';
         END IF;
-        x := s / 900;
-        hi := e / 900;
         i := k;
-        WHILE x < hi LOOP
-            IF qblock(x, 24) = x AND x + 24 <= hi THEN
-                level := 24;
-            ELSIF qblock(x, 4) = x AND x + 4 <= hi THEN
-                level := 4;
-            ELSE
-                level := 1;
-            END IF;
-            bucket := x;
-            RETURN NEXT;
-            x := x + level;
-        END LOOP;
+        q0 := s / 900;
+        q1 := e / 900;
+        RETURN NEXT;
         s := e;
     END LOOP;
 END $$;
 
--- The sets of local days d0 .. d0 + n - 1: (day index, a bitmap), one row per block that the
--- reader unions. kind 'a' = activity_sets, 'c' = cohort_sets.
--- Nested loops over the primary key: the planner knows nothing of the blocks' count.
-CREATE FUNCTION stats_sets(kind "char", tz text, d0 date, n integer, ty text)
-RETURNS TABLE (i integer, users bytea)
+-- The quarters [q0, q1) as the fewest aligned blocks of the three levels: (level, bucket).
+CREATE FUNCTION stats_range_blocks(q0 integer, q1 integer)
+RETURNS TABLE (level smallint, bucket integer)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    x integer := q0;
+BEGIN
+    WHILE x < q1 LOOP
+        IF qblock(x, 24) = x AND x + 24 <= q1 THEN
+            level := 24;
+        ELSIF qblock(x, 4) = x AND x + 4 <= q1 THEN
+            level := 4;
+        ELSE
+            level := 1;
+        END IF;
+        bucket := x;
+        RETURN NEXT;
+        x := x + level;
+    END LOOP;
+END $$;
+
+-- Local days d0 .. d0 + n - 1 in tz as blocks: (i, level, bucket), day i the union of its
+-- blocks.
+CREATE FUNCTION stats_day_blocks(tz text, d0 date, n integer)
+RETURNS TABLE (i integer, level smallint, bucket integer)
+LANGUAGE sql STABLE AS $$
+    SELECT d.i, b.level, b.bucket
+    FROM stats_day_bounds(tz, d0, n) d CROSS JOIN LATERAL stats_range_blocks(d.q0, d.q1) b
+$$;
+
+-- Whole local days already unioned, by their quarters [q0, q1): a cache of what a reader
+-- computed from the blocks, shared by every worker and every zone whose day has those bounds.
+-- n is the union's size (a DAU answer needs no bitmap). A fold that edits a block deletes the
+-- days that overlap it (analytics_store); a reader stores a day only if no fold committed
+-- since it read the blocks (analytics_gen, checked under the compactor's lock: day_sets_store).
+CREATE TABLE day_sets (
+    kind       "char"  NOT NULL,
+    event_type text    COLLATE "C" NOT NULL,
+    q0         integer NOT NULL,
+    q1         integer NOT NULL,
+    n          integer NOT NULL,
+    users      bytea   NOT NULL,
+    PRIMARY KEY (kind, event_type, q0, q1)
+);
+-- Bumped by every fold or erasure that edits a set, in its transaction.
+CREATE TABLE analytics_gen (g bigint NOT NULL);
+INSERT INTO analytics_gen VALUES (0);
+
+-- The sets of local days d0 .. d0 + n - 1 (kind 'a' = activity_sets, 'c' = cohort_sets):
+-- for a day in day_sets one row (cached, its size n, and its bitmap when p_sets), else one
+-- row per block that the reader unions (not cached). g: analytics_gen before the blocks were
+-- read, for day_sets_store. Nested loops over the primary keys: the planner knows nothing of
+-- the days' count.
+CREATE FUNCTION stats_sets(p_kind "char", tz text, d0 date, n integer, ty text, p_sets boolean)
+RETURNS TABLE (i integer, q0 integer, q1 integer, cached boolean, size integer, users bytea,
+               g bigint)
 LANGUAGE plpgsql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
     SET enable_seqscan = off AS $$
+#variable_conflict use_column
+DECLARE
+    gen bigint := (SELECT a.g FROM analytics_gen a);
 BEGIN
-    IF kind = 'a' THEN
-        RETURN QUERY SELECT b.i, s.users FROM stats_day_blocks(tz, d0, n) b
-            JOIN activity_sets s ON s.level = b.level AND s.event_type = ty
-                AND s.bucket = b.bucket;
-    ELSE
-        RETURN QUERY SELECT b.i, s.users FROM stats_day_blocks(tz, d0, n) b
-            JOIN cohort_sets s ON s.level = b.level AND s.event_type = ty
-                AND s.bucket = b.bucket;
+    RETURN QUERY
+    WITH d AS MATERIALIZED (SELECT * FROM stats_day_bounds(tz, d0, n)),
+    hit AS MATERIALIZED (
+        SELECT d.i, d.q0, d.q1, c.n, c.users FROM d JOIN day_sets c
+            ON c.kind = p_kind AND c.event_type = ty AND c.q0 = d.q0 AND c.q1 = d.q1
+    ), miss AS (
+        SELECT d.i, d.q0, d.q1, b.level, b.bucket FROM d
+        CROSS JOIN LATERAL stats_range_blocks(d.q0, d.q1) b
+        WHERE NOT EXISTS (SELECT FROM hit h WHERE h.i = d.i)
+    )
+    SELECT h.i, h.q0, h.q1, true, h.n, CASE WHEN p_sets THEN h.users END, gen FROM hit h
+    UNION ALL
+    SELECT m.i, m.q0, m.q1, false, NULL::integer, s.users, gen
+    FROM miss m JOIN activity_sets s
+        ON p_kind = 'a' AND s.level = m.level AND s.event_type = ty AND s.bucket = m.bucket
+    UNION ALL
+    SELECT m.i, m.q0, m.q1, false, NULL::integer, s.users, gen
+    FROM miss m JOIN cohort_sets s
+        ON p_kind = 'c' AND s.level = m.level AND s.event_type = ty AND s.bucket = m.bucket;
+END $$;
+
+-- Stores the local days a reader unioned (bitmaps as hex), unless a fold or an erasure
+-- edited a set since it read them (p_g is no longer analytics_gen): taken under the
+-- compactor's lock, shared, so none runs between the check and the insert.
+CREATE FUNCTION day_sets_store(p_g bigint, p_kind "char", ty text, q0s integer[],
+                               q1s integer[], ns integer[], hex text[]) RETURNS void
+LANGUAGE plpgsql SET jit = off AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(analytics_lock_key());
+    IF (SELECT g FROM analytics_gen) <> p_g THEN
+        RETURN;
     END IF;
+    INSERT INTO day_sets (kind, event_type, q0, q1, n, users)
+    SELECT p_kind, ty, v.a, v.b, v.n, decode(v.h, 'hex')
+    FROM unnest(q0s, q1s, ns, hex) v(a, b, n, h)
+    ON CONFLICT DO NOTHING;
 END $$;
 
 -- Top event types over local days d0 .. d0 + n - 1.
@@ -279,7 +347,7 @@ BEGIN
 END $$;
 
 -- Stores the edited bitmaps (hex of the portable serialization) that analytics_compact or
--- analytics_erase handed out in this transaction.
+-- analytics_erase handed out in this transaction; forgets the cached days they change.
 CREATE FUNCTION analytics_store(kinds "char"[], levels smallint[], types text[], buckets integer[],
                                 hex text[]) RETURNS void
 LANGUAGE sql SET jit = off AS $$
@@ -293,6 +361,13 @@ LANGUAGE sql SET jit = off AS $$
     FROM unnest(kinds, levels, types, buckets, hex) v(k, l, t, b, h)
     WHERE v.k = 'c'
     ON CONFLICT (level, event_type, bucket) DO UPDATE SET users = EXCLUDED.users;
+    -- the cached days that overlap an edited block (a day spans at most 100 quarters)
+    DELETE FROM day_sets d
+    USING (SELECT DISTINCT v.k, v.t, v.b, v.b + v.l AS e
+           FROM unnest(kinds, levels, types, buckets) v(k, l, t, b)) x
+    WHERE d.kind = x.k AND d.event_type = x.t COLLATE "C" AND d.q0 > x.b - 100
+        AND d.q0 < x.e AND d.q1 > x.b;
+    UPDATE analytics_gen SET g = g + 1;
 $$;
 
 -- Erasure, before erase_user(p_user, ...) in the same transaction: forgets the user's key
@@ -687,4 +762,6 @@ INSERT INTO store_distribution VALUES
     ('activity_sets',     'coordinator', NULL, NULL, 13),
     ('cohort_sets',       'coordinator', NULL, NULL, 14),
     ('analytics_pending', 'coordinator', NULL, NULL, 15),
-    ('pruned_quarters',   'coordinator', NULL, NULL, 16);
+    ('pruned_quarters',   'coordinator', NULL, NULL, 16),
+    ('day_sets',          'coordinator', NULL, NULL, 17),
+    ('analytics_gen',     'coordinator', NULL, NULL, 18);

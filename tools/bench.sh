@@ -72,6 +72,12 @@ SVC_POOL=$(cat "$SVC_DIR/run/pool.pid")
 say "loading $FILE"
 IMPORT=$("$BUILD/import_events" "$FILE" | tail -n 1)
 say "import: $IMPORT"
+# the zone-aware summaries: what the supervisor's fold has not done yet when the load ends
+# (migrate folds whatever is pending, then exits)
+FOLD_T0=$(date +%s%N)
+"$BUILD/migrate" >/dev/null
+FOLD_MS=$((($(date +%s%N) - FOLD_T0) / 1000000))
+say "pending events folded $FOLD_MS ms after the load ended"
 psql -X -q "$DATABASE_URL" -c "VACUUM ANALYZE" >/dev/null
 
 mkdir -p "$HELLO_BUILD"
@@ -164,7 +170,7 @@ pgv=$(psql -X -tAq "$DATABASE_URL" -c "SHOW server_version")
 	echo "# make bench — $(date -u +%Y-%m-%d)"
 	echo
 	echo "Machine: $(nproc) cores ($cpu), $mem RAM, $(uname -sr); PostgreSQL $pgv, $(nginx -v 2>&1 | sed 's/.*: //'), libfcgi $(dpkg-query -W -f='${Version}' libfcgi-bin 2>/dev/null || dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null || echo '?')."
-	echo "Data: $ROWS generated events ($USERS users, 2025), loaded with import_events: \`$IMPORT\`."
+	echo "Data: $ROWS generated events ($USERS users, 2025), loaded with import_events: \`$IMPORT\`; the zone-aware summaries of the load were all folded $FOLD_MS ms after it ended (the supervisor folds every 2 s while it runs)."
 	echo "Load: wrk, 1 thread pinned to CPU $BENCH_CPU with taskset, $CONNS connections (ingest_batch_1000: 4), $DURATION per row,"
 	echo "on the same 2-core machine as nginx, $WORKERS workers and PostgreSQL. Ratio = req/s over the hello-world row."
 	echo

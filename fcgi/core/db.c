@@ -37,7 +37,11 @@ static const struct stmt statements[] = {
 			" FROM analytics_erase($1)"},
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"
 			" $4::int[], $5::text[])"},
-    {"analytics_sets", "SELECT i, users FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5)"},
+    {"analytics_sets", "SELECT i, q0, q1, cached, size, users, g"
+		       " FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5, $6::boolean)"},
+    {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
+			     " $5::int[], $6::int[], $7::text[])"},
+    {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},
     {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */

@@ -107,10 +107,14 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
 			       int64_t *counts) __attribute__((warn_unused_result));
 
 /* Folds every pending event (stored, not yet in the zone-aware summaries) into them, in
- * transactions of a bounded size; *folded = how many of those found something. Readers call it
- * before reading; the loader at its end; migrate after migration 0011 (the events stored before
- * it). */
+ * transactions of a bounded size; *folded = how many of those found something. The supervisor's
+ * "--fold" runs it every 2 s, readers before reading; migrate after migration 0011 (the events
+ * stored before it). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
+    __attribute__((warn_unused_result));
+/* db_analytics_compact when something is pending (one cheap probe otherwise): the
+ * supervisor's "--fold" and every zone-aware read. *folded: transactions that folded. */
+enum db_status db_analytics_fold_pending(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
 
 /* migrate's last step: db_analytics_compact when migration 0011 is applied (a migrations

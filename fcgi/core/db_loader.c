@@ -79,9 +79,8 @@ db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
 void
 db_loader_end(struct db *db, int dry_run)
 {
-	int64_t folded;
+	/* the loaded events wait in analytics_pending for the supervisor's fold (every 2 s) or
+	 * the next zone-aware read, whichever comes first (ADR 7) */
 	if (dry_run)
 		db_rollback(db);
-	else if (db->conn && db_analytics_compact(db, &folded) != DB_OK) /* a read folds them */
-		log_msg(LOGL_WARN, "db", "folding the loaded events failed: %s", db_last_error(db));
 }

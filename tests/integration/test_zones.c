@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -242,4 +243,106 @@ Test(zones, random_mix_equals_recomputation, .timeout = 300)
 		check_retention_sql(it_db, &(struct stats_q){it_zones[z], "m_view", NULL}, s, 4, 7);
 		check_retention_sql(it_db, &(struct stats_q){it_zones[z], NULL, "m_b a"}, s, 3, 7);
 	}
+}
+
+#define CACHE_FIRST INT64_C(16071) /* 2014-01-01: no other test writes that year */
+
+/* Every route's answers over [CACHE_FIRST, + 9] in zone tz against the recomputation. */
+static void
+check_cache_range(const char *tz)
+{
+	struct stats_q any = {.tz = tz}, buy = {.tz = tz, .type = "c_buy"};
+	check_dau_sql(it_db, &any, CACHE_FIRST, CACHE_FIRST + 9);
+	check_dau_sql(it_db, &buy, CACHE_FIRST, CACHE_FIRST + 9);
+	check_active_sql(it_db, &any, CACHE_FIRST + 3, CACHE_FIRST + 9, 3);
+	check_retention_sql(it_db, &(struct stats_q){tz, "c_open", "c_buy"}, CACHE_FIRST, 6, 1);
+	check_retention_sql(it_db, &any, CACHE_FIRST, 6, 1);
+}
+
+/* Local days are cached whole (day_sets) once read; a late event, an earlier first event and
+ * an erasure must each drop the cached days they change, and a reader that read the blocks
+ * before a fold must not store its (now stale) union. */
+Test(zones, cached_days_follow_writes, .timeout = 120)
+{
+	static const struct at first[] = {
+	    {"2014-01-01T10:00:00Z", "u1", "c_open"}, {"2014-01-02T10:00:00Z", "u1", "c_buy"},
+	    {"2014-01-03T22:00:00Z", "u2", "c_open"}, {"2014-01-05T03:00:00Z", "u2", "c_buy"},
+	    {"2014-01-06T18:20:00Z", "u3", "c_open"}, {"2014-01-08T12:00:00Z", "u3", "c_buy"},
+	};
+	static const struct at late[] = {
+	    /* new users on cached days, one of them first active before u1 */
+	    {"2014-01-02T18:16:00Z", "u4", "c_buy"},
+	    {"2013-12-31T23:00:00Z", "u5", "c_open"},
+	    {"2014-01-04T00:00:00Z", "u5", "c_buy"},
+	};
+	post_ats(first, sizeof first / sizeof first[0]);
+	check_cache_range("Asia/Kathmandu");
+	check_cache_range("UTC");
+	cr_assert_gt(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM day_sets WHERE q0 >= 1388534400 / 900"
+				  " - 96 AND q0 < 1388534400 / 900 + 10 * 96",
+				  0, NULL),
+		     0, "the days read were not cached");
+	post_ats(late, sizeof late / sizeof late[0]);
+	check_cache_range("Asia/Kathmandu");
+	check_cache_range("UTC");
+	it_check_user_sets(it_db);
+
+	/* an erasure: the user's days and cohorts change */
+	char *user = db_scalar_text(
+	    it_db,
+	    "SELECT user_id FROM events WHERE event_type = 'c_buy' ORDER BY occurred_at LIMIT 1", 0,
+	    NULL);
+	cr_assert(user);
+	char path[128];
+	struct http_resp r;
+	snprintf(path, sizeof path, "/users/%s", user);
+	http_request(&r, "DELETE", path, NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, 200, "DELETE %s: %ld %s", path, r.status, r.body);
+	http_resp_free(&r);
+	free(user);
+	check_cache_range("Asia/Kathmandu");
+	it_check_user_sets(it_db);
+
+	/* a store with a generation older than the last fold's is refused */
+	long long g = db_scalar_ll(it_db, "SELECT g FROM analytics_gen", 0, NULL);
+	char stale[32], now[32];
+	snprintf(stale, sizeof stale, "%lld", g - 1);
+	snprintf(now, sizeof now, "%lld", g);
+	static const char *store = "SELECT day_sets_store($1::bigint, 'a', 'c_none', '{7}', '{9}',"
+				   " '{0}', '{3a30000000000000}')";
+	PQclear(it_db_query(it_db, store, 1, (const char *[]){stale}));
+	cr_expect_eq(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM day_sets WHERE event_type = 'c_none'", 0,
+				  NULL),
+		     0, "a stale reader stored its union");
+	PQclear(it_db_query(it_db, store, 1, (const char *[]){now}));
+	cr_expect_eq(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM day_sets WHERE event_type = 'c_none'", 0,
+				  NULL),
+		     1, "a current reader could not store its union");
+	PQclear(it_db_query(it_db, "DELETE FROM day_sets WHERE event_type = 'c_none' RETURNING 1",
+			    0, NULL));
+}
+
+/* Events nobody reads are folded by the supervisor's scheduled run all the same. */
+Test(zones, supervisor_folds_pending_events, .timeout = 120)
+{
+	static const struct at ev[] = {{"2014-03-01T10:00:00Z", "s1", "c_open"},
+				       {"2014-03-01T11:00:00Z", "s2", "c_view"}};
+	post_ats(ev, sizeof ev / sizeof ev[0]);
+	long long left = -1;
+	for (int i = 0; i < 600 && left != 0; i++) {
+		left = db_scalar_ll(it_db, "SELECT count(*) FROM analytics_pending", 0, NULL);
+		if (left)
+			usleep(100 * 1000);
+	}
+	cr_assert_eq(left, 0, "events still pending after 60 s");
+	cr_expect_eq(
+	    db_scalar_ll(it_db,
+			 "SELECT count(*) FROM activity_sets WHERE level = 1 AND event_type"
+			 " IN ('c_open', 'c_view')"
+			 " AND bucket IN (1393668000 / 900, 1393668000 / 900 + 4)",
+			 0, NULL),
+	    2, "the folded events' quarters are missing");
 }
