@@ -111,7 +111,7 @@ END $$;
 -- which the worker answers with 422.
 CREATE FUNCTION stats_day_bounds(tz text, d0 date, n integer)
 RETURNS TABLE (i integer, q0 integer, q1 integer)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE ROWS 31 AS $$
 DECLARE
     s bigint := local_day_start(tz, d0);
     e bigint;
@@ -133,7 +133,7 @@ END $$;
 -- The quarters [q0, q1) as the fewest aligned blocks of the three levels: (level, bucket).
 CREATE FUNCTION stats_range_blocks(q0 integer, q1 integer)
 RETURNS TABLE (level smallint, bucket integer)
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql IMMUTABLE ROWS 12 AS $$
 DECLARE
     x integer := q0;
 BEGIN
@@ -155,7 +155,7 @@ END $$;
 -- blocks.
 CREATE FUNCTION stats_day_blocks(tz text, d0 date, n integer)
 RETURNS TABLE (i integer, level smallint, bucket integer)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE ROWS 372 AS $$
     SELECT d.i, b.level, b.bucket
     FROM stats_day_bounds(tz, d0, n) d CROSS JOIN LATERAL stats_range_blocks(d.q0, d.q1) b
 $$;
@@ -187,7 +187,7 @@ CREATE FUNCTION stats_sets(p_kind "char", tz text, d0 date, n integer, ty text, 
 RETURNS TABLE (i integer, q0 integer, q1 integer, cached boolean, size integer, users bytea,
                g bigint)
 LANGUAGE plpgsql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
-    SET enable_seqscan = off AS $$
+    SET enable_seqscan = off SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     gen bigint := (SELECT a.g FROM analytics_gen a);
@@ -234,29 +234,31 @@ END $$;
 CREATE FUNCTION stats_top(tz text, d0 date, n integer, lim integer)
 RETURNS TABLE (event_type text, events bigint)
 LANGUAGE sql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
-    SET enable_seqscan = off AS $$
+    SET enable_seqscan = off SET jit = off AS $$
     SELECT t.event_type, sum(t.events)::bigint AS n
     FROM stats_day_blocks(tz, d0, n) b
     JOIN type_counts t ON t.level = b.level AND t.bucket = b.bucket
     GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE "C" LIMIT lim
 $$;
 
--- Folds the pending events stored in pages p_page .. p_page + p_pages - 1 of
--- analytics_pending into the summaries (a TID range: read in one linear pass, however many
--- rows). Returns first a row of kind 'n' whose bucket is the page to go on from, or -1 when
--- this window reached the end of the table (no rows at all: nothing pending), then every
--- bitmap row to edit, with the user keys to take out and to put in ('' for a row not yet
--- stored); the caller stores the edited bitmaps with analytics_store in the same transaction.
--- A pending row committed before a call starts is in a page below the table's size then, so
--- a caller that goes on until -1 has folded every event stored before it started.
-CREATE FUNCTION analytics_compact(p_page integer, p_pages integer)
+-- Folds up to p_rows pending events into the summaries, those of the earliest quarters first
+-- among the rows stored in the pages below p_last of analytics_pending (0: below the table's
+-- size now). Taking them in quarter order, not in the order they came, makes a fold of a big
+-- load in random time order rewrite each block's bitmap about once, not once per chunk.
+-- Returns first a row of kind 'n' whose bucket is the page bound to go on with, or -1 when
+-- no row below it is left (no rows at all: nothing pending), then every bitmap row to edit,
+-- with the user keys to take out and to put in ('' for a row not yet stored); the caller
+-- stores the edited bitmaps with analytics_store in the same transaction. A pending row
+-- committed before a first call starts is in a page below the table's size then, so a
+-- caller that goes on until -1 has folded every event stored before it started.
+CREATE FUNCTION analytics_compact(p_last integer, p_rows integer)
 RETURNS TABLE (kind "char", level smallint, event_type text, bucket integer, users bytea,
                rm integer[], add integer[])
 LANGUAGE plpgsql SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     taken integer;
-    last integer;
+    last integer := p_last;
     e_user text[]; e_q integer[]; e_type text[];
     n_key integer[]; n_q integer[]; n_type text[];
     m_key integer[]; m_type text[]; m_old integer[]; m_new integer[];
@@ -266,17 +268,20 @@ BEGIN
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(analytics_lock_key());
-    last := pg_relation_size('analytics_pending') / current_setting('block_size')::integer;
+    IF last <= 0 THEN
+        last := pg_relation_size('analytics_pending') / current_setting('block_size')::integer;
+    END IF;
     WITH d AS (
         DELETE FROM analytics_pending p
-        WHERE p.ctid >= format('(%s,0)', p_page)::tid
-            AND p.ctid < format('(%s,0)', p_page + p_pages)::tid
+        WHERE p.ctid = ANY (ARRAY(
+            SELECT x.ctid FROM analytics_pending x WHERE x.ctid < format('(%s,0)', last)::tid
+            ORDER BY x.q LIMIT p_rows))
         RETURNING p.user_id, p.q, p.event_type
     )
     SELECT count(*), array_agg(d.user_id), array_agg(d.q), array_agg(d.event_type)
     INTO taken, e_user, e_q, e_type FROM d;
     kind := 'n';
-    bucket := CASE WHEN p_page + p_pages >= last THEN -1 ELSE p_page + p_pages END;
+    bucket := CASE WHEN taken < p_rows THEN -1 ELSE last END;
     RETURN NEXT;
     IF taken = 0 THEN
         RETURN;

@@ -19,9 +19,8 @@ enum { DAYS_PER_QUERY = 64 };
 
 /* --- folding and erasing ------------------------------------------------------------------ */
 
-/* Pages of analytics_pending folded per transaction (~180 rows a page): bounds one fold's
- * memory and time. */
-enum { FOLD_PAGES = 200 };
+/* Pending events folded per transaction: bounds one fold's memory and time. */
+enum { FOLD_ROWS = 50000 };
 
 /* Appends s to an array literal under construction: quoted, with \ and " escaped. */
 static int
@@ -161,7 +160,7 @@ db_analytics_compact(struct db *db, int64_t *folded)
 	const char *params[] = {page, pages};
 	enum db_status st;
 	int64_t next = 0;
-	snprintf(pages, sizeof pages, "%d", FOLD_PAGES);
+	snprintf(pages, sizeof pages, "%d", FOLD_ROWS);
 	*folded = 0;
 	do {
 		snprintf(page, sizeof page, "%lld", (long long)next);
