@@ -183,7 +183,8 @@ INSERT INTO analytics_gen VALUES (0);
 -- row per block that the reader unions (not cached). g: analytics_gen before the blocks were
 -- read, for day_sets_store. Nested loops over the primary keys: the planner knows nothing of
 -- the days' count.
-CREATE FUNCTION stats_sets(p_kind "char", tz text, d0 date, n integer, ty text, p_sets boolean)
+CREATE FUNCTION stats_sets(p_kind "char", tz text, d0 date, n integer, ty text, p_sets boolean,
+                           p_check boolean)
 RETURNS TABLE (i integer, q0 integer, q1 integer, cached boolean, size integer, users bytea,
                g bigint)
 LANGUAGE plpgsql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
@@ -192,6 +193,13 @@ LANGUAGE plpgsql STABLE SET enable_hashjoin = off SET enable_mergejoin = off
 DECLARE
     gen bigint := (SELECT a.g FROM analytics_gen a);
 BEGIN
+    -- with p_check, pending events make this one row (i = -1): the reader folds them first
+    -- and asks again without the check (a read costs one round trip when nothing is pending)
+    IF p_check AND EXISTS (SELECT FROM analytics_pending) THEN
+        i := -1;
+        RETURN NEXT;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH d AS MATERIALIZED (SELECT * FROM stats_day_bounds(tz, d0, n)),
     hit AS MATERIALIZED (

@@ -38,7 +38,8 @@ static const struct stmt statements[] = {
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"
 			" $4::int[], $5::text[])"},
     {"analytics_sets", "SELECT i, q0, q1, cached, size, users, g"
-		       " FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5, $6::boolean)"},
+		       " FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5, $6::boolean,"
+		       " $7::boolean)"},
     {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
 			     " $5::int[], $6::int[], $7::text[])"},
     {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},

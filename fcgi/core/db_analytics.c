@@ -237,7 +237,7 @@ sets_query(struct db *db, const char *const *params, PGresult **out)
 	    (st = db_session_limits(db, db->read_timeout_ms ? db->read_timeout_ms
 							    : db->statement_timeout_ms)) != DB_OK)
 		return st;
-	*out = PQexecPrepared(db->conn, "analytics_sets", 6, params, NULL, NULL, 1);
+	*out = PQexecPrepared(db->conn, "analytics_sets", 7, params, NULL, NULL, 1);
 	if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 		return DB_OK;
 	st = db_failure(db, "analytics_sets", *out);
@@ -349,15 +349,26 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 	   int sets, size_t base, day_fn fn, void *ctx)
 {
 	char date[EVENT_DATE_BUF], count[16];
-	const char *params[] = {kind, tz, date, count, type ? type : "", sets ? "t" : "f"};
+	const char *params[] = {kind, tz, date, count, type ? type : "", sets ? "t" : "f", "t"};
 	struct day day[DAYS_PER_QUERY] = {0};
 	enum db_status st = DB_OK;
-	int64_t g = -1;
+	int64_t g = -1, folded;
 	PGresult *r;
 	event_date_format(d0, date);
 	snprintf(count, sizeof count, "%d", n);
 	if ((st = sets_query(db, params, &r)) != DB_OK)
 		return read_failed(db, st);
+	if (PQntuples(r) == 1 && PQgetlength(r, 0, SETS_I) == 4 &&
+	    be_int(PQgetvalue(r, 0, SETS_I), 4) == -1) {
+		/* events are pending: fold them, then read without asking again (every event
+		 * committed before this read is then counted, and ingest going on cannot keep a
+		 * reader folding for ever) */
+		PQclear(r);
+		params[6] = "f";
+		if ((st = db_analytics_compact(db, &folded)) != DB_OK ||
+		    (st = sets_query(db, params, &r)) != DB_OK)
+			return read_failed(db, st);
+	}
 	for (int i = 0; i < n && st == DB_OK; i++) {
 		day[i].size = -1;
 		if (!(day[i].set = userset_new()))
@@ -411,10 +422,7 @@ enum db_status
 db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
 	  int64_t *counts)
 {
-	enum db_status st;
 	memset(counts, 0, ndays * sizeof *counts);
-	if ((st = fold_first(db)) != DB_OK)
-		return st;
 	return for_each_day(db, "a", tz, from_day, ndays, type, 0, count_day, counts);
 }
 
@@ -486,7 +494,7 @@ db_active_users(struct db *db, const char *tz, const char *type, int64_t from_da
 	memset(counts, 0, ndays * sizeof *counts);
 	R.day = calloc(R.w, sizeof *R.day);
 	R.suf = calloc(R.w, sizeof *R.suf);
-	if (R.day && R.suf && (st = fold_first(db)) == DB_OK)
+	if (R.day && R.suf)
 		st = for_each_day(db, "a", tz, from_day - (window - 1), ndays + R.w - 1, type, 1,
 				  rolling_day, &R);
 	if (R.day)
@@ -542,7 +550,7 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 	*cohort = 0;
 	W.cohort = userset_new();
 	W.cur = userset_new();
-	if (W.cohort && W.cur && (st = fold_first(db)) == DB_OK)
+	if (W.cohort && W.cur)
 		st = for_each_day(db, "c", q->tz, q->start_day, (size_t)q->period, q->start_event,
 				  1, cohort_day, &W);
 	if (st == DB_OK)
