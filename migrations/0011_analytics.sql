@@ -238,6 +238,56 @@ BEGIN
     ON CONFLICT DO NOTHING;
 END $$;
 
+-- Rolling windows of active users already counted: the users with an event (of event_type,
+-- '' = any) in the local days [q0, q1). Kept and dropped as day_sets are (a window spans at
+-- most 90 days of at most 100 quarters: 9 200 is a safe bound).
+CREATE TABLE window_counts (
+    event_type text    COLLATE "C" NOT NULL,
+    q0         integer NOT NULL,
+    q1         integer NOT NULL,
+    n          integer NOT NULL,
+    PRIMARY KEY (event_type, q0, q1)
+);
+
+-- For each local day d0 .. d0 + n - 1 of tz, its window of w days ending on it: (j, its
+-- quarters, the count kept in window_counts or NULL, analytics_gen before). With p_check,
+-- pending events make this one row (j = -1), as stats_sets.
+CREATE FUNCTION stats_windows(tz text, d0 date, n integer, w integer, ty text, p_check boolean)
+RETURNS TABLE (j integer, q0 integer, q1 integer, size integer, g bigint)
+LANGUAGE plpgsql STABLE SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+    gen bigint := (SELECT a.g FROM analytics_gen a);
+BEGIN
+    IF p_check AND EXISTS (SELECT FROM analytics_pending) THEN
+        j := -1;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH b AS MATERIALIZED (SELECT * FROM stats_day_bounds(tz, d0 - (w - 1), n + w - 1))
+    SELECT s.i, s.q0, e.q1, c.n, gen
+    FROM b s JOIN b e ON e.i = s.i + w - 1
+    LEFT JOIN window_counts c ON c.event_type = ty AND c.q0 = s.q0 AND c.q1 = e.q1
+    ORDER BY s.i;
+END $$;
+
+-- Keeps the window counts a reader computed, unless a fold or an erasure edited a set since
+-- (as day_sets_store).
+CREATE FUNCTION window_counts_store(p_g bigint, ty text, q0s integer[], q1s integer[],
+                                    ns integer[]) RETURNS void
+LANGUAGE plpgsql SET jit = off AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(analytics_lock_key());
+    IF (SELECT g FROM analytics_gen) <> p_g THEN
+        RETURN;
+    END IF;
+    INSERT INTO window_counts (event_type, q0, q1, n)
+    SELECT ty, v.a, v.b, v.n FROM unnest(q0s, q1s, ns) v(a, b, n)
+    WHERE v.b - v.a <= 9200
+    ON CONFLICT DO NOTHING;
+END $$;
+
 -- Top event types over local days d0 .. d0 + n - 1.
 CREATE FUNCTION stats_top(tz text, d0 date, n integer, lim integer)
 RETURNS TABLE (event_type text, events bigint)
@@ -380,6 +430,14 @@ LANGUAGE sql SET jit = off AS $$
            FROM unnest(kinds, levels, types, buckets) v(k, l, t, b)) x
     WHERE d.kind = x.k AND d.event_type = x.t COLLATE "C" AND d.q0 > x.b - 100
         AND d.q0 < x.e AND d.q1 > x.b;
+    -- the windows counted over them: per type, one range from the first to the last edited
+    -- block (a window spans at most 9 200 quarters)
+    DELETE FROM window_counts w
+    USING (SELECT v.t, min(v.b) AS lo, max(v.b + v.l) AS hi
+           FROM unnest(kinds, levels, types, buckets) v(k, l, t, b) WHERE v.k = 'a'
+           GROUP BY v.t) x
+    WHERE w.event_type = x.t COLLATE "C" AND w.q0 > x.lo - 9200 AND w.q0 < x.hi
+        AND w.q1 > x.lo;
     UPDATE analytics_gen SET g = g + 1;
 $$;
 
@@ -777,4 +835,5 @@ INSERT INTO store_distribution VALUES
     ('analytics_pending', 'coordinator', NULL, NULL, 15),
     ('pruned_quarters',   'coordinator', NULL, NULL, 16),
     ('day_sets',          'coordinator', NULL, NULL, 17),
-    ('analytics_gen',     'coordinator', NULL, NULL, 18);
+    ('analytics_gen',     'coordinator', NULL, NULL, 18),
+    ('window_counts',     'coordinator', NULL, NULL, 19);

@@ -43,6 +43,10 @@ static const struct stmt statements[] = {
     {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
 			     " $5::int[], $6::int[], $7::text[])"},
     {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},
+    {"analytics_windows", "SELECT j, q0, q1, size, g"
+			  " FROM stats_windows($1, $2::date, $3::int, $4::int, $5, $6::boolean)"},
+    {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
+				" $4::int[], $5::int[])"},
     {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */

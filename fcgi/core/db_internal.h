@@ -3,6 +3,7 @@
 #ifndef DB_INTERNAL_H
 #define DB_INTERNAL_H
 
+#include "buf.h"
 #include "db.h"
 
 #include <libpq-fe.h>
@@ -22,6 +23,10 @@ struct db {
 	char err[256];
 	char sqlstate[6]; /* of the last failure ("" when none was given) */
 };
+
+/* Appends s to the text of an array literal being built in b ("{" first, then ","; the
+ * caller closes it with "}"), quoted with \ and " escaped. -1: out of memory. */
+int db_array_text(struct buf *b, const char *s);
 
 /* Drops the connection (if any); the next db_ready makes a new one. */
 void db_disconnect(struct db *db);

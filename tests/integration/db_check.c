@@ -281,17 +281,21 @@ it_check_user_sets(PGconn *db)
 		 " WHERE uf.first_q IS DISTINCT FROM m.f",
 		 q);
 	cr_assert_eq(db_scalar_ll(db, sql, 0, NULL), 0, "user_firsts differ from the events");
-	/* the local days a reader cached: each one's size is what the events give */
+	/* the local days and the windows of days a reader cached: each one's size is what the
+	 * events give */
 	snprintf(
 	    sql, sizeof sql,
 	    "WITH x AS MATERIALIZED %s, f AS (SELECT ukey, ty, min(q) AS q FROM x GROUP BY 1, 2),"
 	    " a AS (SELECT 'a'::\"char\" AS kind, ukey, ty, q FROM x"
 	    "  UNION ALL SELECT 'c', ukey, ty, q FROM f)"
-	    " SELECT count(*) FROM (SELECT d.n, count(DISTINCT a.ukey) AS want FROM day_sets d"
+	    " SELECT count(*) FROM (SELECT d.n, count(DISTINCT a.ukey) AS want FROM"
+	    "  (SELECT kind, event_type, q0, q1, n FROM day_sets"
+	    "   UNION ALL SELECT 'a', event_type, q0, q1, n FROM window_counts) d"
 	    "  LEFT JOIN a ON a.kind = d.kind AND a.ty = d.event_type"
 	    "   AND a.q >= d.q0 AND a.q < d.q1"
 	    "  GROUP BY d.kind, d.event_type, d.q0, d.q1, d.n) z WHERE n <> want",
 	    q);
-	cr_assert_eq(db_scalar_ll(db, sql, 0, NULL), 0,
-		     "cached local days (day_sets) differ from the events");
+	cr_assert_eq(
+	    db_scalar_ll(db, sql, 0, NULL), 0,
+	    "cached local days or windows (day_sets, window_counts) differ from the events");
 }

@@ -89,7 +89,7 @@ static const struct at boundary_events[] = {
     {"2016-11-06T03:59:59Z", "hav2", "open"},
 };
 
-Test(zones, day_boundaries, .timeout = 120)
+Test(zones, day_boundaries, .timeout = 400)
 {
 	post_ats(boundary_events, sizeof boundary_events / sizeof boundary_events[0]);
 	/* written by hand (only this test has events on these days) */
@@ -259,10 +259,11 @@ check_cache_range(const char *tz)
 	check_retention_sql(it_db, &any, CACHE_FIRST, 6, 1);
 }
 
-/* Local days are cached whole (day_sets) once read; a late event, an earlier first event and
- * an erasure must each drop the cached days they change, and a reader that read the blocks
- * before a fold must not store its (now stale) union. */
-Test(zones, cached_days_follow_writes, .timeout = 120)
+/* Local days are cached whole (day_sets) and windows of active users counted (window_counts)
+ * once read; a late event, an earlier first event and an erasure must each drop what they
+ * change, and a reader that read the blocks before a fold must not store its (now stale)
+ * union. */
+Test(zones, cached_days_follow_writes, .timeout = 400)
 {
 	static const struct at first[] = {
 	    {"2014-01-01T10:00:00Z", "u1", "c_open"}, {"2014-01-02T10:00:00Z", "u1", "c_buy"},
@@ -283,6 +284,11 @@ Test(zones, cached_days_follow_writes, .timeout = 120)
 				  " - 96 AND q0 < 1388534400 / 900 + 10 * 96",
 				  0, NULL),
 		     0, "the days read were not cached");
+	cr_assert_gt(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM window_counts WHERE q0 >= 1388534400 / 900"
+				  " - 96 AND q0 < 1388534400 / 900 + 10 * 96",
+				  0, NULL),
+		     0, "the windows read were not kept");
 	post_ats(late, sizeof late / sizeof late[0]);
 	check_cache_range("Asia/Kathmandu");
 	check_cache_range("UTC");
@@ -321,6 +327,20 @@ Test(zones, cached_days_follow_writes, .timeout = 120)
 				  "SELECT count(*) FROM day_sets WHERE event_type = 'c_none'", 0,
 				  NULL),
 		     1, "a current reader could not store its union");
+	static const char *wstore = "SELECT window_counts_store($1::bigint, 'c_none', '{7}', '{9}',"
+				    " '{0}')";
+	PQclear(it_db_query(it_db, wstore, 1, (const char *[]){stale}));
+	cr_expect_eq(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM window_counts WHERE event_type = 'c_none'",
+				  0, NULL),
+		     0, "a stale reader stored its window counts");
+	PQclear(it_db_query(it_db, wstore, 1, (const char *[]){now}));
+	cr_expect_eq(db_scalar_ll(it_db,
+				  "SELECT count(*) FROM window_counts WHERE event_type = 'c_none'",
+				  0, NULL),
+		     1, "a current reader could not keep its window counts");
+	PQclear(it_db_query(
+	    it_db, "DELETE FROM window_counts WHERE event_type = 'c_none' RETURNING 1", 0, NULL));
 	PQclear(it_db_query(it_db, "DELETE FROM day_sets WHERE event_type = 'c_none' RETURNING 1",
 			    0, NULL));
 }
