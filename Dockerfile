@@ -16,7 +16,7 @@ COPY conf/compose/apt-install.sh /usr/local/sbin/apt-install
 # --- app ----------------------------------------------------------------------------------
 FROM base AS build
 ARG APT_OPTS
-RUN apt-install gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libpq-dev
+RUN apt-install gcc make pkg-config libc6-dev libfcgi-dev libjson-c-dev libpq-dev libroaring-dev
 WORKDIR /src
 # Only what "make all" needs: a host build/ or var/ must not leak into the image.
 COPY Makefile ./
@@ -29,7 +29,7 @@ RUN make -j"$(nproc)" BUILD=/src/build all \
 FROM base AS app
 ARG APT_OPTS
 # libfcgi0ldbl: libfcgi's runtime library; libfcgi-bin: cgi-fcgi, for the healthcheck.
-RUN apt-install libfcgi0ldbl libfcgi-bin libpq5 libjson-c5 spawn-fcgi \
+RUN apt-install libfcgi0ldbl libfcgi-bin libpq5 libjson-c5 libroaring0 tzdata spawn-fcgi \
  && useradd --system --no-create-home --home-dir /app --shell /usr/sbin/nologin events
 COPY --from=build /out/bin/ /usr/local/bin/
 COPY migrations/ /app/migrations/

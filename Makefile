@@ -14,7 +14,7 @@ LDFLAGS += $(SAN)
 PKG_CFLAGS := $(shell pkg-config --cflags libpq json-c 2>/dev/null || echo -I/usr/include/postgresql -I/usr/include/json-c)
 PKG_LIBS   := $(shell pkg-config --libs libpq json-c 2>/dev/null || echo -lpq -ljson-c)
 CPPFLAGS += -Ifcgi -Ifcgi/core $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lm
+LDLIBS   += $(PKG_LIBS) -lroaring -lm
 
 # Code shared by the worker, the command-line tools and the tests (no libfcgi in here), built
 # once into a static library: each binary gets only the objects it uses.
@@ -185,7 +185,7 @@ integration-cluster: $(BINS) $(BUILD)/test_integration
 # only balances time: no suite relies on another (those that stop PostgreSQL, zy_faults and
 # zz_db_outage, start a stack of their own per test).
 CHECK_IT_B := cli|consistency|drain|errors|export|hostile|memory|metrics|migrate|ops|privileges
-CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts
+CHECK_IT_B := $(CHECK_IT_B)|slowloris|timeouts|zones
 check: $(BINS) $(BUILD)/test_unit $(BUILD)/test_integration
 	$(BUILD)/test_unit --jobs 2
 	@$(MAKE) --no-print-directory -j2 check-it-a check-it-b

@@ -79,8 +79,8 @@ export_params(struct app *app, struct http_req *req, struct qs *q, struct db_exp
 	e->event_type = text_param(q, "event_type", EVENT_TYPE_MAX, &v);
 	format_param(q, e, ctype, &v);
 	e->tz = params_single(q, "tz", &v);
-	if (!e->tz)
-		e->tz = "UTC";
+	if (!e->tz) /* the /stats routes' default */
+		e->tz = app->conf->report_tz ? app->conf->report_tz : "UTC";
 	else if (!*e->tz || strlen(e->tz) > 64)
 		known = 0;
 	else if (!v.total && params_db_failed(app, req, db_tz_known(app->db, e->tz, &known)))

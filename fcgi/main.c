@@ -135,6 +135,30 @@ prune_run(const struct conf *c)
 	return st == DB_OK ? 0 : 1;
 }
 
+/* --fold: folds the events pending for the zone-aware summaries (ADR 7), then exits (the
+ * supervisor runs it every 2 s; reads fold what is left first). Started as root, it first
+ * becomes POOL_USER. */
+static int
+fold_run(const struct conf *c)
+{
+	struct db *db;
+	int64_t n = 0;
+	enum db_status st;
+	if (privs_drop(getenv("POOL_USER")) < 0)
+		return 1;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (!(db = db_new(c->database_url, "events-fcgi/fold", c->db_statement_timeout_ms)))
+		return 1;
+	db_set_limits(db, c->db_lock_timeout_ms, 0);
+	st = db_analytics_fold_pending(db, &n);
+	if (st == DB_OK && n > 0)
+		log_msg(LOGL_DEBUG, "fold", "folded %lld pages of pending events", (long long)n);
+	else if (st != DB_OK)
+		log_msg(LOGL_WARN, "fold", "folding pending events failed: %s", db_last_error(db));
+	db_close(db);
+	return st == DB_OK ? 0 : 1;
+}
+
 /* The path workers are started from: the file now at the path this binary was started
  * from, so that a reload picks up a rebuilt binary. */
 static int
@@ -172,6 +196,8 @@ static const char help_head[] =
     "       events-fcgi --check-config                check the settings, start nothing\n"
     "       events-fcgi --settings                    the settings table, tab-separated\n"
     "       events-fcgi --prune                       remove raw events past RAW_RETENTION_DAYS\n"
+    "       events-fcgi --fold                        fold pending events into the zone-aware\n"
+    "                                                 summaries (the supervisor runs it)\n"
     "       events-fcgi --help\n"
     "\n"
     "Started by spawn-fcgi -n with the listening FastCGI socket as fd 0, this process is the\n"
@@ -225,6 +251,8 @@ main(int argc, char **argv)
 		return check_config();
 	if (argc == 2 && strcmp(argv[1], "--prune") == 0)
 		return prune_run(&c);
+	if (argc == 2 && strcmp(argv[1], "--fold") == 0)
+		return fold_run(&c);
 	if (argc != 1) {
 		fprintf(stderr, "usage: spawn-fcgi -n -s SOCKET -- %s\n", argv[0]);
 		return 2;

@@ -122,6 +122,14 @@ params_db_failed(struct app *app, struct http_req *req, enum db_status st)
 			   NULL, "Retry-After: 2\r\n");
 		return 1;
 	}
+	if (st == DB_INVALID) { /* only the zone-aware statistics answer it */
+		struct verrs v = {0};
+		verrs_add(&v, -1, "tz",
+			  "a day of this range does not start on a quarter hour in this zone (local"
+			  " mean time); ask for a later range or another zone");
+		params_invalid(req, &v);
+		return 1;
+	}
 	log_msg(LOGL_ERROR, "db", "query failed: %s", db_last_error(app->db));
 	http_error(req, 500, "internal", "query failed; see the server log for this request id",
 		   NULL, NULL);

@@ -20,7 +20,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { POOL_MAX = 256, STOP_GRACE_S = 10, WRAPPER_ARGS_MAX = 64, PRUNE_EVERY_S = 3600 };
+enum { POOL_MAX = 256, STOP_GRACE_S = 10, WRAPPER_ARGS_MAX = 64 };
+
+/* The supervisor's scheduled runs of "EXE ARG", one at a time each (they drop to POOL_USER as
+ * the workers do): the prune of raw events past the horizon, hourly (with
+ * RAW_RETENTION_DAYS), and the fold of pending events into the zone-aware summaries every 2 s,
+ * so that a read seldom has to fold first (ADR 7). */
+enum { JOB_PRUNE, JOB_FOLD, JOBS };
+static const struct job_kind {
+	const char *arg, *name;
+	double every_s;
+} job_kinds[JOBS] = {{"--prune", "prune", 3600}, {"--fold", "fold", 2}};
 
 struct pool {
 	const char *exe;
@@ -29,8 +39,8 @@ struct pool {
 	pid_t retiring[POOL_MAX]; /* old workers finishing their last request after a reload */
 	double started[POOL_MAX]; /* when each slot's worker started, for crash-loop backoff */
 	int failures[POOL_MAX];	  /* quick deaths in a row */
-	pid_t pruner;		  /* the running "EXE --prune", 0 when none */
-	double pruned;		  /* when the last one started (0: never) */
+	pid_t job[JOBS];	  /* the running run of each job_kinds[j], 0 when none */
+	double job_started[JOBS]; /* when its last run started (0: never) */
 	sigset_t mask;
 };
 
@@ -106,11 +116,14 @@ reap(struct pool *p, int stopping)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid == p->pruner) {
-			p->pruner = 0;
+		int j = 0;
+		while (j < JOBS && p->job[j] != pid)
+			j++;
+		if (j < JOBS) {
+			p->job[j] = 0;
 			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				log_msg(LOGL_WARN, "pool", "prune run %d failed (status %d)",
-					(int)pid, status);
+				log_msg(LOGL_WARN, "pool", "%s run %d failed (status %d)",
+					job_kinds[j].name, (int)pid, status);
 			continue;
 		}
 		for (int i = 0; i < POOL_MAX; i++) {
@@ -170,7 +183,9 @@ reload(struct pool *p)
 static int
 alive(const struct pool *p)
 {
-	int n = p->pruner != 0;
+	int n = 0;
+	for (int j = 0; j < JOBS; j++)
+		n += p->job[j] != 0;
 	for (int i = 0; i < POOL_MAX; i++)
 		n += (p->slot[i] != 0) + (p->retiring[i] != 0);
 	return n;
@@ -179,8 +194,9 @@ alive(const struct pool *p)
 static void
 signal_all(const struct pool *p, int sig)
 {
-	if (p->pruner)
-		kill(p->pruner, sig);
+	for (int j = 0; j < JOBS; j++)
+		if (p->job[j])
+			kill(p->job[j], sig);
 	for (int i = 0; i < POOL_MAX; i++) {
 		if (p->slot[i])
 			kill(p->slot[i], sig);
@@ -212,27 +228,30 @@ stop(struct pool *p)
 	return 0;
 }
 
-/* With RAW_RETENTION_DAYS set: "EXE --prune" at start and every PRUNE_EVERY_S after, one
- * at a time (it drops to POOL_USER as the workers do). */
+/* Starts the runs that are due: each job at start and every_s after its last start. */
 static void
-prune_tick(struct pool *p, const struct conf *c)
+jobs_tick(struct pool *p, const struct conf *c)
 {
-	pid_t pid;
-	if (!c->raw_retention_days || p->pruner ||
-	    (p->pruned > 0 && clock_mono_s() - p->pruned < PRUNE_EVERY_S))
-		return;
-	p->pruned = clock_mono_s();
-	if ((pid = fork()) < 0) {
-		log_msg(LOGL_ERROR, "pool", "fork: %s", strerror(errno));
-		return;
+	for (int j = 0; j < JOBS; j++) {
+		pid_t pid;
+		if ((j == JOB_PRUNE && !c->raw_retention_days) || p->job[j] ||
+		    (p->job_started[j] > 0 &&
+		     clock_mono_s() - p->job_started[j] < job_kinds[j].every_s))
+			continue;
+		p->job_started[j] = clock_mono_s();
+		if ((pid = fork()) < 0) {
+			log_msg(LOGL_ERROR, "pool", "fork: %s", strerror(errno));
+			return;
+		}
+		if (pid == 0) {
+			sigprocmask(SIG_UNBLOCK, &p->mask, NULL);
+			execl(p->exe, p->exe, job_kinds[j].arg, (char *)NULL);
+			fprintf(stderr, "exec %s %s: %s\n", p->exe, job_kinds[j].arg,
+				strerror(errno));
+			_exit(127);
+		}
+		p->job[j] = pid;
 	}
-	if (pid == 0) {
-		sigprocmask(SIG_UNBLOCK, &p->mask, NULL);
-		execl(p->exe, p->exe, "--prune", (char *)NULL);
-		fprintf(stderr, "exec %s --prune: %s\n", p->exe, strerror(errno));
-		_exit(127);
-	}
-	p->pruner = pid;
 }
 
 int
@@ -272,6 +291,6 @@ pool_run(const struct conf *c, const char *exe)
 		if (sig == SIGHUP)
 			reload(&p);
 		reap(&p, 0);
-		prune_tick(&p, c);
+		jobs_tick(&p, c);
 	}
 }

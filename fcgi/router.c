@@ -22,6 +22,7 @@ static const struct route routes[ROUTE__MAX] = {
     [ROUTE_DAU] = {"/stats/dau", "GET", h_stats_dau, AUTH_READ},
     [ROUTE_TOP_EVENTS] = {"/stats/top-events", "GET", h_stats_top_events, AUTH_READ},
     [ROUTE_RETENTION] = {"/stats/retention", "GET", h_stats_retention, AUTH_READ},
+    [ROUTE_ACTIVE_USERS] = {"/stats/active-users", "GET", h_stats_active_users, AUTH_READ},
     [ROUTE_USERS] = {"/users/{user_id}", "DELETE", h_users_delete, AUTH_ADMIN, "/users/"},
     [ROUTE_HEALTHZ] = {"/healthz", "GET", h_healthz, AUTH_NONE},
     [ROUTE_METRICS] = {"/metrics", "GET", h_metrics, AUTH_NONE},

@@ -33,6 +33,8 @@ spawn-fcgi      cmd:spawn-fcgi
 libfcgi-dev     file:/usr/include/fcgiapp.h
 libjson-c-dev   file:/usr/include/json-c/json.h
 libpq-dev       file:/usr/include/postgresql/libpq-fe.h
+libroaring-dev  file:/usr/include/roaring/roaring.h
+tzdata          file:/usr/share/zoneinfo/tzdata.zi
 curl            cmd:curl
 procps          cmd:pgrep
 nodejs          cmd:node

@@ -202,6 +202,21 @@ out:
 	return rc;
 }
 
+/* The user sets of events stored before migration 0011 are folded here, where the bitmap
+ * code is (db_analytics.c), right after that migration (a no-op when nothing is pending). */
+static int
+backfill(struct db *db)
+{
+	int64_t done = 0;
+	if (db_analytics_backfill(db, &done) != DB_OK) {
+		fprintf(stderr, "migrate: analytics backfill failed: %s\n", db_last_error(db));
+		return 1;
+	}
+	if (done)
+		printf("migrate: analytics backfill done\n");
+	return 0;
+}
+
 /* On a Citus coordinator (the citus extension is in the database), places the store's tables
  * on the cluster (distribute_store(), migration 0007): every run, so tables of new migrations
  * and a store that was made on one node and got the extension later are distributed too.
@@ -354,6 +369,8 @@ main(int argc, char **argv)
 			rc = 1;
 	if (rc == 0 && distribute(db) < 0)
 		rc = 1;
+	if (rc == 0)
+		rc = backfill(db);
 	if (rc == 0)
 		printf("migrate: %d applied, %zu up to date\n", applied, n - (size_t)applied);
 	for (size_t i = 0; i < n; i++)

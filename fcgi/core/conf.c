@@ -1,5 +1,6 @@
 /* conf.c: the environment, read once at start-up. */
 #include "conf.h"
+#include "tzname.h"
 #include "log.h"
 
 #include <errno.h>
@@ -29,6 +30,8 @@ static const struct conf_setting settings[] = {
      "API keys (with no keys at all the API is open)", CONF_AUTH, 0, 0, 0},
     {"API_KEYS_FILE", "", "a file of KEY[:SCOPES] entries, one a line",
      "more API keys, from a file", CONF_AUTH, 0, 0, 0},
+    {"REPORT_TZ", "UTC", "an IANA time-zone name",
+     "time zone of the statistics' days when a request names none", CONF_TZ, 0, 0, 0},
     {"POOL_USER", "", "an account name",
      "account the workers run as when started as root (required then)", CONF_ELSEWHERE, 0, 0, 0},
     {"RATE_LIMIT_EXEMPT", "", "addresses or networks", "clients nginx does not rate limit",
@@ -120,6 +123,16 @@ conf_load(struct conf *c)
 		case CONF_AUTH: /* auth_load reads API_KEYS and API_KEYS_FILE together */
 			if (!auth++)
 				bad += auth_load(&c->auth) < 0;
+			break;
+		case CONF_TZ:
+			c->report_tz = getenv(s->name);
+			if (!c->report_tz || !*c->report_tz)
+				c->report_tz = s->def;
+			if (!tzname_known(c->report_tz)) {
+				fprintf(stderr, "%s=%s: not a time-zone name of the tz database\n",
+					s->name, c->report_tz);
+				bad++;
+			}
 			break;
 		case CONF_ELSEWHERE:
 			break;

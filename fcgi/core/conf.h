@@ -17,12 +17,13 @@ struct conf {
 	int db_stats_timeout_ms;     /* DB_STATS_TIMEOUT_MS */
 	int raw_retention_days;	     /* RAW_RETENTION_DAYS; 0: raw events are kept forever */
 	struct auth auth;	     /* API_KEYS / API_KEYS_FILE; none: open */
+	const char *report_tz;	     /* REPORT_TZ: the statistics' default time zone */
 };
 
 /* How conf_load takes a setting: an integer in [min, max] into the int at offset of struct
  * conf, a log level, the database URL, the API keys (auth_load), or not at all (read where
  * it is used: POOL_USER by main.c, the address lists by --check-config and nginx, ...). */
-enum conf_kind { CONF_INT, CONF_LOG_LEVEL, CONF_URL, CONF_AUTH, CONF_ELSEWHERE };
+enum conf_kind { CONF_INT, CONF_LOG_LEVEL, CONF_URL, CONF_AUTH, CONF_TZ, CONF_ELSEWHERE };
 
 /* One setting of the worker. def is the default as text ("": none). */
 struct conf_setting {

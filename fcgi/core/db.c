@@ -30,6 +30,24 @@ static const struct stmt statements[] = {
 		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
+    /* the zone-aware summaries (migration 0011, db_analytics.c) */
+    {"analytics_compact", "SELECT kind, level, event_type, bucket, users, rm, add"
+			  " FROM analytics_compact($1::int, $2::int)"},
+    {"analytics_erase", "SELECT kind, level, event_type, bucket, users, rm, add"
+			" FROM analytics_erase($1)"},
+    {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"
+			" $4::int[], $5::text[])"},
+    {"analytics_sets", "SELECT i, q0, q1, cached, size, users, g"
+		       " FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5, $6::boolean,"
+		       " $7::boolean)"},
+    {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
+			     " $5::int[], $6::int[], $7::text[])"},
+    {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},
+    {"analytics_windows", "SELECT j, q0, q1, size, g"
+			  " FROM stats_windows($1, $2::date, $3::int, $4::int, $5, $6::boolean)"},
+    {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
+				" $4::int[], $5::int[])"},
+    {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
     {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
@@ -195,6 +213,8 @@ timed_out(const PGresult *r)
 enum db_status
 db_failure(struct db *db, const char *what, const PGresult *r)
 {
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof db->sqlstate, "%s", code ? code : "");
 	db_set_error(db, what, PQerrorMessage(db->conn));
 	if (PQstatus(db->conn) != CONNECTION_OK || server_gone(r)) {
 		log_msg(LOGL_WARN, "db", "connection lost: %s", db->err);
@@ -205,7 +225,8 @@ db_failure(struct db *db, const char *what, const PGresult *r)
 		log_msg(LOGL_WARN, "db", "out of time: %s", db->err);
 		return DB_BUSY;
 	}
-	log_msg(LOGL_ERROR, "db", "%s", db->err);
+	/* 22009: a zone whose days do not start on a quarter hour, the request's problem */
+	log_msg(strcmp(db->sqlstate, "22009") ? LOGL_ERROR : LOGL_INFO, "db", "%s", db->err);
 	return DB_ERROR;
 }
 

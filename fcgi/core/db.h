@@ -17,9 +17,13 @@ enum db_status {
 			   past statement_timeout (or cancelled), or contention that outlasted the
 			   retries; nothing was stored, retry later */
 	DB_ERROR,	/* the database answered with an error: a bug, logged with detail */
-	DB_UNCONFIRMED	/* committed on the primary, but its wait for the synchronous standby
-			   was cancelled (statement_timeout, shutdown): not acknowledged, since
-			   possibly not replicated; a resend is safe (its events are duplicates) */
+	DB_INVALID	/* the question has no exact answer from the summaries: a day of the
+			   time zone asked for does not start on a quarter hour (local mean
+			   time, before the zone took a standard offset) */
+	,
+	DB_UNCONFIRMED /* committed on the primary, but its wait for the synchronous standby
+			  was cancelled (statement_timeout, shutdown): not acknowledged, since
+			  possibly not replicated; a resend is safe (its events are duplicates) */
 };
 
 /* Connection settings: conninfo is a DATABASE_URL / key=value string, or NULL for libpq's
@@ -77,6 +81,46 @@ enum db_status db_top_events(struct db *db, int64_t from_day, int64_t to_day, in
 enum db_status db_retention(struct db *db, int64_t start_day, int period, int windows,
 			    int64_t *cohort, int64_t *counts) __attribute__((warn_unused_result));
 
+/* The zone-aware statistics (db_analytics.c): tz is an IANA name already checked (tzname.h),
+ * days are local days of tz, type NULL means any event type. DB_INVALID: a day of that zone
+ * does not start on a quarter hour. */
+enum db_status db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day,
+			 size_t ndays, int64_t *counts) __attribute__((warn_unused_result));
+
+/* counts[i] = distinct users (with an event of type) in the window local days ending on day
+ * from_day + i. */
+enum db_status db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day,
+			       size_t ndays, int window, int64_t *counts)
+    __attribute__((warn_unused_result));
+
+enum db_status db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day,
+				int limit, struct top_row **rows, size_t *n)
+    __attribute__((warn_unused_result));
+
+/* A retention question in a zone, from a start event to a return event (NULL: any). */
+struct retention_q {
+	const char *tz, *start_event, *return_event;
+	int64_t start_day;
+	int period, windows;
+};
+enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort,
+			       int64_t *counts) __attribute__((warn_unused_result));
+
+/* Folds every pending event (stored, not yet in the zone-aware summaries) into them, in
+ * transactions of a bounded size; *folded = how many of those found something. The supervisor's
+ * "--fold" runs it every 2 s, readers before reading; migrate after migration 0011 (the events
+ * stored before it). */
+enum db_status db_analytics_compact(struct db *db, int64_t *folded)
+    __attribute__((warn_unused_result));
+/* db_analytics_compact when something is pending (one cheap probe otherwise): the
+ * supervisor's "--fold" and every zone-aware read. *folded: transactions that folded. */
+enum db_status db_analytics_fold_pending(struct db *db, int64_t *folded)
+    __attribute__((warn_unused_result));
+
+/* migrate's last step: db_analytics_compact when migration 0011 is applied (a migrations
+ * directory may stop earlier), for the events stored before it. */
+enum db_status db_analytics_backfill(struct db *db, int64_t *folded)
+    __attribute__((warn_unused_result));
 /* --- data lifecycle (db_lifecycle.c) --- */
 
 /* Erases user_id (canonical text) in one transaction: its events and its trace in every

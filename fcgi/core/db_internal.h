@@ -3,6 +3,7 @@
 #ifndef DB_INTERNAL_H
 #define DB_INTERNAL_H
 
+#include "buf.h"
 #include "db.h"
 
 #include <libpq-fe.h>
@@ -20,7 +21,12 @@ struct db {
 	int ready;	  /* statements prepared and staging tables made on this connection */
 	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
 	char err[256];
+	char sqlstate[6]; /* of the last failure ("" when none was given) */
 };
+
+/* Appends s to the text of an array literal being built in b ("{" first, then ","; the
+ * caller closes it with "}"), quoted with \ and " escaped. -1: out of memory. */
+int db_array_text(struct buf *b, const char *s);
 
 /* Drops the connection (if any); the next db_ready makes a new one. */
 void db_disconnect(struct db *db);
@@ -71,5 +77,13 @@ int64_t db_first_int(const PGresult *r);
 /* COPYs b into the session's staging table ingest_stage inside the open transaction
  * (db_ingest.c). */
 enum db_status db_stage(struct db *db, const struct batch *b) __attribute__((warn_unused_result));
+
+/* In the open transaction, after erase_user: takes the user out of the zone-aware summaries
+ * (db_analytics.c). */
+enum db_status db_analytics_erase(struct db *db, const char *user_id)
+    __attribute__((warn_unused_result));
+
+/* Copies rows (event_type, count) of r into one malloc'd block (db_stats.c). */
+enum db_status db_top_rows(const PGresult *r, struct top_row **rows, size_t *n);
 
 #endif

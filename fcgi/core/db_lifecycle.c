@@ -31,10 +31,29 @@ enum db_status
 db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
 {
 	char s[16];
+	const char *params[] = {user_id, s};
+	enum db_status st;
+	PGresult *r;
 	snprintf(s, sizeof s, "%d", stripe);
-	/* a deadlock cannot happen: erase_user's first statement is a table lock that orders
-	 * it against every writer */
-	return write_call(db, "erase", user_id, s, deleted);
+	*deleted = 0;
+	/* a deadlock cannot happen: analytics_erase's first statement is erase_user's table lock,
+	 * which orders the erasure against every writer; then it waits for a running fold (which
+	 * waits for nothing an erasure holds). The sets are edited first, while the user's events
+	 * are still there to say which sets hold the user. */
+	if ((st = db_ready(db)) != DB_OK ||
+	    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
+	    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+		return st;
+	if ((st = db_analytics_erase(db, user_id)) == DB_OK) {
+		r = PQexecPrepared(db->conn, "erase", 2, params, NULL, NULL, 0);
+		st = PQresultStatus(r) == PGRES_TUPLES_OK ? DB_OK : db_failure(db, "erase", r);
+		*deleted = st == DB_OK ? db_first_int(r) : 0;
+		PQclear(r);
+	}
+	if (st == DB_OK)
+		return db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
+	db_rollback(db);
+	return st;
 }
 
 enum db_status

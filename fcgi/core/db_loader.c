@@ -3,6 +3,7 @@
  * that is rolled back. */
 #include "db.h"
 #include "db_internal.h"
+#include "log.h"
 
 #include <libpq-fe.h>
 
@@ -78,6 +79,8 @@ db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
 void
 db_loader_end(struct db *db, int dry_run)
 {
+	/* the loaded events wait in analytics_pending for the supervisor's fold (every 2 s) or
+	 * the next zone-aware read, whichever comes first (ADR 7) */
 	if (dry_run)
 		db_rollback(db);
 }

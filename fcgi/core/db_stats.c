@@ -38,7 +38,6 @@ db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit, struct
 	const char *params[] = {from, to, lim};
 	PGresult *r;
 	enum db_status st;
-	size_t bytes;
 	event_date_format(from_day, from);
 	event_date_format(to_day, to);
 	snprintf(lim, sizeof lim, "%d", limit);
@@ -46,14 +45,21 @@ db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit, struct
 	*n = 0;
 	if ((st = db_query(db, "top", 3, params, &r)) != DB_OK)
 		return st;
+	st = db_top_rows(r, rows, n);
+	PQclear(r);
+	return st;
+}
+
+enum db_status
+db_top_rows(const PGresult *r, struct top_row **rows, size_t *n)
+{
+	size_t bytes;
 	/* one block: the rows, then their strings */
 	bytes = (size_t)PQntuples(r) * sizeof **rows;
 	for (int i = 0; i < PQntuples(r); i++)
 		bytes += (size_t)PQgetlength(r, i, 0) + 1;
-	if (!(*rows = malloc(bytes ? bytes : 1))) {
-		PQclear(r);
+	if (!(*rows = malloc(bytes ? bytes : 1)))
 		return DB_ERROR;
-	}
 	char *text = (char *)(*rows + PQntuples(r));
 	for (int i = 0; i < PQntuples(r); i++) {
 		size_t len = (size_t)PQgetlength(r, i, 0) + 1;
@@ -63,7 +69,6 @@ db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit, struct
 		text += len;
 	}
 	*n = (size_t)PQntuples(r);
-	PQclear(r);
 	return DB_OK;
 }
 

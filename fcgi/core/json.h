@@ -48,6 +48,9 @@ char *json_render_erased(const char *user_id, int64_t deleted);
 /* DAU: counts[i] is the number of users of day from_day + i. */
 char *json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts);
 
+/* Active users: [{"date": ..., "active_users": n, "window": window}, ...]. */
+char *json_render_active(int64_t from_day, size_t ndays, const int64_t *counts, int window);
+
 /* Top event types (struct top_row: db.h). */
 struct top_row;
 char *json_render_top(const struct top_row *rows, size_t n);

@@ -91,12 +91,14 @@ text_date(char *out, int64_t day)
  * is 10 + 10 + 17 + 20 + 1 bytes. */
 enum { DAU_DAY_MAX = 58 };
 
-char *
-json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts)
+/* [{"date": ..., "<field>": counts[i]<tail>}, ...] */
+static char *
+render_days(int64_t from_day, size_t ndays, const int64_t *counts, const char *field,
+	    const char *tail)
 {
 	struct buf t = {0};
 	/* the brackets, the days, the NUL */
-	if (buf_reserve(&t, 3 + ndays * DAU_DAY_MAX) < 0)
+	if (buf_reserve(&t, 3 + ndays * (DAU_DAY_MAX + strlen(tail) + 8)) < 0)
 		return NULL;
 	t.p[t.len++] = '[';
 	for (size_t i = 0; i < ndays; i++) {
@@ -104,12 +106,26 @@ json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts)
 		t.len += i ? 10 : 9;
 		text_date(t.p + t.len, from_day + (int64_t)i);
 		t.len += EVENT_DATE_BUF - 1;
-		t.len += (size_t)snprintf(t.p + t.len, t.cap - t.len, "\",\"unique_users\":%lld}",
-					  (long long)counts[i]);
+		t.len += (size_t)snprintf(t.p + t.len, t.cap - t.len, "\",\"%s\":%lld%s}", field,
+					  (long long)counts[i], tail);
 	}
 	t.p[t.len++] = ']';
 	t.p[t.len] = '\0';
 	return t.p;
+}
+
+char *
+json_render_dau(int64_t from_day, size_t ndays, const int64_t *counts)
+{
+	return render_days(from_day, ndays, counts, "unique_users", "");
+}
+
+char *
+json_render_active(int64_t from_day, size_t ndays, const int64_t *counts, int window)
+{
+	char tail[32];
+	snprintf(tail, sizeof tail, ",\"window\":%d", window);
+	return render_days(from_day, ndays, counts, "active_users", tail);
 }
 
 char *

@@ -1,6 +1,8 @@
 /* db_check.c: checks of what the service stored, through libpq on $DATABASE_URL. These make
  * Criterion assertions: call them from inside a test only. */
 #include "db_check.h"
+#include "db.h"
+#include "userset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,7 @@ it_db_fini(void)
 }
 
 PGresult *
-db_query(PGconn *db, const char *sql, int nparams, const char *const *params)
+it_db_query(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
 	PGresult *res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
 
@@ -50,7 +52,7 @@ db_query(PGconn *db, const char *sql, int nparams, const char *const *params)
 long long
 db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = db_query(db, sql, nparams, params);
+	PGresult *res = it_db_query(db, sql, nparams, params);
 	long long v;
 
 	cr_assert(PQntuples(res) == 1 && PQnfields(res) == 1 && !PQgetisnull(res, 0, 0),
@@ -63,7 +65,7 @@ db_scalar_ll(PGconn *db, const char *sql, int nparams, const char *const *params
 char *
 db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = db_query(db, sql, nparams, params);
+	PGresult *res = it_db_query(db, sql, nparams, params);
 	char *v = NULL;
 
 	if (PQntuples(res) >= 1 && PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0)) {
@@ -167,4 +169,133 @@ it_check_summaries(PGconn *db)
 				  "SELECT day, event_type, sum(events) FROM daily_event_types"
 				  " GROUP BY 1, 2"));
 	check_cells(db, 1);
+	it_check_user_sets(db);
+}
+
+/* The users of every stored set, as "level|type|bucket" -> count. */
+static void
+set_counts(PGconn *db, const char *table, char ***keys, long long **counts, int *n)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql,
+		 "SELECT level || '|' || event_type || '|' || bucket, users FROM %s"
+		 " ORDER BY level, event_type COLLATE \"C\", bucket",
+		 table);
+	PGresult *r = it_db_query(db, sql, 0, NULL);
+	*keys = calloc((size_t)PQntuples(r) + 1, sizeof **keys);
+	*counts = calloc((size_t)PQntuples(r) + 1, sizeof **counts);
+	*n = 0;
+	struct userset *s = NULL;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (*n == 0 || strcmp((*keys)[*n - 1], PQgetvalue(r, i, 0)) != 0) {
+			if (s)
+				(*counts)[*n - 1] = (long long)userset_count(s);
+			userset_free(s);
+			s = userset_new();
+			(*keys)[(*n)++] = strdup(PQgetvalue(r, i, 0));
+		}
+		cr_assert_eq(userset_or_text(s, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)),
+			     0, "%s %s: a damaged set", table, PQgetvalue(r, i, 0));
+	}
+	if (s)
+		(*counts)[*n - 1] = (long long)userset_count(s);
+	userset_free(s);
+	PQclear(r);
+}
+
+/* Every set of table against the rows of sql ("level|type|bucket", count), in the same order;
+ * a set with no users may exist (a moved cohort's old block), a group may not be missing. */
+static void
+sets_match(PGconn *db, const char *table, const char *sql)
+{
+	char **keys;
+	long long *counts;
+	int n, j = 0;
+	set_counts(db, table, &keys, &counts, &n);
+	PGresult *q = it_db_query(db, sql, 0, NULL);
+	for (int i = 0; i < PQntuples(q); i++) {
+		while (j < n && strcmp(keys[j], PQgetvalue(q, i, 0)) != 0) {
+			cr_assert_eq(counts[j], 0, "%s %s: %lld users, none expected", table,
+				     keys[j], counts[j]);
+			j++;
+		}
+		cr_assert_lt(j, n, "%s: no set for %s", table, PQgetvalue(q, i, 0));
+		cr_assert_eq(counts[j], strtoll(PQgetvalue(q, i, 1), NULL, 10),
+			     "%s %s: %lld users, the events say %s", table, keys[j], counts[j],
+			     PQgetvalue(q, i, 1));
+		j++;
+	}
+	for (; j < n; j++)
+		cr_assert_eq(counts[j], 0, "%s %s: %lld users, none expected", table, keys[j],
+			     counts[j]);
+	for (int i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(counts);
+	PQclear(q);
+}
+
+/* Folds the pending events into the user bitmaps, as a read does (db_analytics.c). */
+static void
+fold_pending(PGconn *db)
+{
+	char conninfo[1024];
+	snprintf(conninfo, sizeof conninfo, "host='%s' port='%s' dbname='%s' user='%s'", PQhost(db),
+		 PQport(db), PQdb(db), PQuser(db));
+	struct db *d = db_new(conninfo, "it-fold", 30000);
+	int64_t folded;
+	cr_assert(d, "out of memory");
+	cr_assert_eq(db_analytics_compact(d, &folded), DB_OK, "fold: %s", db_last_error(d));
+	db_close(d);
+}
+
+/* The user bitmaps (migration 0011) against the raw events: activity per block and type,
+ * cohorts per first block; and the first quarters themselves. */
+void
+it_check_user_sets(PGconn *db)
+{
+	static const char *const q =
+	    "(SELECT u.ukey, e.event_type AS ty,"
+	    "  floor(extract(epoch FROM e.occurred_at) / 900)::int AS q"
+	    " FROM events e JOIN user_keys u USING (user_id)"
+	    " UNION ALL SELECT u.ukey, '', floor(extract(epoch FROM e.occurred_at) / 900)::int"
+	    " FROM events e JOIN user_keys u USING (user_id))";
+	char sql[2048];
+	fold_pending(db);
+	snprintf(sql, sizeof sql,
+		 "SELECT l || '|' || ty || '|' || qblock(q, l), count(DISTINCT ukey) FROM %s x"
+		 " CROSS JOIN (VALUES (1), (4), (24)) v(l) GROUP BY l, ty, qblock(q, l)"
+		 " ORDER BY l, ty COLLATE \"C\", qblock(q, l)",
+		 q);
+	sets_match(db, "activity_sets", sql);
+	snprintf(sql, sizeof sql,
+		 "SELECT l || '|' || ty || '|' || qblock(f, l), count(*) FROM"
+		 " (SELECT ukey, ty, min(q) AS f FROM %s x GROUP BY ukey, ty) m"
+		 " CROSS JOIN (VALUES (1), (4), (24)) v(l) GROUP BY l, ty, qblock(f, l)"
+		 " ORDER BY l, ty COLLATE \"C\", qblock(f, l)",
+		 q);
+	sets_match(db, "cohort_sets", sql);
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM (SELECT ukey, ty, min(q) AS f FROM %s x GROUP BY ukey, ty) m"
+		 " FULL JOIN user_firsts uf ON uf.ukey = m.ukey AND uf.event_type = m.ty"
+		 " WHERE uf.first_q IS DISTINCT FROM m.f",
+		 q);
+	cr_assert_eq(db_scalar_ll(db, sql, 0, NULL), 0, "user_firsts differ from the events");
+	/* the local days and the windows of days a reader cached: each one's size is what the
+	 * events give */
+	snprintf(
+	    sql, sizeof sql,
+	    "WITH x AS MATERIALIZED %s, f AS (SELECT ukey, ty, min(q) AS q FROM x GROUP BY 1, 2),"
+	    " a AS (SELECT 'a'::\"char\" AS kind, ukey, ty, q FROM x"
+	    "  UNION ALL SELECT 'c', ukey, ty, q FROM f)"
+	    " SELECT count(*) FROM (SELECT d.n, count(DISTINCT a.ukey) AS want FROM"
+	    "  (SELECT kind, event_type, q0, q1, n FROM day_sets"
+	    "   UNION ALL SELECT 'a', event_type, q0, q1, n FROM window_counts) d"
+	    "  LEFT JOIN a ON a.kind = d.kind AND a.ty = d.event_type"
+	    "   AND a.q >= d.q0 AND a.q < d.q1"
+	    "  GROUP BY d.kind, d.event_type, d.q0, d.q1, d.n) z WHERE n <> want",
+	    q);
+	cr_assert_eq(
+	    db_scalar_ll(db, sql, 0, NULL), 0,
+	    "cached local days or windows (day_sets, window_counts) differ from the events");
 }

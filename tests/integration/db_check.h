@@ -18,7 +18,7 @@ void it_db_fini(void);
 
 /* Runs sql with text params and returns its rows (asserts the query succeeds and returns
  * rows). Free with PQclear. */
-PGresult *db_query(PGconn *db, const char *sql, int nparams, const char *const *params);
+PGresult *it_db_query(PGconn *db, const char *sql, int nparams, const char *const *params);
 
 /* Runs sql with text params and returns the single value of its single row as a long long
  * (asserts the query succeeds and returns one row, one non-NULL column). */
@@ -34,6 +34,9 @@ long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 /* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
 void it_check_retention_cells(PGconn *db);
 
+/* activity_sets, cohort_sets and user_firsts (stripes unioned) equal a recomputation from the
+ * raw events; fails if not */
+void it_check_user_sets(PGconn *db);
 /* Every summary (user_days, users, daily_users, daily_event_types with no group summing to 0,
  * retention_cells) equals a recomputation from the raw events; fails if not. Each comparison
  * is one statement, so concurrent writers cannot make it see half a transaction. */

@@ -2,7 +2,8 @@
  * load write one pool of events concurrently, in random batches, with duplicates and late
  * events (older than what their user had so far), all in 2018. Then every stats route, over
  * many ranges, must equal both a SQL recomputation from the raw events table and the test's
- * own model. Any difference fails. */
+ * own model; and in many time zones, with event filters, rolling windows and start/return
+ * events, the recomputation (stats_sql.c). Any difference fails. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "client.h"
 #include "event.h"
+#include "stats_sql.h"
 
 enum { NEV = 6000, NUSERS = 250, NCLIENTS = 4, CSV_SHARE = 1500 };
 
@@ -145,96 +147,28 @@ make_events(void)
 	}
 }
 
-static char *
-date_text(int64_t day, char buf[EVENT_DATE_BUF])
-{
-	event_date_format(day, buf);
-	return buf;
-}
-
-/* A stats route over a date range whose answer is an array of {key, count} objects, and the SQL
- * over the raw events ($1 from, $2 to) that must give the same rows in the same order. */
-struct range_route {
-	const char *path; /* format with the from and to dates */
-	const char *sql;
-	const char *key, *count;
-};
-
-static const struct range_route dau_route = {
-    "/stats/dau?from=%s&to=%s",
-    /* joins and CTEs, no correlated subqueries: Citus plans these over distributed events */
-    "SELECT d::date, coalesce(e.n, 0) FROM generate_series($1::date, $2::date, '1 day') d"
-    " LEFT JOIN (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,"
-    "   count(DISTINCT user_id) AS n FROM events"
-    "   WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date"
-    "   GROUP BY 1) e ON e.day = d::date ORDER BY 1",
-    "date", "unique_users"};
-
-static const struct range_route top_route = {
-    "/stats/top-events?from=%s&to=%s&limit=1000",
-    "SELECT event_type, count(*) AS n FROM events"
-    " WHERE (occurred_at AT TIME ZONE 'UTC')::date BETWEEN $1 AND $2"
-    " GROUP BY 1 ORDER BY n DESC, event_type COLLATE \"C\"",
-    "event_type", "count"};
-
-/* The API's answer of rt for [from, to] against its SQL over the raw events. */
+/* Every zone, filter and window over random ranges against the SQL recomputation. */
 static void
-route_matches_sql(PGconn *db, const struct range_route *rt, int64_t from, int64_t to)
+zones_match_sql(PGconn *db, unsigned *seed)
 {
-	char f[EVENT_DATE_BUF], t[EVENT_DATE_BUF], path[128];
-	const char *params[] = {date_text(from, f), date_text(to, t)};
-	snprintf(path, sizeof path, rt->path, f, t);
-	struct http_resp r;
-	http_get(&r, path);
-	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q = db_query(db, rt->sql, 2, params);
-	cr_assert_eq((int)json_object_array_length(r.json), PQntuples(q), "%s: rows", path);
-	for (int i = 0; i < PQntuples(q); i++) {
-		json_object *e = json_object_array_get_idx(r.json, (size_t)i);
-		cr_expect_str_eq(jstr(e, rt->key), PQgetvalue(q, i, 0), "%s: %s #%d", path, rt->key,
-				 i);
-		cr_expect_eq(json_object_get_int64(jget(e, rt->count)),
-			     strtoll(PQgetvalue(q, i, 1), NULL, 10), "%s: %s: API vs SQL", path,
-			     PQgetvalue(q, i, 0));
+	/* in 2018: New York's 23-hour day on 03-11, Kyiv's on 03-25, Lord Howe's on 04-01 */
+	for (size_t z = 0; z < it_nzones; z++) {
+		const char *tz = it_zones[z];
+		int64_t a = FIRST_DAY - 1 + rand_r(seed) % NDAYS, b = a + rand_r(seed) % 40;
+		check_dau_sql(db, &(struct stats_q){tz, NULL, NULL}, a, b);
+		check_dau_sql(db, &(struct stats_q){tz, "k_buy", NULL}, a, b);
+		check_dau_sql(db, &(struct stats_q){tz, "k_b a", NULL}, a, b);
+		check_active_sql(db, &(struct stats_q){tz, NULL, NULL}, a, b, 7);
+		check_active_sql(db, &(struct stats_q){tz, "k_view", NULL}, a, b,
+				 1 + (int)(rand_r(seed) % 30));
+		check_top_sql(db, &(struct stats_q){tz, NULL, NULL}, a, b,
+			      1 + (int)(rand_r(seed) % 8));
+		int64_t s = FIRST_DAY - 2 + rand_r(seed) % (NDAYS + 4);
+		check_retention_sql(db, &(struct stats_q){tz, NULL, NULL}, s, 7, 1);
+		check_retention_sql(db, &(struct stats_q){tz, "k_open", "k_buy"}, s, 7, 1);
+		check_retention_sql(db, &(struct stats_q){tz, "K_Z", NULL}, s, 4, 7);
+		check_retention_sql(db, &(struct stats_q){tz, NULL, "k_search"}, s, 4, 7);
 	}
-	PQclear(q);
-	http_resp_free(&r);
-}
-
-static void
-retention_matches_sql(PGconn *db, int64_t start, int windows, int period)
-{
-	char s[EVENT_DATE_BUF], w[16], p[16], path[160];
-	const char *params[] = {date_text(start, s), w, p};
-	snprintf(w, sizeof w, "%d", windows);
-	snprintf(p, sizeof p, "%d", period);
-	snprintf(path, sizeof path, "/stats/retention?start_date=%s&windows=%d&granularity=%s", s,
-		 windows, period == 7 ? "week" : "day");
-	struct http_resp r;
-	http_get(&r, path);
-	cr_assert_eq(r.status, 200, "%s", path);
-	PGresult *q = db_query(
-	    db,
-	    "WITH d AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day"
-	    "   FROM events),"
-	    " firsts AS (SELECT user_id, min(day) AS first FROM d GROUP BY user_id),"
-	    " cohort AS (SELECT user_id FROM firsts WHERE first >= $1::date"
-	    "   AND first < $1::date + $3::int),"
-	    " act AS (SELECT (d.day - $1::date) / $3::int AS k, count(DISTINCT d.user_id) AS n"
-	    "   FROM d JOIN cohort c USING (user_id) WHERE d.day >= $1::date GROUP BY 1)"
-	    " SELECT k, coalesce(act.n, 0), (SELECT count(*) FROM cohort)"
-	    " FROM generate_series(0, $2::int) k LEFT JOIN act USING (k) ORDER BY k",
-	    3, params);
-	json_object *wins = jget(r.json, "windows");
-	cr_expect_eq(json_object_get_int64(jget(r.json, "cohort_size")),
-		     strtoll(PQgetvalue(q, 0, 2), NULL, 10), "%s: cohort", path);
-	cr_assert_eq((int)json_object_array_length(wins), PQntuples(q), "%s: windows", path);
-	for (int k = 0; k < PQntuples(q); k++)
-		cr_expect_eq(json_object_get_int64(
-				 jget(json_object_array_get_idx(wins, (size_t)k), "count")),
-			     strtoll(PQgetvalue(q, k, 1), NULL, 10), "%s: window %d", path, k);
-	PQclear(q);
-	http_resp_free(&r);
 }
 
 Test(consistency, concurrent_mix_equals_recomputation, .timeout = 300)
@@ -271,16 +205,18 @@ Test(consistency, concurrent_mix_equals_recomputation, .timeout = 300)
 	cr_assert_eq(db_count_ids(db, ids, NEV), NEV, "every event stored once");
 	int64_t last = FIRST_DAY + NDAYS + 1;
 	/* the whole period, then random ranges */
+	struct stats_q utc = {0}; /* no tz: the server's default, UTC */
 	check_dau(ev, NEV, FIRST_DAY - 1, last);
-	route_matches_sql(db, &dau_route, FIRST_DAY - 1, last);
+	check_dau_sql(db, &utc, FIRST_DAY - 1, last);
 	check_top_events(ev, NEV, FIRST_DAY - 1, last, 1000);
-	route_matches_sql(db, &top_route, FIRST_DAY - 1, last);
+	check_top_sql(db, &utc, FIRST_DAY - 1, last, 1000);
 	for (int i = 0; i < 12; i++) {
 		int64_t a = FIRST_DAY + rand_r(&seed) % NDAYS, b = a + rand_r(&seed) % 40;
+		int limit = 1 + (int)(rand_r(&seed) % 8);
 		check_dau(ev, NEV, a, b);
-		route_matches_sql(db, &dau_route, a, b);
-		check_top_events(ev, NEV, a, b, 1 + (int)(rand_r(&seed) % 8));
-		route_matches_sql(db, &top_route, a, b);
+		check_dau_sql(db, &utc, a, b);
+		check_top_events(ev, NEV, a, b, limit);
+		check_top_sql(db, &utc, a, b, limit);
 	}
 	/* retention from every start day (every phase of the week buckets) against the model,
 	 * some of them against SQL too */
@@ -290,10 +226,12 @@ Test(consistency, concurrent_mix_equals_recomputation, .timeout = 300)
 	}
 	for (int i = 0; i < 10; i++) {
 		int64_t start = FIRST_DAY - 2 + rand_r(&seed) % (NDAYS + 4);
-		retention_matches_sql(db, start, 7, 1);
-		retention_matches_sql(db, start, 4, 7);
+		check_retention_sql(db, &utc, start, 7, 1);
+		check_retention_sql(db, &utc, start, 4, 7);
 	}
+	zones_match_sql(db, &seed);
 	it_check_retention_cells(db);
+	it_check_user_sets(db);
 	PQfinish(db);
 	for (int i = 0; i < NEV; i++)
 		free(json_of[i]);

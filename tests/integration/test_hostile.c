@@ -1323,11 +1323,11 @@ check_stored_verbatim(PGconn *db, const char *id, const char *s)
 {
 	const char *p[2] = {id, s};
 	PGresult *res =
-	    db_query(db,
-		     "SELECT event_type, user_id, properties->>$2, properties->>'v',"
-		     " properties->'nested'->$2->>0, length(event_type), octet_length(user_id)"
-		     " FROM events WHERE event_id = $1::uuid",
-		     2, p);
+	    it_db_query(db,
+			"SELECT event_type, user_id, properties->>$2, properties->>'v',"
+			" properties->'nested'->$2->>0, length(event_type), octet_length(user_id)"
+			" FROM events WHERE event_id = $1::uuid",
+			2, p);
 
 	cr_assert_eq(PQntuples(res), 1, "expected the event with [%s] stored once", s);
 	for (int f = 0; f < 5; f++) {

@@ -25,7 +25,7 @@ plan_of(const char *sql, const char *param)
 	cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK, "BEGIN: %s", PQerrorMessage(it_db));
 	PQclear(r);
 	snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
-	r = db_query(it_db, explain, param ? 1 : 0, param ? &param : NULL);
+	r = it_db_query(it_db, explain, param ? 1 : 0, param ? &param : NULL);
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *line = PQgetvalue(r, i, 0);
 		out = realloc(out, len + strlen(line) + 2);
@@ -107,7 +107,7 @@ Test(lifecycle_plans, prune_deletes_through_the_primary_key, .init = it_db_init,
 			  " WHERE occurred_at < now() - make_interval(days => $1::int)"
 			  " ORDER BY occurred_at, event_id LIMIT 10000))";
 	const char *days = "30";
-	PGresult *r = db_query(it_db, sql, 1, &days);
+	PGresult *r = it_db_query(it_db, sql, 1, &days);
 	int keyed = 0, joins = 0;
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *line = PQgetvalue(r, i, 0);

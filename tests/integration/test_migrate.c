@@ -202,7 +202,9 @@ Test(migrate, upgrade_builds_summaries_of_stored_data, .timeout = 240)
 
 	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
 	cr_expect(strstr(out, "applied 0003") != NULL, "the upgrade applies 0003: %s", out);
+	cr_expect(strstr(out, "analytics backfill done") != NULL, "0011's backfill: %s", out);
 	it_check_retention_cells(c);
+	it_check_user_sets(c);
 
 	/* what an older merge body would do after the upgrade: refused, as a retryable failure */
 	PGresult *g = PQexec(c, "INSERT INTO user_days VALUES ('mg1', '2019-01-01')");
@@ -384,7 +386,7 @@ Test(migrate, week_rule_counts_each_bucket_once)
 		      "  FROM generate_series(1, 400) u, generate_series(1, 1 + u % 12)) x");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
 	PQclear(r);
-	r = db_query(
+	r = it_db_query(
 	    c,
 	    "WITH truth AS (SELECT DISTINCT u, day - k AS s FROM d, generate_series(0, 6) k),"
 	    " whole AS (SELECT u, s FROM (SELECT u, day, lag(day) OVER (PARTITION BY u ORDER BY "

@@ -243,7 +243,8 @@ refused_before_start(const char *env, const char *needle)
 	cr_expect_eq(system(cmd), 0, "clean up %s", dir);
 }
 
-/* 14 runs of stack.sh (7 refused starts, 7 clean-ups): ~10 s alone, over 60 s on a loaded machine */
+/* 14 runs of stack.sh (7 refused starts, 7 clean-ups): ~10 s alone, over 60 s on a loaded machine
+ */
 Test(privileges, malformed_address_lists_stop_start_up, .timeout = 240)
 {
 	refused_before_start("RATE_LIMIT_EXEMPT=notanip", "RATE_LIMIT_EXEMPT");

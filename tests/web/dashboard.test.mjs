@@ -20,7 +20,7 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   await loadSample();
   browser = await launchChromium(chromium);
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, timezoneId: 'UTC' });
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
   await page.goto(`${BASE}/dashboard?from=${FROM}&to=${TO}`);
@@ -96,7 +96,7 @@ test('the retention heatmap shows the API\'s cohorts and rates', async () => {
 });
 
 test('without a range in the URL the page finds the last 30 days with data', async () => {
-  const p = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 }, timezoneId: 'UTC' });
   await p.goto(`${BASE}/dashboard`);
   await p.waitForSelector('body[data-state="ready"]', { timeout: 30000 });
   const to = await p.inputValue('#to');
@@ -112,7 +112,7 @@ test('without a range in the URL the page finds the last 30 days with data', asy
 
 // open: a new tab on the dashboard with this query string, once its load has settled.
 async function open(query) {
-  const p = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 }, timezoneId: 'UTC' });
   const errors = [];
   p.on('pageerror', (e) => errors.push(e.message));
   await p.goto(`${BASE}/dashboard${query}`);
@@ -213,6 +213,46 @@ test('Average DAU of a range with little activity is not shown as 0', async () =
   assert.notEqual(avg, '0');
   assert.ok(Math.abs(Number(avg) - sum / 31) < 0.0005, `average ${avg}, expected ${sum / 31}`);
   await p.close();
+});
+
+test('WAU and MAU lines beside DAU show the API\'s numbers', async () => {
+  const wau = await getJSON(`/stats/active-users?from=${FROM}&to=${TO}&window=7`);
+  const mau = await getJSON(`/stats/active-users?from=${FROM}&to=${TO}&window=28`);
+  const shown = await page.$$eval('#dau-table tbody tr', (rows) =>
+    rows.map((r) => ({ date: r.dataset.date, wau: Number(r.dataset.wau), mau: Number(r.dataset.mau) })));
+  assert.deepEqual(shown, wau.map((d, i) => ({ date: d.date, wau: d.active_users, mau: mau[i].active_users })));
+  assert.ok(wau.some((d) => d.active_users > 0));
+});
+
+test('the zone defaults to the browser\'s, and the event filter narrows DAU, WAU and MAU', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Asia/Kathmandu' });
+  const p = await ctx.newPage();
+  await p.goto(`${BASE}/dashboard?from=${FROM}&to=${TO}`);
+  await p.waitForSelector('body[data-state="ready"]', { timeout: 30000 });
+  // ICU may name the zone by its older link (Asia/Katmandu); the server knows both names
+  const own = await p.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+  assert.ok(['Asia/Kathmandu', 'Asia/Katmandu'].includes(own), own);
+  assert.equal(await p.inputValue('#tz'), own);
+  const ktm = await getJSON(`/stats/dau?from=${FROM}&to=${TO}&tz=${encodeURIComponent(own)}`);
+  assert.deepEqual(await shownDau(p), ktm);
+  // another zone and an event type, through the form
+  await p.selectOption('#tz', 'America/New_York');
+  await p.fill('#event-type', 'login');
+  await p.click('#range button.primary');
+  // load() marks the page loading before it rewrites the address: after the new address the
+  // next "ready" is this load's
+  await p.waitForFunction(() => location.search.includes('event_type=login'));
+  assert.equal(await settled(p), 'ready');
+  const q = `from=${FROM}&to=${TO}&tz=America/New_York&event_type=login`;
+  assert.deepEqual(await shownDau(p), await getJSON(`/stats/dau?${q}`));
+  const wau = await getJSON(`/stats/active-users?${q}&window=7`);
+  assert.deepEqual(await p.$$eval('#dau-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.wau))),
+    wau.map((d) => d.active_users));
+  const top = await getJSON(`/stats/top-events?from=${FROM}&to=${TO}&tz=America/New_York&limit=10`);
+  assert.deepEqual((await shownTop(p)).map(({ event_type, count }) => ({ event_type, count })), top);
+  assert.match(p.url(), /tz=America%2FNew_York/);
+  assert.match(p.url(), /event_type=login/);
+  await ctx.close();
 });
 
 test('screenshot', async () => {

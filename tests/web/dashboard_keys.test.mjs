@@ -28,7 +28,7 @@ before(async () => {
   await loadSample();
   side = await sideStackUp({ API_KEYS: `${READ_KEY}:read ${INGEST_KEY}:ingest` });
   browser = await launchChromium(chromium);
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, timezoneId: 'UTC' });
   page.on('request', (r) => requests.push({ url: r.url(), key: r.headers()['x-api-key'] }));
   page.on('pageerror', (e) => problems.push(e.message));
   // 401 answers are logged by Chromium as failed loads: expected here; a CSP refusal is not.
@@ -119,7 +119,7 @@ test('a reload of the tab keeps working without asking again', async () => {
   assert.deepEqual(await shownDau(page),
     await getJSON(`/stats/dau?from=${FROM}&to=${TO}`, { base: side.base, key: READ_KEY }));
   // another tab has its own sessionStorage: it asks
-  const other = await browser.newPage();
+  const other = await browser.newPage({ timezoneId: 'UTC' });
   await other.goto(`${side.base}/dashboard?from=${FROM}&to=${TO}`);
   assert.equal(await settled(other), 'auth');
   await other.close();
@@ -158,7 +158,7 @@ test('no page errors and no Content-Security-Policy violations', () => {
 // --- Swagger UI --------------------------------------------------------------------------------
 
 test('Swagger UI: "Authorize" with X-API-Key or Bearer makes "Try it out" work', async () => {
-  const p = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 }, timezoneId: 'UTC' });
   const op = '#operations-stats-getDau';
   await p.goto(`${side.base}/docs`);
   await p.waitForSelector(`${op} .opblock-summary-control`, { timeout: 30000 });

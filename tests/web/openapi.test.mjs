@@ -139,6 +139,12 @@ const cases = [
   ['GET', '/stats/top-events?from=2024-01-01&to=2024-01-31&limit=5', {}, 200],
   ['GET', '/stats/retention?start_date=2024-01-10&windows=3&granularity=day', {}, 200],
   ['GET', '/stats/retention?start_date=2024-01-08&windows=2&granularity=week', {}, 200],
+  ['GET', '/stats/dau?from=2024-01-09&to=2024-01-11&tz=Asia/Kathmandu&event_type=login', {}, 200],
+  ['GET', '/stats/top-events?from=2024-01-09&to=2024-01-11&tz=America/New_York', {}, 200],
+  ['GET', '/stats/retention?start_date=2024-01-10&windows=3&tz=Europe/Kyiv&start_event=login&return_event=login', {}, 200],
+  ['GET', '/stats/active-users?from=2024-01-09&to=2024-01-11&window=7&tz=Australia/Lord_Howe', {}, 200],
+  ['GET', '/stats/active-users?from=2024-01-09&to=2024-01-11&window=91', {}, 422],
+  ['GET', '/stats/dau?from=2024-01-09&to=2024-01-11&tz=../../etc/passwd', {}, 422],
   ['GET', '/healthz', {}, 200],
   ['GET', '/metrics', {}, 200],
   // errors

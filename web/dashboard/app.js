@@ -1,5 +1,6 @@
-// The dashboard: reads the date range (URL ?from=&to=&granularity=, else the last 30 days
-// with data), asks the public /stats/* routes, and draws a DAU line (uPlot), a top-events bar
+// The dashboard: reads the date range (URL ?from=&to=&granularity=&tz=&event_type=, else the
+// last 30 days with data in the browser's zone), asks the public /stats/* routes, and draws
+// DAU, WAU and MAU lines (uPlot), a top-events bar
 // list and a retention heatmap. Every number drawn is also in the DOM (data-* attributes and a
 // visually hidden table) for screen readers and for tests/web/dashboard.test.mjs. When the
 // server is configured with API keys, a 401 brings up a form for a read key, kept in this tab's
@@ -29,6 +30,31 @@ const addDays = (ms, n) => ms + n * DAY_MS;
 const daysBetween = (a, b) => Math.round((b - a) / DAY_MS);
 const shortDay = (ms) =>
   new Date(ms).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+
+// --- zone and event filter -------------------------------------------------------------------
+// Days are calendar days of the zone picked (default: the browser's own); every /stats request
+// carries it as tz. The event filter narrows DAU, WAU and MAU.
+
+const browserZone = () => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+};
+let zone = 'UTC';
+let eventType = '';
+
+function fillZones(selected) {
+  let names = [];
+  try {
+    names = Intl.supportedValuesOf('timeZone');
+  } catch {
+    /* an older browser: the list holds what is needed below */
+  }
+  const all = [...new Set(['UTC', ...names, selected])].sort();
+  $('#tz').replaceChildren(...all.map((n) => new Option(n, n, false, n === selected)));
+}
 
 // --- HTTP ----------------------------------------------------------------------------------
 
@@ -69,7 +95,7 @@ function setKey(key) {
 
 // getJSON: GET a stats route (with the API key, if any); waits out a 429 (Retry-After) a few times.
 async function getJSON(path, params, signal) {
-  const url = path + '?' + new URLSearchParams(params);
+  const url = path + '?' + new URLSearchParams({ ...params, tz: zone });
   for (let attempt = 0; ; attempt++) {
     const key = apiKey;
     const headers = { Accept: 'application/json' };
@@ -188,31 +214,21 @@ function rangeFromForm() {
 
 let dauPlot = null;
 
-function movingAverage(values, k) {
-  const out = [];
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    sum += values[i];
-    if (i >= k) sum -= values[i - k];
-    out.push(i >= k - 1 ? Math.round((sum / k) * 10) / 10 : null);
-  }
-  return out;
-}
-
-function renderDau(dau) {
+function renderDau(dau, wau, mau) {
   const xs = dau.map((d) => parseDay(d.date) / 1000);
   const ys = dau.map((d) => d.unique_users);
   const el = $('#dau-chart');
-  const withAvg = dau.length >= 21;
-  const data = withAvg ? [xs, ys, movingAverage(ys, 7)] : [xs, ys];
+  const data = [xs, ys, wau.map((d) => d.active_users), mau.map((d) => d.active_users)];
 
   const tbody = $('#dau-table tbody');
   tbody.replaceChildren(
-    ...dau.map((d) => {
+    ...dau.map((d, i) => {
       const tr = document.createElement('tr');
       tr.dataset.date = d.date;
       tr.dataset.value = d.unique_users;
-      tr.innerHTML = `<td>${d.date}</td><td>${d.unique_users}</td>`;
+      tr.dataset.wau = wau[i].active_users;
+      tr.dataset.mau = mau[i].active_users;
+      tr.innerHTML = `<td>${d.date}</td><td>${d.unique_users}</td><td>${wau[i].active_users}</td><td>${mau[i].active_users}</td>`;
       return tr;
     }),
   );
@@ -236,12 +252,12 @@ function renderDau(dau) {
       value: (u, v) => (v == null ? '–' : fmt.format(v)),
     },
   ];
-  if (withAvg)
-    series.push({ label: '7-day average', stroke: '#f59e0b', width: 1.5, dash: [6, 4], points: { show: false } });
+  series.push({ label: 'WAU', stroke: '#f59e0b', width: 1.5, points: { show: false } });
+  series.push({ label: 'MAU', stroke: '#7c3aed', width: 1.5, dash: [6, 4], points: { show: false } });
   const opts = {
     width: el.clientWidth || 800,
     height: 280,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'), // x values are local dates
     cursor: { drag: { x: true, y: false }, points: { size: 8 } },
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
     axes: [
@@ -501,16 +517,21 @@ async function load(rangeOrNull) {
     showRange(r);
     const q = new URLSearchParams({ from: iso(r.from), to: iso(r.to) });
     if (r.gran !== 'auto') q.set('granularity', r.gran);
+    q.set('tz', zone);
+    if (eventType) q.set('event_type', eventType);
     history.replaceState(null, '', `${location.pathname}?${q}`);
     const params = { from: iso(r.from), to: iso(r.to) };
-    const [dau, top, ret] = await Promise.all([
-      r.dau ? Promise.resolve(r.dau) : getJSON('/stats/dau', params, ctl.signal),
+    const users = eventType ? { ...params, event_type: eventType } : params;
+    const [dau, wau, mau, top, ret] = await Promise.all([
+      r.dau && !eventType ? Promise.resolve(r.dau) : getJSON('/stats/dau', users, ctl.signal),
+      getJSON('/stats/active-users', { ...users, window: 7 }, ctl.signal),
+      getJSON('/stats/active-users', { ...users, window: 28 }, ctl.signal),
       getJSON('/stats/top-events', { ...params, limit: 10 }, ctl.signal),
       loadRetention(r, ctl.signal),
     ]);
     if (ctl.signal.aborted) return;
     $('#key-panel').hidden = true;
-    renderDau(dau);
+    renderDau(dau, wau, mau);
     renderTop(top);
     const rows = renderRetention(r, ret);
     renderCards(r, ret.plan, dau, top, rows);
@@ -529,8 +550,19 @@ async function load(rangeOrNull) {
   }
 }
 
+// The zone and the filter from the address, else the browser's zone and no filter.
+function initialView() {
+  const q = new URLSearchParams(location.search);
+  zone = q.get('tz') || browserZone();
+  eventType = q.get('event_type') || '';
+  fillZones(zone);
+  $('#event-type').value = eventType;
+}
+
 $('#range').addEventListener('submit', (e) => {
   e.preventDefault();
+  zone = $('#tz').value || 'UTC';
+  eventType = $('#event-type').value.trim();
   try {
     load(rangeFromForm());
   } catch (err) {
@@ -549,7 +581,7 @@ function labelPresets() {
   for (const b of document.querySelectorAll('.presets button')) {
     const days = Number(b.dataset.days);
     const { from, to } = presetRange(days);
-    const label = `Last ${days} days up to today: ${iso(from)} – ${iso(to)} (UTC days, today included)`;
+    const label = `Last ${days} days up to today: ${iso(from)} – ${iso(to)} (today included)`;
     b.title = label;
     b.setAttribute('aria-label', label);
   }
@@ -589,4 +621,5 @@ $('#forget-key').addEventListener('click', () => {
 });
 
 setKey(apiKey);
+initialView();
 load(null);

@@ -1,0 +1,469 @@
+/* db_analytics_read.c: the zone-aware reads (ADR 7). Local days come from stats_sets: one
+ * row per cached day (day_sets), else the day's blocks, unioned and counted here and then
+ * cached; rolling windows of active users are counted once and kept in window_counts.
+ * Pending events are folded in first whenever the database says some are. */
+#include "buf.h"
+#include "db.h"
+#include "db_internal.h"
+#include "event.h"
+#include "log.h"
+#include "userset.h"
+
+#include <libpq-fe.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Local days fetched per query: bounds a worker's memory whatever the range. */
+enum { DAYS_PER_QUERY = 64 };
+
+/* Called with each local day's set in order (i = 0, 1, ...); owns it. size: the day's
+ * cached size when the reader asked for no sets (set is then empty), else -1. -1 stops (no
+ * memory). */
+typedef int (*day_fn)(void *ctx, size_t i, struct userset *day, int64_t size);
+
+/* 22009 from stats_day_bounds: a day of that zone does not start on a quarter hour. */
+static enum db_status
+read_failed(struct db *db, enum db_status st)
+{
+	return st == DB_ERROR && strcmp(db->sqlstate, "22009") == 0 ? DB_INVALID : st;
+}
+
+/* A 4- or 8-byte integer in network order (int4, int8 in binary result format). */
+static int64_t
+be_int(const char *p, int len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint64_t v = 0;
+	for (int k = 0; k < len; k++)
+		v = v << 8 | u[k];
+	return len == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v;
+}
+
+/* A read (stats_sets, stats_windows) in binary result format: the bitmaps arrive as their
+ * bytes, not as hex text twice their size that would then be decoded. */
+static enum db_status
+read_query(struct db *db, const char *stmt, int n, const char *const *params, PGresult **out)
+{
+	enum db_status st;
+	*out = NULL;
+	if ((st = db_ready(db)) != DB_OK ||
+	    (st = db_session_limits(db, db->read_timeout_ms ? db->read_timeout_ms
+							    : db->statement_timeout_ms)) != DB_OK)
+		return st;
+	*out = PQexecPrepared(db->conn, stmt, n, params, NULL, NULL, 1);
+	if (PQresultStatus(*out) == PGRES_TUPLES_OK)
+		return DB_OK;
+	st = db_failure(db, stmt, *out);
+	PQclear(*out);
+	*out = NULL;
+	return st;
+}
+
+/* Runs stmt, whose last parameter ("t") asks the database to answer with one row (-1 in the
+ * first column) when events are pending: then folds them and runs it again without asking
+ * (every event committed before this read is then counted, and ingest going on cannot keep
+ * a reader folding for ever). */
+static enum db_status
+read_folded(struct db *db, const char *stmt, int n, const char **params, PGresult **out)
+{
+	enum db_status st;
+	int64_t folded;
+	params[n - 1] = "t";
+	if ((st = read_query(db, stmt, n, params, out)) != DB_OK)
+		return st;
+	if (PQntuples(*out) != 1 || PQgetlength(*out, 0, 0) != 4 ||
+	    be_int(PQgetvalue(*out, 0, 0), 4) != -1)
+		return DB_OK;
+	PQclear(*out);
+	*out = NULL;
+	params[n - 1] = "f";
+	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
+		return st;
+	return read_query(db, stmt, n, params, out);
+}
+
+/* Pending events folded in before a read: the answer then counts every stored event. */
+static enum db_status
+fold_first(struct db *db)
+{
+	int64_t folded;
+	return db_analytics_fold_pending(db, &folded);
+}
+
+/* One local day of a chunk as the rows of stats_sets describe it. */
+struct day {
+	struct userset *set;
+	int64_t size; /* cached size (no sets asked for), else -1 */
+	int64_t q0, q1;
+	int from_blocks; /* unioned here from block rows: worth storing in day_sets */
+};
+
+enum { SETS_I, SETS_Q0, SETS_Q1, SETS_CACHED, SETS_SIZE, SETS_USERS, SETS_G };
+
+/* Row j of stats_sets into its day; -1 when the row is damaged. */
+static int
+day_row(const PGresult *r, int j, struct day *day, int n)
+{
+	int64_t k = PQgetlength(r, j, SETS_I) == 4 ? be_int(PQgetvalue(r, j, SETS_I), 4) : -1;
+	if (k < 0 || k >= n || PQgetlength(r, j, SETS_Q0) != 4 || PQgetlength(r, j, SETS_Q1) != 4)
+		return -1;
+	struct day *d = &day[k];
+	d->q0 = be_int(PQgetvalue(r, j, SETS_Q0), 4);
+	d->q1 = be_int(PQgetvalue(r, j, SETS_Q1), 4);
+	if (*PQgetvalue(r, j, SETS_CACHED) && PQgetisnull(r, j, SETS_USERS)) {
+		d->size = be_int(PQgetvalue(r, j, SETS_SIZE), PQgetlength(r, j, SETS_SIZE));
+		return 0;
+	}
+	d->from_blocks = !*PQgetvalue(r, j, SETS_CACHED);
+	return userset_or_bytes(d->set, PQgetvalue(r, j, SETS_USERS),
+				(size_t)PQgetlength(r, j, SETS_USERS));
+}
+
+/* The days of this chunk unioned from blocks go to day_sets for the next reader (g: the
+ * generation the blocks were read at). Best effort: a failure costs only the cache. */
+static void
+store_days(struct db *db, const char *kind, const char *type, const struct day *day, int n,
+	   int64_t g)
+{
+	struct buf a[4] = {0};
+	char gen[24], num[24];
+	int rc = 0, any = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (!day[i].from_blocks)
+			continue;
+		char *hex = userset_hex(day[i].set);
+		const int64_t v[3] = {day[i].q0, day[i].q1, (int64_t)userset_count(day[i].set)};
+		for (int c = 0; c < 3 && rc == 0; c++) {
+			snprintf(num, sizeof num, "%lld", (long long)v[c]);
+			rc = db_array_text(&a[c], num);
+		}
+		rc = rc || !hex || db_array_text(&a[3], hex) < 0 ? -1 : 0;
+		free(hex);
+		any = 1;
+	}
+	for (int c = 0; c < 4 && rc == 0 && any; c++)
+		if (buf_printf(&a[c], "}") < 0)
+			rc = -1;
+	if (rc == 0 && any) {
+		snprintf(gen, sizeof gen, "%lld", (long long)g);
+		const char *params[] = {gen,	kind,  type ? type : "", a[0].p, a[1].p,
+					a[2].p, a[3].p};
+		PGresult *r =
+		    PQexecPrepared(db->conn, "analytics_days_store", 7, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			log_msg(LOGL_WARN, "db", "caching local days failed: %s",
+				PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	for (int c = 0; c < 4; c++)
+		buf_free(&a[c]);
+}
+
+/* One query: days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets (or cached sizes when
+ * !sets), handed to fn from index base on. */
+static enum db_status
+days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, const char *type,
+	   int sets, size_t base, day_fn fn, void *ctx)
+{
+	char date[EVENT_DATE_BUF], count[16];
+	const char *params[] = {kind, tz, date, count, type ? type : "", sets ? "t" : "f", "t"};
+	struct day day[DAYS_PER_QUERY] = {0};
+	enum db_status st = DB_OK;
+	int64_t g = -1;
+	PGresult *r;
+	event_date_format(d0, date);
+	snprintf(count, sizeof count, "%d", n);
+	if ((st = read_folded(db, "analytics_sets", 7, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	for (int i = 0; i < n && st == DB_OK; i++) {
+		day[i].size = -1;
+		if (!(day[i].set = userset_new()))
+			st = DB_ERROR;
+	}
+	for (int j = 0; j < PQntuples(r) && st == DB_OK; j++) {
+		if (day_row(r, j, day, n) < 0) {
+			db_set_error(db, "analytics_sets", "a stored user set is damaged");
+			st = DB_ERROR;
+		}
+		g = be_int(PQgetvalue(r, j, SETS_G), PQgetlength(r, j, SETS_G));
+	}
+	PQclear(r);
+	if (st == DB_OK)
+		store_days(db, kind, type, day, n, g);
+	for (int i = 0; i < n; i++) {
+		if (st == DB_OK && fn(ctx, base + (size_t)i, day[i].set, day[i].size) < 0)
+			st = DB_ERROR;
+		else if (st != DB_OK)
+			userset_free(day[i].set);
+	}
+	if (st == DB_ERROR)
+		log_msg(LOGL_ERROR, "db", "%s", db->err[0] ? db->err : "out of memory");
+	return st;
+}
+
+/* Every local day d0 .. d0 + n - 1 of tz, in order, to fn. kind "a": users with an event (of
+ * type, when given) that day; "c": users whose first event (of type) was that day. sets 0:
+ * a cached day comes as its size alone. */
+static enum db_status
+for_each_day(struct db *db, const char *kind, const char *tz, int64_t d0, size_t n,
+	     const char *type, int sets, day_fn fn, void *ctx)
+{
+	enum db_status st = DB_OK;
+	for (size_t i = 0; i < n && st == DB_OK; i += DAYS_PER_QUERY) {
+		int m = n - i < DAYS_PER_QUERY ? (int)(n - i) : DAYS_PER_QUERY;
+		st = days_chunk(db, kind, tz, d0 + (int64_t)i, m, type, sets, i, fn, ctx);
+	}
+	return st;
+}
+
+static int
+count_day(void *ctx, size_t i, struct userset *day, int64_t size)
+{
+	((int64_t *)ctx)[i] = size >= 0 ? size : (int64_t)userset_count(day);
+	userset_free(day);
+	return 0;
+}
+
+enum db_status
+db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+	  int64_t *counts)
+{
+	memset(counts, 0, ndays * sizeof *counts);
+	return for_each_day(db, "a", tz, from_day, ndays, type, 0, count_day, counts);
+}
+
+/* Rolling windows of w days over a run of days x_0, x_1, ... in blocks of w: the union of a
+ * window that starts in block b and ends in block b + 1 is (suffix of block b from its
+ * start) | (prefix of block b + 1 up to its end); so each day costs about three unions. */
+struct rolling {
+	size_t w;
+	struct userset **day;	/* this block's days so far */
+	struct userset **suf;	/* the previous block's suffix unions */
+	struct userset *prefix; /* this block's union so far */
+	int64_t *out;		/* out[j - (w - 1)]: the window ending on day j */
+};
+
+static void
+free_sets(struct userset **s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		userset_free(s[i]);
+		s[i] = NULL;
+	}
+}
+
+/* The block just finished becomes the suffix unions; its day sets are reused as them. */
+static int
+close_block(struct rolling *R)
+{
+	free_sets(R->suf, R->w);
+	for (size_t p = R->w; p-- > 0;) {
+		R->suf[p] = R->day[p];
+		R->day[p] = NULL;
+		if (p + 1 < R->w)
+			userset_or(R->suf[p], R->suf[p + 1]);
+	}
+	return 0;
+}
+
+static int
+rolling_day(void *ctx, size_t j, struct userset *x, int64_t size)
+{
+	struct rolling *R = ctx;
+	(void)size;
+	size_t pos = j % R->w;
+	if (pos == 0) {
+		if (j > 0)
+			close_block(R);
+		userset_free(R->prefix);
+		if (!(R->prefix = userset_copy(x))) {
+			userset_free(x);
+			return -1;
+		}
+	} else {
+		userset_or(R->prefix, x);
+	}
+	R->day[pos] = x;
+	if (j + 1 >= R->w)
+		R->out[j + 1 - R->w] = pos == R->w - 1
+					   ? (int64_t)userset_count(R->prefix)
+					   : (int64_t)userset_or_count(R->suf[pos + 1], R->prefix);
+	return 0;
+}
+
+/* The rolling windows over the days, computed from the day sets. */
+static enum db_status
+windows_from_days(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+		  int window, int64_t *counts)
+{
+	struct rolling R = {.w = (size_t)window, .out = counts};
+	enum db_status st = DB_ERROR;
+	R.day = calloc(R.w, sizeof *R.day);
+	R.suf = calloc(R.w, sizeof *R.suf);
+	if (R.day && R.suf)
+		st = for_each_day(db, "a", tz, from_day - (window - 1), ndays + R.w - 1, type, 1,
+				  rolling_day, &R);
+	if (R.day)
+		free_sets(R.day, R.w);
+	if (R.suf)
+		free_sets(R.suf, R.w);
+	free(R.day);
+	free(R.suf);
+	userset_free(R.prefix);
+	return st;
+}
+
+/* stats_windows' columns */
+enum { WIN_J, WIN_Q0, WIN_Q1, WIN_SIZE, WIN_G };
+
+/* The windows just counted go to window_counts for the next reader (g: the generation read
+ * before the days were). Best effort, as store_days. */
+static void
+store_windows(struct db *db, const char *type, const PGresult *r, const int64_t *counts,
+	      size_t ndays, int64_t g)
+{
+	struct buf a[3] = {0};
+	char num[24], gen[24];
+	int rc = 0;
+	for (size_t j = 0; j < ndays && rc == 0; j++) {
+		const int64_t v[3] = {be_int(PQgetvalue(r, (int)j, WIN_Q0), 4),
+				      be_int(PQgetvalue(r, (int)j, WIN_Q1), 4), counts[j]};
+		for (int c = 0; c < 3 && rc == 0; c++) {
+			snprintf(num, sizeof num, "%lld", (long long)v[c]);
+			rc = db_array_text(&a[c], num);
+		}
+	}
+	for (int c = 0; c < 3 && rc == 0; c++)
+		rc = buf_printf(&a[c], "}");
+	if (rc == 0 && ndays > 0) {
+		snprintf(gen, sizeof gen, "%lld", (long long)g);
+		const char *params[] = {gen, type ? type : "", a[0].p, a[1].p, a[2].p};
+		PGresult *w =
+		    PQexecPrepared(db->conn, "analytics_windows_store", 5, params, NULL, NULL, 0);
+		if (PQresultStatus(w) != PGRES_TUPLES_OK)
+			log_msg(LOGL_WARN, "db", "caching window counts failed: %s",
+				PQresultErrorMessage(w));
+		PQclear(w);
+	}
+	for (int c = 0; c < 3; c++)
+		buf_free(&a[c]);
+}
+
+/* Active users: each window's count from window_counts when every one is there (one row per
+ * day asked), else all of them from the days, then kept for the next reader. */
+enum db_status
+db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+		int window, int64_t *counts)
+{
+	char date[EVENT_DATE_BUF], nb[24], wb[16];
+	const char *params[] = {tz, date, nb, wb, type ? type : "", "t"};
+	enum db_status st;
+	size_t have = 0;
+	int64_t g = -1;
+	PGresult *r;
+	memset(counts, 0, ndays * sizeof *counts);
+	event_date_format(from_day, date);
+	snprintf(nb, sizeof nb, "%zu", ndays);
+	snprintf(wb, sizeof wb, "%d", window);
+	if ((st = read_folded(db, "analytics_windows", 6, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	for (int j = 0; j < PQntuples(r) && (size_t)j < ndays; j++) {
+		g = be_int(PQgetvalue(r, j, WIN_G), PQgetlength(r, j, WIN_G));
+		if (PQgetisnull(r, j, WIN_SIZE))
+			continue;
+		counts[j] = be_int(PQgetvalue(r, j, WIN_SIZE), 4);
+		have++;
+	}
+	if (have < ndays) {
+		if ((size_t)PQntuples(r) != ndays) {
+			db_set_error(db, "analytics_windows", "not one row per day");
+			st = DB_ERROR;
+		} else if ((st = windows_from_days(db, tz, type, from_day, ndays, window,
+						   counts)) == DB_OK) {
+			store_windows(db, type, r, counts, ndays, g);
+		}
+	}
+	PQclear(r);
+	return st;
+}
+
+/* Retention: the cohort's union, then each window's union of days met with it. */
+struct windows {
+	struct userset *cohort, *cur;
+	int period;
+	int64_t *counts;
+};
+
+static int
+cohort_day(void *ctx, size_t i, struct userset *day, int64_t size)
+{
+	struct windows *W = ctx;
+	(void)i;
+	(void)size;
+	userset_or(W->cohort, day);
+	userset_free(day);
+	return 0;
+}
+
+static int
+window_day(void *ctx, size_t i, struct userset *day, int64_t size)
+{
+	struct windows *W = ctx;
+	(void)size;
+	userset_or(W->cur, day);
+	userset_free(day);
+	if ((i + 1) % (size_t)W->period == 0) {
+		W->counts[i / (size_t)W->period] = (int64_t)userset_and_count(W->cur, W->cohort);
+		userset_free(W->cur);
+		if (!(W->cur = userset_new()))
+			return -1;
+	}
+	return 0;
+}
+
+enum db_status
+db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int64_t *counts)
+{
+	struct windows W = {.period = q->period, .counts = counts};
+	enum db_status st = DB_ERROR;
+	memset(counts, 0, (size_t)(q->windows + 1) * sizeof *counts);
+	*cohort = 0;
+	W.cohort = userset_new();
+	W.cur = userset_new();
+	if (W.cohort && W.cur)
+		st = for_each_day(db, "c", q->tz, q->start_day, (size_t)q->period, q->start_event,
+				  1, cohort_day, &W);
+	if (st == DB_OK)
+		st = for_each_day(db, "a", q->tz, q->start_day,
+				  (size_t)(q->windows + 1) * (size_t)q->period, q->return_event, 1,
+				  window_day, &W);
+	if (st == DB_OK)
+		*cohort = (int64_t)userset_count(W.cohort);
+	userset_free(W.cohort);
+	userset_free(W.cur);
+	return st;
+}
+
+enum db_status
+db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day, int limit,
+		 struct top_row **rows, size_t *n)
+{
+	char from[EVENT_DATE_BUF], days[24], lim[16];
+	const char *params[] = {tz, from, days, lim};
+	enum db_status st;
+	PGresult *r;
+	event_date_format(from_day, from);
+	snprintf(days, sizeof days, "%lld", (long long)(to_day - from_day + 1));
+	snprintf(lim, sizeof lim, "%d", limit);
+	*rows = NULL;
+	*n = 0;
+	if ((st = fold_first(db)) != DB_OK)
+		return st;
+	if ((st = db_query(db, "analytics_top", 4, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	st = db_top_rows(r, rows, n);
+	PQclear(r);
+	return st;
+}
