@@ -99,12 +99,9 @@ worker_rss() {
 }
 
 # run_wrk SCRIPT URL [CONNS]: the BENCH line of one wrk run, pinned to BENCH_CPU.
-run_wrk() {
-	taskset -c "$BENCH_CPU" wrk -t1 -c"${3:-$CONNS}" -d"$DURATION" --latency -s "$1" "$2" 2>&1 |
-		sed -n 's/^BENCH //p'
-}
+run_wrk() { wrk_run "$1" "$2" "${3:-$CONNS}"; }
 
-j() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"; }
+j() { json_num "$@"; }
 
 ROWS_MD=()
 CEILING_RPS=

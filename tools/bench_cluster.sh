@@ -6,10 +6,12 @@
 #   2. load:  import_events of that file
 #   3. http:  HTTP_ROWS further events POSTed in NDJSON batches of 1 000 by 4 curl loops
 #   4. stats: a fixed list of /stats queries, answers kept in bench/results/cluster-stats-N.txt
+#   5. stats latency: the stats rows of make bench (tools/bench.sh) on this data: wrk pinned to
+#      core BENCH_CPU (0), CONNS (16) connections, DURATION (10s) per query
 #
 # For steps 2 and 3 it prints wall time and the CPU seconds of each node's PostgreSQL
 # processes (/proc/PID/stat of the postmaster, its live children and the children it reaped),
-# per 1M events. Then it compares the stats answers of the two runs byte for byte (exit 1 when
+# per 1M events, and a second table with the stats latencies. Then it compares the stats answers of the two runs byte for byte (exit 1 when
 # they differ). Settings: ROWS (1000000), HTTP_ROWS (100000), NODES (3). Never fails on timing.
 set -euo pipefail
 
@@ -18,7 +20,8 @@ LIB_PROG=bench-cluster
 # shellcheck source=tools/lib.sh
 . "$ROOT/tools/lib.sh"
 no_args "$@"
-defaults ROWS=1000000 HTTP_ROWS=100000 NODES=3 BUILD="$ROOT/build"
+defaults ROWS=1000000 HTTP_ROWS=100000 NODES=3 BUILD="$ROOT/build" CONNS=16
+export BENCH_LUA=$ROOT/bench/lua
 FILE=$ROOT/data/events_cluster_bench.csv
 OUT=$ROOT/bench/results
 
@@ -76,6 +79,19 @@ stats_answers() {
 	done
 }
 
+# stats_latency: one table row per stats query of make bench, with this stack's p50 and p99.
+stats_latency() {
+	local q res
+	for q in "dau?from=2025-08-01&to=2025-08-30" "top-events?from=2025-08-01&to=2025-08-30" \
+		"retention?start_date=2025-08-04&windows=7" \
+		"retention?start_date=2025-08-04&windows=4&granularity=week"; do
+		res=$(wrk_run "$BENCH_LUA/get.lua" "$EVENTS_BASE_URL/stats/$q" "$CONNS")
+		[ -n "$res" ] || die "wrk printed no result for /stats/$q"
+		printf '| %s | /stats/%s | %.0f | %s | %s | %s |\n' "$NODES_NOW" "$q" "$(json_num "$res" rps)" \
+			"$(json_num "$res" p50_ms)" "$(json_num "$res" p99_ms)" "$(json_num "$res" non2xx)"
+	done
+}
+
 inside() {
 	local t0 t1 before after tmp
 	before=$(snapshot) t0=$(date +%s.%N)
@@ -95,6 +111,7 @@ inside() {
 	report http "$HTTP_ROWS" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$before" "$after"
 	rm -rf -- "$tmp"
 	stats_answers >"$OUT/cluster-stats-$NODES_NOW.txt"
+	stats_latency >"$OUT/cluster-latency-$NODES_NOW.md"
 }
 
 if [ -n "${EVENTS_BASE_URL:-}" ]; then
@@ -114,6 +131,15 @@ for n in 1 "$NODES"; do
 	NODES=$n NODES_NOW=$n RATE_LIMIT_EXEMPT=127.0.0.1 "$ROOT/tests/integration/run.sh" \
 		--cmd "tools/bench_cluster.sh" | tee -a "$table"
 done
+{
+	echo
+	echo "Stats latency: wrk pinned to core ${BENCH_CPU:-0}, $CONNS connections, ${DURATION:-10s} per query, after the steps above."
+	echo
+	echo "| nodes | query | req/s | p50 ms | p99 ms | non-2xx |"
+	echo "|---|---|---|---|---|---|"
+	cat "$OUT/cluster-latency-1.md" "$OUT/cluster-latency-$NODES.md"
+} >>"$table"
+rm -f -- "$OUT/cluster-latency-1.md" "$OUT/cluster-latency-$NODES.md"
 cat "$table"
 if cmp -s "$OUT/cluster-stats-1.txt" "$OUT/cluster-stats-$NODES.txt"; then
 	say "stats answers byte-identical on 1 node and on $NODES nodes ($(wc -c <"$OUT/cluster-stats-1.txt") bytes)"

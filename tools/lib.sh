@@ -182,3 +182,13 @@ take_args() {
 		[ $# -eq 0 ] || shift
 	done
 }
+
+# wrk_run SCRIPT URL CONNS: the BENCH line (bench/lua/report.lua) of one wrk run of DURATION
+# (10s) with CONNS connections, wrk pinned to core BENCH_CPU (0) so it takes one core only.
+wrk_run() {
+	taskset -c "${BENCH_CPU:-0}" wrk -t1 -c"$3" -d"${DURATION:-10s}" --latency -s "$1" "$2" 2>&1 |
+		sed -n 's/^BENCH //p'
+}
+
+# json_num JSON KEY: the number KEY has in the one-line JSON object JSON.
+json_num() { sed -n "s/.*\"$2\":\([-0-9.]*\).*/\1/p" <<<"$1"; }
