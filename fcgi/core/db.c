@@ -37,14 +37,14 @@ static const struct stmt statements[] = {
 			" FROM analytics_erase($1)"},
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"
 			" $4::int[], $5::text[])"},
-    {"analytics_sets", "SELECT i, q0, q1, cached, size, users, g"
-		       " FROM stats_sets($1::\"char\", $2, $3::date, $4::int, $5, $6::boolean,"
-		       " $7::boolean)"},
+    {"analytics_sets", "SELECT i, q0, q1, cached, size, users, g FROM stats_days_q("
+		       "$1::\"char\", $2, $3::int[], $4::int[], $5::boolean, $6::boolean)"},
+    {"analytics_bounds", "SELECT i, q0, q1 FROM stats_day_bounds($1, $2::date, $3::int)"},
     {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
 			     " $5::int[], $6::int[], $7::text[])"},
     {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},
     {"analytics_windows", "SELECT j, q0, q1, size, g"
-			  " FROM stats_windows($1, $2::date, $3::int, $4::int, $5, $6::boolean)"},
+			  " FROM stats_windows_q($1, $2::int[], $3::int[], $4::boolean)"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
     {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},

@@ -4,6 +4,7 @@
  * Pending events are folded in first whenever the database says some are. */
 #include "buf.h"
 #include "db.h"
+#include "daybounds.h"
 #include "db_internal.h"
 #include "event.h"
 #include "log.h"
@@ -82,6 +83,55 @@ read_folded(struct db *db, const char *stmt, int n, const char **params, PGresul
 	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
 		return st;
 	return read_query(db, stmt, n, params, out);
+}
+
+/* "{v0,v1,...}" into b (emptied first). -1: out of memory. */
+static int
+int_array(struct buf *b, const int32_t *v, size_t n)
+{
+	b->len = 0;
+	if (buf_printf(b, "{") < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (buf_printf(b, "%s%d", i ? "," : "", (int)v[i]) < 0)
+			return -1;
+	return buf_printf(b, "}");
+}
+
+/* The quarters [q0[i], q1[i]) of local days d0 .. d0 + n - 1 of tz: from the worker's memo,
+ * the missing ones from stats_day_bounds in one query for the span they cover. */
+static enum db_status
+day_bounds(struct db *db, const char *tz, int64_t d0, size_t n, int32_t *q0, int32_t *q1)
+{
+	size_t lo = n, hi = 0;
+	char date[EVENT_DATE_BUF], count[24];
+	const char *params[] = {tz, date, count};
+	enum db_status st;
+	PGresult *r;
+	for (size_t i = 0; i < n; i++)
+		if (!daybounds_get(tz, d0 + (int64_t)i, &q0[i], &q1[i])) {
+			lo = lo < i ? lo : i;
+			hi = i;
+		}
+	if (lo == n)
+		return DB_OK;
+	event_date_format(d0 + (int64_t)lo, date);
+	snprintf(count, sizeof count, "%zu", hi - lo + 1);
+	if ((st = read_query(db, "analytics_bounds", 3, params, &r)) != DB_OK)
+		return read_failed(db, st);
+	for (int j = 0; j < PQntuples(r); j++) {
+		int64_t i = be_int(PQgetvalue(r, j, 0), 4);
+		if (i < 0 || (size_t)i > hi - lo)
+			continue;
+		q0[lo + (size_t)i] = (int32_t)be_int(PQgetvalue(r, j, 1), 4);
+		q1[lo + (size_t)i] = (int32_t)be_int(PQgetvalue(r, j, 2), 4);
+		daybounds_put(tz, d0 + (int64_t)lo + i, q0[lo + (size_t)i], q1[lo + (size_t)i]);
+	}
+	st = (size_t)PQntuples(r) == hi - lo + 1 ? DB_OK : DB_ERROR;
+	if (st != DB_OK)
+		db_set_error(db, "analytics_bounds", "not one row per day");
+	PQclear(r);
+	return st;
 }
 
 /* Pending events folded in before a read: the answer then counts every stored event. */
@@ -167,15 +217,23 @@ static enum db_status
 days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, const char *type,
 	   int sets, size_t base, day_fn fn, void *ctx)
 {
-	char date[EVENT_DATE_BUF], count[16];
-	const char *params[] = {kind, tz, date, count, type ? type : "", sets ? "t" : "f", "t"};
+	int32_t q0[DAYS_PER_QUERY], q1[DAYS_PER_QUERY];
+	struct buf a0 = {0}, a1 = {0};
 	struct day day[DAYS_PER_QUERY] = {0};
-	enum db_status st = DB_OK;
+	enum db_status st;
 	int64_t g = -1;
-	PGresult *r;
-	event_date_format(d0, date);
-	snprintf(count, sizeof count, "%d", n);
-	if ((st = read_folded(db, "analytics_sets", 7, params, &r)) != DB_OK)
+	PGresult *r = NULL;
+	if ((st = day_bounds(db, tz, d0, (size_t)n, q0, q1)) != DB_OK)
+		return st;
+	if (int_array(&a0, q0, (size_t)n) < 0 || int_array(&a1, q1, (size_t)n) < 0) {
+		st = DB_ERROR;
+	} else {
+		const char *params[] = {kind, type ? type : "", a0.p, a1.p, sets ? "t" : "f", "t"};
+		st = read_folded(db, "analytics_sets", 6, params, &r);
+	}
+	buf_free(&a0);
+	buf_free(&a1);
+	if (st != DB_OK)
 		return read_failed(db, st);
 	for (int i = 0; i < n && st == DB_OK; i++) {
 		day[i].size = -1;
@@ -357,17 +415,29 @@ enum db_status
 db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
 		int window, int64_t *counts)
 {
-	char date[EVENT_DATE_BUF], nb[24], wb[16];
-	const char *params[] = {tz, date, nb, wb, type ? type : "", "t"};
-	enum db_status st;
-	size_t have = 0;
+	size_t w = (size_t)window, ndb = ndays + w - 1, have = 0;
+	int32_t *q0 = calloc(ndb, sizeof *q0), *q1 = calloc(ndb, sizeof *q1);
+	struct buf a0 = {0}, a1 = {0};
+	enum db_status st = DB_ERROR;
 	int64_t g = -1;
-	PGresult *r;
+	PGresult *r = NULL;
 	memset(counts, 0, ndays * sizeof *counts);
-	event_date_format(from_day, date);
-	snprintf(nb, sizeof nb, "%zu", ndays);
-	snprintf(wb, sizeof wb, "%d", window);
-	if ((st = read_folded(db, "analytics_windows", 6, params, &r)) != DB_OK)
+	if (q0 && q1 && (st = day_bounds(db, tz, from_day - (window - 1), ndb, q0, q1)) == DB_OK) {
+		/* window j: from the start of its first day to the end of day j */
+		for (size_t j = 0; j < ndays; j++)
+			q1[j] = q1[j + w - 1];
+		if (int_array(&a0, q0, ndays) < 0 || int_array(&a1, q1, ndays) < 0) {
+			st = DB_ERROR;
+		} else {
+			const char *params[] = {type ? type : "", a0.p, a1.p, "t"};
+			st = read_folded(db, "analytics_windows", 4, params, &r);
+		}
+	}
+	buf_free(&a0);
+	buf_free(&a1);
+	free(q0);
+	free(q1);
+	if (st != DB_OK)
 		return read_failed(db, st);
 	for (int j = 0; j < PQntuples(r) && (size_t)j < ndays; j++) {
 		g = be_int(PQgetvalue(r, j, WIN_G), PQgetlength(r, j, WIN_G));

@@ -1,0 +1,50 @@
+/* daybounds.c: the worker's memo of local day bounds (daybounds.h). */
+#include "daybounds.h"
+
+#include <string.h>
+
+/* 4096 days: 11 years of one zone, or 30 days of 136 zones (~400 kB, touched as filled). */
+enum { SLOTS = 4096, TZ_MAX = 64 };
+
+struct slot {
+	int64_t day;
+	int32_t q0, q1;
+	char tz[TZ_MAX + 1]; /* "" when free */
+};
+
+static struct slot slots[SLOTS];
+
+/* FNV-1a over the name and the day. */
+static uint32_t
+slot_of(const char *tz, int64_t day)
+{
+	uint32_t h = 2166136261u;
+	for (; *tz; tz++)
+		h = (h ^ (unsigned char)*tz) * 16777619u;
+	for (int k = 0; k < 8; k++)
+		h = (h ^ (uint32_t)((uint64_t)day >> (8 * k) & 0xff)) * 16777619u;
+	return h % SLOTS;
+}
+
+int
+daybounds_get(const char *tz, int64_t day, int32_t *q0, int32_t *q1)
+{
+	const struct slot *s = &slots[slot_of(tz, day)];
+	if (s->day != day || !s->tz[0] || strcmp(s->tz, tz) != 0)
+		return 0;
+	*q0 = s->q0;
+	*q1 = s->q1;
+	return 1;
+}
+
+void
+daybounds_put(const char *tz, int64_t day, int32_t q0, int32_t q1)
+{
+	if (strlen(tz) > TZ_MAX)
+		return;
+	struct slot *s = &slots[slot_of(tz, day)];
+	s->day = day;
+	s->q0 = q0;
+	s->q1 = q1;
+	strcpy(s->tz, tz);
+}
