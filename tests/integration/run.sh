@@ -48,6 +48,14 @@ logs() {
 	for f in worker nginx-error nginx-access postgres; do tail_log "$VAR_DIR/log/$f.log" 30; done
 }
 
+# failures: the failing tests' lines again, after the logs: CI shows only the end of the output.
+failures() {
+	[ -s "$TMP/tests.log" ] || return 0
+	printf -- '----- failing tests (from %s) -----\n' "$TMP/tests.log" >&2
+	grep -aE '^\[(----|FAIL)\]' -- "$TMP/tests.log" | tail -n 40 >&2 || true
+	grep -aE 'Synthesis' -- "$TMP/tests.log" >&2 || true
+}
+
 cleanup() {
 	local pid f pgdir
 	trap - EXIT INT TERM
@@ -62,6 +70,7 @@ cleanup() {
 	pgdir=$VAR_DIR/pg
 	if [ "$rc" -ne 0 ]; then
 		logs
+		failures
 		if [ "${CI:-}" != true ]; then
 			say "tests failed (exit $rc); kept $TMP for inspection"
 			exit "$rc"
@@ -97,10 +106,10 @@ say "stack up at $EVENTS_BASE_URL (VAR_DIR $VAR_DIR, pool pid $EVENTS_POOL_PID)"
 # From the repository root: tests call tools/stack.sh (e.g. pg-stop/pg-start) by relative path.
 rc=0
 if [ -n "$CMD" ]; then
-	(cd "$ROOT" && bash -c "$CMD") || rc=$?
+	(cd "$ROOT" && bash -c "$CMD") 2> >(tee -a "$TMP/tests.log" >&2) || rc=$?
 	say "test command exited with $rc"
 else
-	(cd "$ROOT" && "$BINARY" --jobs 1 "$@") || rc=$?
+	(cd "$ROOT" && "$BINARY" --jobs 1 "$@") 2> >(tee -a "$TMP/tests.log" >&2) || rc=$?
 	say "test binary exited with $rc"
 fi
 exit "$rc"

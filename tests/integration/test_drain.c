@@ -76,7 +76,9 @@ Test(drain, stop_answers_requests_in_flight, .fini = down, .timeout = 90)
 	long nginx = read_pid(path);
 	cr_assert(pool > 0 && nginx > 0, "pid files of the side stack");
 
-	/* hold the stats query inside PostgreSQL until we let go */
+	/* hold the stats query inside PostgreSQL until we let go (the supervisors' fold runs,
+	 * events-fcgi/fold, wait on the lock too when they prepare their statements: only
+	 * workers, events-fcgi/<slot>, count) */
 	PGconn *db = db_open();
 	PQclear(PQexec(db, "BEGIN"));
 	PGresult *r = PQexec(db, "LOCK TABLE daily_users IN ACCESS EXCLUSIVE MODE");
@@ -91,7 +93,7 @@ Test(drain, stop_answers_requests_in_flight, .fini = down, .timeout = 90)
 		waiting = db_scalar_ll(
 		    db,
 		    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-		    " AND application_name LIKE 'events-fcgi/%'",
+		    " AND application_name ~ '^events-fcgi/[0-9]+$'",
 		    0, NULL);
 	}
 	cr_assert_eq(waiting, 1, "the request is waiting on the lock inside a worker");

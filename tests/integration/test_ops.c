@@ -266,7 +266,7 @@ Test(ops, kill9_refill, .timeout = 60)
 	while (it_now() - t0 < 3.0) {
 		conns = db_scalar_ll(db,
 				     "SELECT count(*) FROM pg_stat_activity"
-				     " WHERE application_name LIKE 'events-fcgi/%'",
+				     " WHERE application_name ~ '^events-fcgi/[0-9]+$'",
 				     0, NULL);
 		if (conns == n)
 			break;
@@ -286,7 +286,7 @@ Test(ops, kill9_refill, .timeout = 60)
 	    slot_s, since);
 	app = db_scalar_text(db,
 			     "SELECT string_agg(application_name, ',' ORDER BY application_name)"
-			     " FROM pg_stat_activity WHERE application_name LIKE 'events-fcgi/%'",
+			     " FROM pg_stat_activity WHERE application_name ~ '^events-fcgi/[0-9]+$'",
 			     0, NULL);
 	fprintf(stderr, "ops/kill9_refill: worker connections: %s\n", app ? app : "(none)");
 	free(app);
