@@ -1,6 +1,7 @@
-/* db_analytics_read.c: the zone-aware reads (ADR 7). Local days come from stats_sets: one
- * row per cached day (day_sets), else the day's blocks, unioned and counted here and then
- * cached; rolling windows of active users are counted once and kept in window_counts.
+/* db_analytics_read.c: the zone-aware reads (ADR 7). Local days come from day_sets when
+ * cached there (one plain query), else from stats_days_q: the day's blocks, unioned and
+ * counted here and then cached; rolling windows of active users are counted once and kept in
+ * window_counts.
  * Pending events are folded in first whenever the database says some are. */
 #include "buf.h"
 #include "db.h"
@@ -148,18 +149,24 @@ struct day {
 	int64_t size; /* cached size (no sets asked for), else -1 */
 	int64_t q0, q1;
 	int from_blocks; /* unioned here from block rows: worth storing in day_sets */
+	int seen;	 /* a row of it came (cached, or its first block) */
 };
 
 enum { SETS_I, SETS_Q0, SETS_Q1, SETS_CACHED, SETS_SIZE, SETS_USERS, SETS_G };
 
-/* Row j of stats_sets into its day; -1 when the row is damaged. */
+/* Row j of analytics_days_cached or analytics_sets into its day: the row's i is the day's
+ * index in the chunk, or with map, in map (m entries, each the index of a day). -1 when the
+ * row is damaged. */
 static int
-day_row(const PGresult *r, int j, struct day *day, int n)
+day_row(const PGresult *r, int j, struct day *day, int n, const int *map, int m)
 {
 	int64_t k = PQgetlength(r, j, SETS_I) == 4 ? be_int(PQgetvalue(r, j, SETS_I), 4) : -1;
+	if (map)
+		k = k >= 0 && k < m ? map[k] : -1;
 	if (k < 0 || k >= n || PQgetlength(r, j, SETS_Q0) != 4 || PQgetlength(r, j, SETS_Q1) != 4)
 		return -1;
 	struct day *d = &day[k];
+	d->seen = 1;
 	d->q0 = be_int(PQgetvalue(r, j, SETS_Q0), 4);
 	d->q1 = be_int(PQgetvalue(r, j, SETS_Q1), 4);
 	if (*PQgetvalue(r, j, SETS_CACHED) && PQgetisnull(r, j, SETS_USERS)) {
@@ -211,8 +218,59 @@ store_days(struct db *db, const char *kind, const char *type, const struct day *
 		buf_free(&a[c]);
 }
 
-/* One query: days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets (or cached sizes when
- * !sets), handed to fn from index base on. */
+/* The rows of r into day (through map, see day_row); *g: their generation. */
+static enum db_status
+day_rows(struct db *db, const PGresult *r, struct day *day, int n, const int *map, int m,
+	 int64_t *g)
+{
+	for (int j = 0; j < PQntuples(r); j++) {
+		if (day_row(r, j, day, n, map, m) < 0) {
+			db_set_error(db, "analytics_sets", "a stored user set is damaged");
+			return DB_ERROR;
+		}
+		*g = be_int(PQgetvalue(r, j, SETS_G), PQgetlength(r, j, SETS_G));
+	}
+	return DB_OK;
+}
+
+/* The days of the chunk that analytics_days_cached did not have, from their blocks
+ * (analytics_sets): one more query, only when some are missing. */
+static enum db_status
+missing_days(struct db *db, const char *kind, const char *type, int sets, const int32_t *q0,
+	     const int32_t *q1, struct day *day, int n, int64_t *g)
+{
+	int32_t m0[DAYS_PER_QUERY], m1[DAYS_PER_QUERY];
+	int map[DAYS_PER_QUERY], m = 0;
+	struct buf a0 = {0}, a1 = {0};
+	enum db_status st;
+	PGresult *r = NULL;
+	for (int i = 0; i < n; i++)
+		if (!day[i].seen) {
+			m0[m] = q0[i];
+			m1[m] = q1[i];
+			map[m++] = i;
+		}
+	if (m == 0)
+		return DB_OK;
+	if (int_array(&a0, m0, (size_t)m) < 0 || int_array(&a1, m1, (size_t)m) < 0) {
+		st = DB_ERROR;
+	} else {
+		/* no pending check: the cached read's check folded what was committed before */
+		const char *params[] = {kind, type ? type : "", a0.p, a1.p, sets ? "t" : "f", "f"};
+		st = read_query(db, "analytics_sets", 6, params, &r);
+	}
+	buf_free(&a0);
+	buf_free(&a1);
+	if (st != DB_OK)
+		return st;
+	st = day_rows(db, r, day, n, map, m, g);
+	PQclear(r);
+	return st;
+}
+
+/* Days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets (or cached sizes when !sets), handed
+ * to fn from index base on: the cached ones in one query, the others from their blocks in
+ * one more (then cached). */
 static enum db_status
 days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, const char *type,
 	   int sets, size_t base, day_fn fn, void *ctx)
@@ -221,7 +279,7 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 	struct buf a0 = {0}, a1 = {0};
 	struct day day[DAYS_PER_QUERY] = {0};
 	enum db_status st;
-	int64_t g = -1;
+	int64_t g = -1, gm = -1;
 	PGresult *r = NULL;
 	if ((st = day_bounds(db, tz, d0, (size_t)n, q0, q1)) != DB_OK)
 		return st;
@@ -229,7 +287,7 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 		st = DB_ERROR;
 	} else {
 		const char *params[] = {kind, type ? type : "", a0.p, a1.p, sets ? "t" : "f", "t"};
-		st = read_folded(db, "analytics_sets", 6, params, &r);
+		st = read_folded(db, "analytics_days_cached", 6, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
@@ -240,16 +298,12 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 		if (!(day[i].set = userset_new()))
 			st = DB_ERROR;
 	}
-	for (int j = 0; j < PQntuples(r) && st == DB_OK; j++) {
-		if (day_row(r, j, day, n) < 0) {
-			db_set_error(db, "analytics_sets", "a stored user set is damaged");
-			st = DB_ERROR;
-		}
-		g = be_int(PQgetvalue(r, j, SETS_G), PQgetlength(r, j, SETS_G));
-	}
-	PQclear(r);
 	if (st == DB_OK)
-		store_days(db, kind, type, day, n, g);
+		st = day_rows(db, r, day, n, NULL, 0, &g);
+	PQclear(r);
+	if (st == DB_OK && (st = missing_days(db, kind, type, sets, q0, q1, day, n, &gm)) ==
+			       DB_OK)
+		store_days(db, kind, type, day, n, gm);
 	for (int i = 0; i < n; i++) {
 		if (st == DB_OK && fn(ctx, base + (size_t)i, day[i].set, day[i].size) < 0)
 			st = DB_ERROR;
@@ -258,6 +312,8 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 	}
 	if (st == DB_ERROR)
 		log_msg(LOGL_ERROR, "db", "%s", db->err[0] ? db->err : "out of memory");
+	else if (st != DB_OK)
+		return read_failed(db, st);
 	return st;
 }
 
