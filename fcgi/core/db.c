@@ -54,9 +54,9 @@ static const struct stmt statements[] = {
      " FROM p CROSS JOIN unnest($2::int[], $3::int[]) WITH ORDINALITY w(a, b, o)"
      " LEFT JOIN window_counts c ON c.event_type = $1 AND c.q0 = w.a AND c.q1 = w.b"
      " WHERE NOT p.x ORDER BY 1"},
-    /* the days of $3/$4 that day_sets holds (kind $1, type $2), with their bitmaps when $5;
-     * the others are analytics_sets' to read. As analytics_windows: plain SQL, and one row
-     * -1 when $6 and events are pending */
+    /* the days of $3/$4 that day_sets holds (each day's kind and type in $1, $2), with
+     * their bitmaps when $5; the others are analytics_sets' to read. As analytics_windows:
+     * plain SQL, and one row -1 when $6 and events are pending */
     {"analytics_days_cached",
      "WITH p AS MATERIALIZED (SELECT $6::boolean AND EXISTS (SELECT FROM analytics_pending) AS x)"
      " SELECT -1, NULL::int, NULL::int, NULL::boolean, NULL::int, NULL::bytea, NULL::bigint"
@@ -64,8 +64,9 @@ static const struct stmt statements[] = {
      " UNION ALL"
      " SELECT (d.o - 1)::int, d.a, d.b, true, c.n, CASE WHEN $5::boolean THEN c.users END,"
      " (SELECT g FROM analytics_gen)"
-     " FROM p CROSS JOIN unnest($3::int[], $4::int[]) WITH ORDINALITY d(a, b, o)"
-     " JOIN day_sets c ON c.kind = $1::\"char\" AND c.event_type = $2 AND c.q0 = d.a"
+     " FROM p CROSS JOIN unnest($1::\"char\"[], $2::text[], $3::int[], $4::int[])"
+     " WITH ORDINALITY d(k, t, a, b, o)"
+     " JOIN day_sets c ON c.kind = d.k AND c.event_type = d.t AND c.q0 = d.a"
      " AND c.q1 = d.b WHERE NOT p.x"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},

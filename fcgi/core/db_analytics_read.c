@@ -233,18 +233,53 @@ day_rows(struct db *db, const PGresult *r, struct day *day, int n, const int *ma
 	return DB_OK;
 }
 
-/* The days of the chunk that analytics_days_cached did not have, from their blocks
- * (analytics_sets): one more query, only when some are missing. */
+/* A run of local days d0 .. d0 + n - 1 of one kind ("a": users with an event of type, or
+ * of any type when type is NULL, that day; "c": users whose first such event was that day).
+ * A read is one or more runs, its days numbered in order across them. */
+struct run {
+	const char *kind, *type;
+	int64_t d0;
+	size_t n;
+};
+
+/* The part of a chunk (days i0 .. i0 + m - 1 of the read) in one run: its days are the
+ * chunk's days off .. off + len - 1, the run's days first .. first + len - 1. */
+struct part {
+	const struct run *run;
+	int off, len;
+	int64_t first;
+};
+
+/* The parts of the chunk at read index i0 of m days; how many (at most nruns). */
+static int
+chunk_parts(const struct run *runs, int nruns, size_t i0, int m, struct part *out)
+{
+	int np = 0, off = 0;
+	size_t base = 0;
+	for (int k = 0; k < nruns && off < m; base += runs[k].n, k++) {
+		if (i0 + (size_t)off >= base + runs[k].n)
+			continue;
+		size_t first = i0 + (size_t)off - base, left = runs[k].n - first;
+		int len = left < (size_t)(m - off) ? (int)left : m - off;
+		out[np++] = (struct part){&runs[k], off, len, (int64_t)first};
+		off += len;
+	}
+	return np;
+}
+
+/* The days of one part that analytics_days_cached did not have, from their blocks
+ * (analytics_sets): one more query, only when some are missing; then cached. */
 static enum db_status
-missing_days(struct db *db, const char *kind, const char *type, int sets, const int32_t *q0,
-	     const int32_t *q1, struct day *day, int n, int64_t *g)
+missing_days(struct db *db, const struct part *pt, int sets, const int32_t *q0,
+	     const int32_t *q1, struct day *day, int n)
 {
 	int32_t m0[DAYS_PER_QUERY], m1[DAYS_PER_QUERY];
 	int map[DAYS_PER_QUERY], m = 0;
 	struct buf a0 = {0}, a1 = {0};
 	enum db_status st;
+	int64_t g = -1;
 	PGresult *r = NULL;
-	for (int i = 0; i < n; i++)
+	for (int i = pt->off; i < pt->off + pt->len; i++)
 		if (!day[i].seen) {
 			m0[m] = q0[i];
 			m1[m] = q1[i];
@@ -252,60 +287,82 @@ missing_days(struct db *db, const char *kind, const char *type, int sets, const 
 		}
 	if (m == 0)
 		return DB_OK;
+	const char *type = pt->run->type ? pt->run->type : "";
 	if (int_array(&a0, m0, (size_t)m) < 0 || int_array(&a1, m1, (size_t)m) < 0) {
 		st = DB_ERROR;
 	} else {
 		/* no pending check: the cached read's check folded what was committed before */
-		const char *params[] = {kind, type ? type : "", a0.p, a1.p, sets ? "t" : "f", "f"};
+		const char *params[] = {pt->run->kind, type, a0.p, a1.p, sets ? "t" : "f", "f"};
 		st = read_query(db, "analytics_sets", 6, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
 	if (st != DB_OK)
 		return st;
-	st = day_rows(db, r, day, n, map, m, g);
+	st = day_rows(db, r, day, n, map, m, &g);
 	PQclear(r);
+	if (st == DB_OK)
+		store_days(db, pt->run->kind, pt->run->type, day + pt->off, pt->len, g);
 	return st;
 }
 
-/* Days d0 .. d0 + n - 1 (n <= DAYS_PER_QUERY) as sets (or cached sizes when !sets), handed
- * to fn from index base on: the cached ones in one query, the others from their blocks in
- * one more (then cached). */
+/* The (kind, type) of each day of the parts as two array literals. -1: out of memory. */
+static int
+kind_type_arrays(const struct part *pt, int np, struct buf *kinds, struct buf *types)
+{
+	for (int k = 0; k < np; k++)
+		for (int i = 0; i < pt[k].len; i++)
+			if (db_array_text(kinds, pt[k].run->kind) < 0 ||
+			    db_array_text(types, pt[k].run->type ? pt[k].run->type : "") < 0)
+				return -1;
+	return buf_printf(kinds, "}") < 0 || buf_printf(types, "}") < 0 ? -1 : 0;
+}
+
+/* Days i0 .. i0 + m - 1 of the read (m <= DAYS_PER_QUERY) as sets (or cached sizes when
+ * !sets), handed to fn: the cached ones in one query whatever runs they are in, the others
+ * from their blocks in one more per run (then cached). */
 static enum db_status
-days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, const char *type,
-	   int sets, size_t base, day_fn fn, void *ctx)
+days_chunk(struct db *db, const char *tz, const struct run *runs, int nruns, size_t i0, int m,
+	   int sets, day_fn fn, void *ctx)
 {
 	int32_t q0[DAYS_PER_QUERY], q1[DAYS_PER_QUERY];
-	struct buf a0 = {0}, a1 = {0};
+	struct part pt[DAYS_PER_QUERY];
+	struct buf a0 = {0}, a1 = {0}, kinds = {0}, types = {0};
 	struct day day[DAYS_PER_QUERY] = {0};
-	enum db_status st;
-	int64_t g = -1, gm = -1;
+	enum db_status st = DB_OK;
+	int64_t g = -1;
 	PGresult *r = NULL;
-	if ((st = day_bounds(db, tz, d0, (size_t)n, q0, q1)) != DB_OK)
+	int np = chunk_parts(runs, nruns, i0, m, pt);
+	for (int k = 0; k < np && st == DB_OK; k++)
+		st = day_bounds(db, tz, pt[k].run->d0 + pt[k].first, (size_t)pt[k].len,
+				q0 + pt[k].off, q1 + pt[k].off);
+	if (st != DB_OK)
 		return st;
-	if (int_array(&a0, q0, (size_t)n) < 0 || int_array(&a1, q1, (size_t)n) < 0) {
+	if (int_array(&a0, q0, (size_t)m) < 0 || int_array(&a1, q1, (size_t)m) < 0 ||
+	    kind_type_arrays(pt, np, &kinds, &types) < 0) {
 		st = DB_ERROR;
 	} else {
-		const char *params[] = {kind, type ? type : "", a0.p, a1.p, sets ? "t" : "f", "t"};
+		const char *params[] = {kinds.p, types.p, a0.p, a1.p, sets ? "t" : "f", "t"};
 		st = read_folded(db, "analytics_days_cached", 6, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
+	buf_free(&kinds);
+	buf_free(&types);
 	if (st != DB_OK)
 		return read_failed(db, st);
-	for (int i = 0; i < n && st == DB_OK; i++) {
+	for (int i = 0; i < m && st == DB_OK; i++) {
 		day[i].size = -1;
 		if (!(day[i].set = userset_new()))
 			st = DB_ERROR;
 	}
 	if (st == DB_OK)
-		st = day_rows(db, r, day, n, NULL, 0, &g);
+		st = day_rows(db, r, day, m, NULL, 0, &g);
 	PQclear(r);
-	if (st == DB_OK && (st = missing_days(db, kind, type, sets, q0, q1, day, n, &gm)) ==
-			       DB_OK)
-		store_days(db, kind, type, day, n, gm);
-	for (int i = 0; i < n; i++) {
-		if (st == DB_OK && fn(ctx, base + (size_t)i, day[i].set, day[i].size) < 0)
+	for (int k = 0; k < np && st == DB_OK; k++)
+		st = missing_days(db, &pt[k], sets, q0, q1, day, m);
+	for (int i = 0; i < m; i++) {
+		if (st == DB_OK && fn(ctx, i0 + (size_t)i, day[i].set, day[i].size) < 0)
 			st = DB_ERROR;
 		else if (st != DB_OK)
 			userset_free(day[i].set);
@@ -317,17 +374,18 @@ days_chunk(struct db *db, const char *kind, const char *tz, int64_t d0, int n, c
 	return st;
 }
 
-/* Every local day d0 .. d0 + n - 1 of tz, in order, to fn. kind "a": users with an event (of
- * type, when given) that day; "c": users whose first event (of type) was that day. sets 0:
- * a cached day comes as its size alone. */
+/* Every day of the runs, in order, to fn (sets 0: a cached day comes as its size alone). */
 static enum db_status
-for_each_day(struct db *db, const char *kind, const char *tz, int64_t d0, size_t n,
-	     const char *type, int sets, day_fn fn, void *ctx)
+for_each_day(struct db *db, const char *tz, const struct run *runs, int nruns, int sets,
+	     day_fn fn, void *ctx)
 {
 	enum db_status st = DB_OK;
+	size_t n = 0;
+	for (int k = 0; k < nruns; k++)
+		n += runs[k].n;
 	for (size_t i = 0; i < n && st == DB_OK; i += DAYS_PER_QUERY) {
 		int m = n - i < DAYS_PER_QUERY ? (int)(n - i) : DAYS_PER_QUERY;
-		st = days_chunk(db, kind, tz, d0 + (int64_t)i, m, type, sets, i, fn, ctx);
+		st = days_chunk(db, tz, runs, nruns, i, m, sets, fn, ctx);
 	}
 	return st;
 }
@@ -345,7 +403,8 @@ db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, siz
 	  int64_t *counts)
 {
 	memset(counts, 0, ndays * sizeof *counts);
-	return for_each_day(db, "a", tz, from_day, ndays, type, 0, count_day, counts);
+	const struct run run = {"a", type, from_day, ndays};
+	return for_each_day(db, tz, &run, 1, 0, count_day, counts);
 }
 
 /* Rolling windows of w days over a run of days x_0, x_1, ... in blocks of w: the union of a
@@ -417,8 +476,10 @@ windows_from_days(struct db *db, const char *tz, const char *type, int64_t from_
 	R.day = calloc(R.w, sizeof *R.day);
 	R.suf = calloc(R.w, sizeof *R.suf);
 	if (R.day && R.suf)
-		st = for_each_day(db, "a", tz, from_day - (window - 1), ndays + R.w - 1, type, 1,
-				  rolling_day, &R);
+		st = for_each_day(db, tz,
+				  &(const struct run){"a", type, from_day - (window - 1),
+						      ndays + R.w - 1},
+				  1, 1, rolling_day, &R);
 	if (R.day)
 		free_sets(R.day, R.w);
 	if (R.suf)
@@ -518,26 +579,23 @@ db_active_users(struct db *db, const char *tz, const char *type, int64_t from_da
 /* Retention: the cohort's union, then each window's union of days met with it. */
 struct windows {
 	struct userset *cohort, *cur;
+	size_t ncohort;
 	int period;
 	int64_t *counts;
 };
 
+/* Day i of the read: the cohort's days come first (ncohort), then the windows'. */
 static int
-cohort_day(void *ctx, size_t i, struct userset *day, int64_t size)
-{
-	struct windows *W = ctx;
-	(void)i;
-	(void)size;
-	userset_or(W->cohort, day);
-	userset_free(day);
-	return 0;
-}
-
-static int
-window_day(void *ctx, size_t i, struct userset *day, int64_t size)
+retention_day(void *ctx, size_t i, struct userset *day, int64_t size)
 {
 	struct windows *W = ctx;
 	(void)size;
+	if (i < W->ncohort) {
+		userset_or(W->cohort, day);
+		userset_free(day);
+		return 0;
+	}
+	i -= W->ncohort;
 	userset_or(W->cur, day);
 	userset_free(day);
 	if ((i + 1) % (size_t)W->period == 0) {
@@ -558,13 +616,13 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 	*cohort = 0;
 	W.cohort = userset_new();
 	W.cur = userset_new();
+	/* the cohort's days, then the windows' days: one query when they are cached */
+	const struct run runs[] = {
+	    {"c", q->start_event, q->start_day, (size_t)q->period},
+	    {"a", q->return_event, q->start_day, (size_t)(q->windows + 1) * (size_t)q->period}};
+	W.ncohort = (size_t)q->period;
 	if (W.cohort && W.cur)
-		st = for_each_day(db, "c", q->tz, q->start_day, (size_t)q->period, q->start_event,
-				  1, cohort_day, &W);
-	if (st == DB_OK)
-		st = for_each_day(db, "a", q->tz, q->start_day,
-				  (size_t)(q->windows + 1) * (size_t)q->period, q->return_event, 1,
-				  window_day, &W);
+		st = for_each_day(db, q->tz, runs, 2, 1, retention_day, &W);
 	if (st == DB_OK)
 		*cohort = (int64_t)userset_count(W.cohort);
 	userset_free(W.cohort);
