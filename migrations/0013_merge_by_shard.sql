@@ -22,25 +22,30 @@ DECLARE
     d_user text[]; d_day date[];                  -- their stored days that the cells read
     d_lo date; d_hi date;
     -- 0013: rows to write with the shard each goes to, and one shard's results
-    sh bigint; b_sh bigint[]; b_id uuid[]; b_at timestamptz[]; b_user text[]; b_type text[];
-    b_props jsonb[]; b_day date[];
+    this_sh bigint; b_sh bigint[]; b_user text[]; b_day date[];
     n1 bigint; a_day date[]; a_user text[]; a_type text[]; a_q integer[];
+    s_user text[]; s_day date[];
 BEGIN
-    -- The batch (first of each event_id), each row with its events shard, read once.
-    SELECT array_agg(get_shard_id_for_distribution_column('events', s.event_id)
-                     ORDER BY s.event_id),
-           array_agg(s.event_id ORDER BY s.event_id), array_agg(s.occurred_at ORDER BY s.event_id),
-           array_agg(s.user_id ORDER BY s.event_id), array_agg(s.event_type ORDER BY s.event_id),
-           array_agg(s.properties ORDER BY s.event_id)
-    INTO b_sh, b_id, b_at, b_user, b_type, b_props
+    -- The batch (first of each event_id), each row with its events shard, into a table of
+    -- the session (a local copy; the statements that go to the shards then read it as they
+    -- read ingest_stage before: an array passed to a distributed statement is handed over
+    -- as its value, once per statement).
+    IF to_regclass('pg_temp.merge_events') IS NULL THEN
+        CREATE TEMP TABLE merge_events (
+            sh bigint, event_id uuid, occurred_at timestamptz, user_id text COLLATE "C",
+            event_type text COLLATE "C", properties jsonb
+        ) ON COMMIT DELETE ROWS;
+    END IF;
+    INSERT INTO merge_events
+    SELECT get_shard_id_for_distribution_column('events', s.event_id), s.event_id,
+           s.occurred_at, s.user_id, s.event_type, s.properties
     FROM (SELECT DISTINCT ON (x.event_id) x.* FROM ingest_stage x ORDER BY x.event_id, x.ord) s;
     n := 0; e_day := '{}'; e_user := '{}'; e_type := '{}'; e_q := '{}';
-    FOR sh IN SELECT DISTINCT x FROM unnest(b_sh) x ORDER BY x LOOP
+    FOR this_sh IN SELECT DISTINCT m.sh FROM merge_events m ORDER BY 1 LOOP
         WITH ins AS (
             INSERT INTO events (event_id, occurred_at, user_id, event_type, properties)
-            SELECT i, a, u, t, p FROM unnest(b_sh, b_id, b_at, b_user, b_type, b_props)
-                z(s, i, a, u, t, p)
-            WHERE z.s = sh ORDER BY i
+            SELECT m.event_id, m.occurred_at, m.user_id, m.event_type, m.properties
+            FROM merge_events m WHERE m.sh = this_sh ORDER BY m.event_id
             ON CONFLICT (event_id) DO NOTHING
             RETURNING occurred_at, user_id, event_type
         )
@@ -65,11 +70,12 @@ BEGIN
     INTO b_sh, b_user, b_day
     FROM (SELECT DISTINCT u COLLATE "C" AS u, d FROM unnest(e_user, e_day) x(u, d)) t;
     p_user := '{}'; p_day := '{}';
-    FOR sh IN SELECT DISTINCT x FROM unnest(b_sh) x ORDER BY x LOOP
+    FOR this_sh IN SELECT DISTINCT x FROM unnest(b_sh) x ORDER BY x LOOP
+        SELECT array_agg(u), array_agg(d) INTO s_user, s_day
+        FROM unnest(b_sh, b_user, b_day) z(s, u, d) WHERE z.s = this_sh;
         WITH p AS (
             INSERT INTO user_days (user_id, day)
-            SELECT u, d FROM unnest(b_sh, b_user, b_day) z(s, u, d)
-            WHERE z.s = sh ORDER BY u COLLATE "C", d
+            SELECT u, d FROM unnest(s_user, s_day) z(u, d) ORDER BY u COLLATE "C", d
             ON CONFLICT DO NOTHING
             RETURNING user_id, day
         )
@@ -83,11 +89,12 @@ BEGIN
            array_agg(t.u ORDER BY t.u), array_agg(t.f ORDER BY t.u)
     INTO b_sh, b_user, b_day
     FROM (SELECT u COLLATE "C" AS u, min(d) AS f FROM unnest(p_user, p_day) x(u, d) GROUP BY 1) t;
-    FOR sh IN SELECT DISTINCT x FROM unnest(b_sh) x ORDER BY x LOOP
+    FOR this_sh IN SELECT DISTINCT x FROM unnest(b_sh) x ORDER BY x LOOP
+        SELECT array_agg(u), array_agg(f) INTO s_user, s_day
+        FROM unnest(b_sh, b_user, b_day) z(s, u, f) WHERE z.s = this_sh;
         WITH u AS (
             INSERT INTO users AS x (user_id, first_day)
-            SELECT u, f FROM unnest(b_sh, b_user, b_day) z(s, u, f)
-            WHERE z.s = sh ORDER BY u COLLATE "C"
+            SELECT u, f FROM unnest(s_user, s_day) z(u, f) ORDER BY u COLLATE "C"
             ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
                 WHERE EXCLUDED.first_day < x.first_day
             RETURNING x.user_id, x.first_day
