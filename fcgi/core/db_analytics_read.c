@@ -218,7 +218,7 @@ store_days(struct db *db, const char *kind, const char *type, const struct day *
 		buf_free(&a[c]);
 }
 
-/* The rows of r into day (through map, see day_row); *g: their generation. */
+/* The rows of r into day (through map, see day_row); *g, unless NULL: their generation. */
 static enum db_status
 day_rows(struct db *db, const PGresult *r, struct day *day, int n, const int *map, int m,
 	 int64_t *g)
@@ -228,7 +228,8 @@ day_rows(struct db *db, const PGresult *r, struct day *day, int n, const int *ma
 			db_set_error(db, "analytics_sets", "a stored user set is damaged");
 			return DB_ERROR;
 		}
-		*g = be_int(PQgetvalue(r, j, SETS_G), PQgetlength(r, j, SETS_G));
+		if (g)
+			*g = be_int(PQgetvalue(r, j, SETS_G), PQgetlength(r, j, SETS_G));
 	}
 	return DB_OK;
 }
@@ -330,7 +331,6 @@ days_chunk(struct db *db, const char *tz, const struct run *runs, int nruns, siz
 	struct buf a0 = {0}, a1 = {0}, kinds = {0}, types = {0};
 	struct day day[DAYS_PER_QUERY] = {0};
 	enum db_status st = DB_OK;
-	int64_t g = -1;
 	PGresult *r = NULL;
 	int np = chunk_parts(runs, nruns, i0, m, pt);
 	for (int k = 0; k < np && st == DB_OK; k++)
@@ -357,7 +357,7 @@ days_chunk(struct db *db, const char *tz, const struct run *runs, int nruns, siz
 			st = DB_ERROR;
 	}
 	if (st == DB_OK)
-		st = day_rows(db, r, day, m, NULL, 0, &g);
+		st = day_rows(db, r, day, m, NULL, 0, NULL); /* cached days are not stored again */
 	PQclear(r);
 	for (int k = 0; k < np && st == DB_OK; k++)
 		st = missing_days(db, &pt[k], sets, q0, q1, day, m);
