@@ -3,6 +3,7 @@
  * with. db*.c are the only files that include libpq-fe.h. Every PGresult is checked and
  * cleared on every path. */
 #include "db.h"
+#include "answers.h"
 #include "db_internal.h"
 #include "clock.h"
 #include "log.h"
@@ -68,6 +69,10 @@ static const struct stmt statements[] = {
      " WITH ORDINALITY d(k, t, a, b, o)"
      " JOIN day_sets c ON c.kind = d.k AND c.event_type = d.t AND c.q0 = d.a"
      " AND c.q1 = d.b WHERE NOT p.x"},
+    /* the summaries' state (g and the transaction that wrote it) and whether events are
+     * pending: what a memo answer is checked against (answers.h) */
+    {"analytics_token", "SELECT g, xmin::text::bigint, EXISTS (SELECT FROM analytics_pending)"
+			" FROM analytics_gen"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
     {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
@@ -91,6 +96,7 @@ db_new(const char *conninfo, const char *application_name, int statement_timeout
 	}
 	snprintf(db->appname, sizeof db->appname, "%s", application_name);
 	db->statement_timeout_ms = statement_timeout_ms;
+	db->answers = answers_new(); /* NULL: answers are not kept, nothing else changes */
 	return db;
 }
 
@@ -108,6 +114,7 @@ db_disconnect(struct db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->ready = 0;
+	answers_clear(db->answers);
 }
 
 void
@@ -116,6 +123,7 @@ db_close(struct db *db)
 	if (!db)
 		return;
 	db_disconnect(db);
+	answers_free(db->answers);
 	free(db->conninfo);
 	free(db);
 }

@@ -2,7 +2,10 @@
  * cached there (one plain query), else from stats_days_q: the day's blocks, unioned and
  * counted here and then cached; rolling windows of active users are counted once and kept in
  * window_counts.
- * Pending events are folded in first whenever the database says some are. */
+ * Pending events are folded in first whenever the database says some are. A question asked
+ * again while the summaries have not changed is answered from the connection's memo
+ * (answers.h) after one check of their state. */
+#include "answers.h"
 #include "buf.h"
 #include "db.h"
 #include "daybounds.h"
@@ -13,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +88,67 @@ read_folded(struct db *db, const char *stmt, int n, const char **params, PGresul
 	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
 		return st;
 	return read_query(db, stmt, n, params, out);
+}
+
+/* --- answers kept between requests (answers.h) ------------------------------------------- */
+
+/* The summaries' token, and whether events are pending (no memo answer then). */
+static enum db_status
+answer_token(struct db *db, struct answer_token *t, int *pending)
+{
+	PGresult *r;
+	enum db_status st = read_query(db, "analytics_token", 0, NULL, &r);
+	if (st != DB_OK)
+		return st;
+	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 8 ||
+	    PQgetlength(r, 0, 2) != 1) {
+		db_set_error(db, "analytics_token", "not one row of the summaries' state");
+		PQclear(r);
+		return DB_ERROR;
+	}
+	t->g = be_int(PQgetvalue(r, 0, 0), 8);
+	t->xid = be_int(PQgetvalue(r, 0, 1), 8);
+	*pending = *PQgetvalue(r, 0, 2) != 0;
+	PQclear(r);
+	return DB_OK;
+}
+
+/* Computes a question's n numbers into vals. */
+typedef enum db_status (*answer_fn)(struct db *db, const void *q, int64_t *vals);
+
+/* vals[0 .. n) for the question key (NULL: not kept) that fn answers: from the memo when
+ * nothing is pending and the summaries are as they were when it was answered, else from
+ * fn, then kept. fn answering after the token was read is safe: whatever changed since
+ * changed the token, so the entry is never found again. */
+static enum db_status
+memo_answer(struct db *db, const char *key, size_t n, int64_t *vals, answer_fn fn, const void *q)
+{
+	struct answer_token t;
+	int pending;
+	enum db_status st;
+	if (!key || !db->answers || n > ANSWERS_VALS_MAX)
+		return fn(db, q, vals);
+	if ((st = answer_token(db, &t, &pending)) != DB_OK)
+		return st;
+	if (!pending && answers_get(db->answers, key, t, vals, n))
+		return DB_OK;
+	if ((st = fn(db, q, vals)) == DB_OK && !pending)
+		answers_put(db->answers, key, t, vals, n);
+	return st;
+}
+
+/* key = the fields joined by \x1f (no field holds one: names and types are checked text);
+ * NULL when it does not fit. */
+static const char *
+answer_key(char *key, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const char *
+answer_key(char *key, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(key, size, fmt, ap);
+	va_end(ap);
+	return len >= 0 && (size_t)len < size ? key : NULL;
 }
 
 /* "{v0,v1,...}" into b (emptied first). -1: out of memory. */
@@ -398,13 +463,34 @@ count_day(void *ctx, size_t i, struct userset *day, int64_t size)
 	return 0;
 }
 
+/* A DAU or active-users question (window 0: a DAU). */
+struct days_q {
+	const char *tz, *type;
+	int64_t from_day;
+	size_t ndays;
+	int window;
+};
+
+static enum db_status
+dau_answer(struct db *db, const void *qv, int64_t *counts)
+{
+	const struct days_q *q = qv;
+	memset(counts, 0, q->ndays * sizeof *counts);
+	const struct run run = {"a", q->type, q->from_day, q->ndays};
+	return for_each_day(db, q->tz, &run, 1, 0, count_day, counts);
+}
+
 enum db_status
 db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
 	  int64_t *counts)
 {
-	memset(counts, 0, ndays * sizeof *counts);
-	const struct run run = {"a", type, from_day, ndays};
-	return for_each_day(db, tz, &run, 1, 0, count_day, counts);
+	const struct days_q q = {tz, type, from_day, ndays, 0};
+	char key[ANSWERS_KEY_MAX + 1];
+	return memo_answer(db,
+			   answer_key(key, sizeof key, "dau\x1f%s\x1f%c%s\x1f%lld\x1f%zu", tz,
+				      type ? 't' : '*', type ? type : "", (long long)from_day,
+				      ndays),
+			   ndays, counts, dau_answer, &q);
 }
 
 /* Rolling windows of w days over a run of days x_0, x_1, ... in blocks of w: the union of a
@@ -528,10 +614,14 @@ store_windows(struct db *db, const char *type, const PGresult *r, const int64_t 
 
 /* Active users: each window's count from window_counts when every one is there (one row per
  * day asked), else all of them from the days, then kept for the next reader. */
-enum db_status
-db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
-		int window, int64_t *counts)
+static enum db_status
+active_answer(struct db *db, const void *qv, int64_t *counts)
 {
+	const struct days_q *q = qv;
+	const char *tz = q->tz, *type = q->type;
+	int64_t from_day = q->from_day;
+	size_t ndays = q->ndays;
+	int window = q->window;
 	size_t w = (size_t)window, ndb = ndays + w - 1, have = 0;
 	int32_t *q0 = calloc(ndb, sizeof *q0), *q1 = calloc(ndb, sizeof *q1);
 	struct buf a0 = {0}, a1 = {0};
@@ -576,6 +666,19 @@ db_active_users(struct db *db, const char *tz, const char *type, int64_t from_da
 	return st;
 }
 
+enum db_status
+db_active_users(struct db *db, const char *tz, const char *type, int64_t from_day, size_t ndays,
+		int window, int64_t *counts)
+{
+	const struct days_q q = {tz, type, from_day, ndays, window};
+	char key[ANSWERS_KEY_MAX + 1];
+	return memo_answer(db,
+			   answer_key(key, sizeof key, "active\x1f%s\x1f%c%s\x1f%lld\x1f%zu\x1f%d",
+				      tz, type ? 't' : '*', type ? type : "", (long long)from_day,
+				      ndays, window),
+			   ndays, counts, active_answer, &q);
+}
+
 /* Retention: the cohort's union, then each window's union of days met with it. */
 struct windows {
 	struct userset *cohort, *cur;
@@ -607,9 +710,12 @@ retention_day(void *ctx, size_t i, struct userset *day, int64_t size)
 	return 0;
 }
 
-enum db_status
-db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int64_t *counts)
+/* vals[0] = the cohort, vals[1 + k] = window k. */
+static enum db_status
+retention_answer(struct db *db, const void *qv, int64_t *vals)
 {
+	const struct retention_q *q = qv;
+	int64_t *cohort = vals, *counts = vals + 1;
 	struct windows W = {.period = q->period, .counts = counts};
 	enum db_status st = DB_ERROR;
 	memset(counts, 0, (size_t)(q->windows + 1) * sizeof *counts);
@@ -627,6 +733,32 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 		*cohort = (int64_t)userset_count(W.cohort);
 	userset_free(W.cohort);
 	userset_free(W.cur);
+	return st;
+}
+
+enum db_status
+db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int64_t *counts)
+{
+	int64_t vals[ANSWERS_VALS_MAX];
+	size_t n = (size_t)q->windows + 2;
+	char key[ANSWERS_KEY_MAX + 1];
+	enum db_status st;
+	*cohort = 0;
+	if (n > ANSWERS_VALS_MAX) { /* the API asks for at most 365 windows */
+		db_set_error(db, "retention", "too many windows");
+		return DB_ERROR;
+	}
+	st = memo_answer(
+	    db,
+	    answer_key(key, sizeof key, "retention\x1f%s\x1f%c%s\x1f%c%s\x1f%lld\x1f%d\x1f%d",
+		       q->tz, q->start_event ? 't' : '*', q->start_event ? q->start_event : "",
+		       q->return_event ? 't' : '*', q->return_event ? q->return_event : "",
+		       (long long)q->start_day, q->period, q->windows),
+	    n, vals, retention_answer, q);
+	if (st == DB_OK) {
+		*cohort = vals[0];
+		memcpy(counts, vals + 1, (n - 1) * sizeof *counts);
+	}
 	return st;
 }
 

@@ -366,3 +366,64 @@ Test(zones, supervisor_folds_pending_events, .timeout = 120)
 			 0, NULL),
 	    2, "the folded events' quarters are missing");
 }
+
+#define MEMO_FIRST INT64_C(15043) /* 2011-03-10: no other test writes that year */
+
+/* Each route over MEMO_FIRST - 1 .. + 1, each asked 8 times in a row: with 4 workers each
+ * answers every question at least once more, from its memo of answers (answers.h). */
+static void
+check_memo_range(void)
+{
+	struct stats_q kathmandu = {.tz = "Asia/Kathmandu"}, buy = {.tz = "UTC", .type = "m_buy"},
+		       events = {"Asia/Kolkata", "m_open", "m_buy"};
+	for (int k = 0; k < 8; k++)
+		check_dau_sql(it_db, &kathmandu, MEMO_FIRST - 1, MEMO_FIRST + 1);
+	for (int k = 0; k < 8; k++)
+		check_dau_sql(it_db, &buy, MEMO_FIRST - 1, MEMO_FIRST + 1);
+	for (int k = 0; k < 8; k++)
+		check_active_sql(it_db, &kathmandu, MEMO_FIRST, MEMO_FIRST + 1, 2);
+	for (int k = 0; k < 8; k++)
+		check_retention_sql(it_db, &events, MEMO_FIRST, 1, 1);
+}
+
+/* Workers answer a question asked again from their memo while the summaries are unchanged:
+ * every answer after a write (new users, an earlier first event, an erasure), on whatever
+ * worker, must still equal the recomputation. Each write leaves a state no earlier one had,
+ * so that an answer kept from before cannot pass for the new one. */
+Test(zones, repeated_questions_see_every_write, .timeout = 300)
+{
+	static const struct at first[] = {
+	    {"2011-03-10T06:00:00Z", "m1", "m_open"},
+	    {"2011-03-10T07:00:00Z", "m2", "m_buy"},
+	    {"2011-03-11T07:00:00Z", "m1", "m_buy"},
+	};
+	static const struct at more[] = {
+	    {"2011-03-10T08:00:00Z", "m3", "m_buy"},  {"2011-03-10T05:00:00Z", "m3", "m_open"},
+	    {"2011-03-11T09:00:00Z", "m3", "m_buy"},  {"2011-03-09T12:00:00Z", "m4", "m_buy"},
+	    {"2011-03-10T10:00:00Z", "m4", "m_open"},
+	};
+	static const char *kathmandu = "/stats/dau?from=2011-03-09&to=2011-03-11&tz=Asia/Kathmandu";
+	post_ats(first, sizeof first / sizeof first[0]);
+	check_memo_range();
+	cr_expect_eq(dau_of(kathmandu, "2011-03-09"), 0);
+	cr_expect_eq(dau_of(kathmandu, "2011-03-10"), 2);
+	post_ats(more, sizeof more / sizeof more[0]);
+	check_memo_range();
+	cr_expect_eq(dau_of(kathmandu, "2011-03-09"), 1, "a new user on a day answered before");
+	cr_expect_eq(dau_of(kathmandu, "2011-03-10"), 4, "new users on a day answered before");
+
+	char *user = db_scalar_text(it_db,
+				    "SELECT user_id FROM events WHERE event_type = 'm_open'"
+				    " AND occurred_at = '2011-03-10T05:00:00Z'",
+				    0, NULL);
+	cr_assert(user);
+	char path[128];
+	struct http_resp r;
+	snprintf(path, sizeof path, "/users/%s", user);
+	http_request(&r, "DELETE", path, NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, 200, "DELETE %s: %ld %s", path, r.status, r.body);
+	http_resp_free(&r);
+	free(user);
+	check_memo_range();
+	cr_expect_eq(dau_of(kathmandu, "2011-03-10"), 3, "the erased user still counted");
+}

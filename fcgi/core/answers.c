@@ -1,0 +1,92 @@
+/* answers.c: a connection's memo of zone-aware answers (answers.h). */
+#include "answers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* 64 answers of at most 400 numbers (a year of days, a retention of 366 windows) and keys of
+ * at most 512 bytes: under 240 kB per worker when full, allocated as filled. */
+enum { SLOTS = 64, VALS_MAX = ANSWERS_VALS_MAX, KEY_MAX = ANSWERS_KEY_MAX };
+
+struct entry {
+	char *key; /* NULL when free */
+	struct answer_token t;
+	size_t n;
+	int64_t *vals;
+};
+
+struct answers {
+	struct entry e[SLOTS];
+};
+
+struct answers *
+answers_new(void)
+{
+	return calloc(1, sizeof(struct answers));
+}
+
+static void
+entry_clear(struct entry *e)
+{
+	free(e->key);
+	free(e->vals);
+	memset(e, 0, sizeof *e);
+}
+
+void
+answers_clear(struct answers *a)
+{
+	if (!a)
+		return;
+	for (int i = 0; i < SLOTS; i++)
+		entry_clear(&a->e[i]);
+}
+
+void
+answers_free(struct answers *a)
+{
+	answers_clear(a);
+	free(a);
+}
+
+/* FNV-1a over the key. */
+static size_t
+slot_of(const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % SLOTS;
+}
+
+int
+answers_get(const struct answers *a, const char *key, struct answer_token t, int64_t *vals,
+	    size_t n)
+{
+	if (!a)
+		return 0;
+	const struct entry *e = &a->e[slot_of(key)];
+	if (!e->key || e->n != n || e->t.g != t.g || e->t.xid != t.xid || strcmp(e->key, key) != 0)
+		return 0;
+	memcpy(vals, e->vals, n * sizeof *vals);
+	return 1;
+}
+
+void
+answers_put(struct answers *a, const char *key, struct answer_token t, const int64_t *vals,
+	    size_t n)
+{
+	size_t klen = strlen(key);
+	if (!a || n == 0 || n > VALS_MAX || klen > KEY_MAX)
+		return;
+	struct entry *e = &a->e[slot_of(key)];
+	entry_clear(e);
+	if (!(e->key = malloc(klen + 1)) || !(e->vals = malloc(n * sizeof *vals))) {
+		entry_clear(e);
+		return;
+	}
+	memcpy(e->key, key, klen + 1);
+	memcpy(e->vals, vals, n * sizeof *vals);
+	e->t = t;
+	e->n = n;
+}
