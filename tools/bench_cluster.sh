@@ -6,8 +6,9 @@
 #   2. load:  import_events of that file
 #   3. http:  HTTP_ROWS further events POSTed in NDJSON batches of 1 000 by 4 curl loops
 #   4. stats: a fixed list of /stats queries, answers kept in bench/results/cluster-stats-N.txt
-#   5. stats latency: the stats rows of make bench (tools/bench.sh) on this data: wrk pinned to
-#      core BENCH_CPU (0), CONNS (16) connections, DURATION (10s) per query
+#   5. stats latency: the stats rows of make bench (tools/bench.sh) on this data, after the
+#      same settling (fold, VACUUM ANALYZE, CHECKPOINT on every node) and warm-up: wrk pinned
+#      to core BENCH_CPU (0), CONNS (16) connections, DURATION (10s) per query
 #
 # For steps 2 and 3 it prints wall time and the CPU seconds of each node's PostgreSQL
 # processes (/proc/PID/stat of the postmaster, its live children and the children it reaped),
@@ -79,12 +80,26 @@ stats_answers() {
 	done
 }
 
-# stats_latency: one table row per stats query of make bench, with this stack's p50 and p99.
+# settle: what make bench does before its rows (tools/bench.sh): the pending events folded
+# (migrate folds them, then exits), VACUUM ANALYZE, a CHECKPOINT on every node, so that the
+# latencies are the settled store's, not the write-back of the load and ingest just done.
+settle() {
+	"$BUILD/migrate" >/dev/null
+	psql -X -q "$DATABASE_URL" -c "VACUUM ANALYZE" >/dev/null
+	psql -X -q "$DATABASE_URL" -c CHECKPOINT >/dev/null
+	if [ "$NODES_NOW" -gt 1 ]; then
+		psql -X -q "$DATABASE_URL" -c "SELECT run_command_on_workers('CHECKPOINT')" >/dev/null
+	fi
+}
+
+# stats_latency: one table row per stats query of make bench, with this stack's p50 and p99
+# (each after WARMUP, 2s, of the same requests that are not counted, as in make bench).
 stats_latency() {
 	local q res
 	for q in "dau?from=2025-08-01&to=2025-08-30" "top-events?from=2025-08-01&to=2025-08-30" \
 		"retention?start_date=2025-08-04&windows=7" \
 		"retention?start_date=2025-08-04&windows=4&granularity=week"; do
+		DURATION=${WARMUP:-2s} wrk_run "$BENCH_LUA/get.lua" "$EVENTS_BASE_URL/stats/$q" "$CONNS" >/dev/null
 		res=$(wrk_run "$BENCH_LUA/get.lua" "$EVENTS_BASE_URL/stats/$q" "$CONNS")
 		[ -n "$res" ] || die "wrk printed no result for /stats/$q"
 		printf '| %s | /stats/%s | %.0f | %s | %s | %s |\n' "$NODES_NOW" "$q" "$(json_num "$res" rps)" \
@@ -111,6 +126,7 @@ inside() {
 	report http "$HTTP_ROWS" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$before" "$after"
 	rm -rf -- "$tmp"
 	stats_answers >"$OUT/cluster-stats-$NODES_NOW.txt"
+	settle
 	stats_latency >"$OUT/cluster-latency-$NODES_NOW.md"
 }
 
@@ -133,7 +149,7 @@ for n in 1 "$NODES"; do
 done
 {
 	echo
-	echo "Stats latency: wrk pinned to core ${BENCH_CPU:-0}, $CONNS connections, ${DURATION:-10s} per query, after the steps above."
+	echo "Stats latency: wrk pinned to core ${BENCH_CPU:-0}, $CONNS connections, ${DURATION:-10s} per query (after ${WARMUP:-2s} not counted), after the steps above, the fold, VACUUM ANALYZE and a CHECKPOINT on every node."
 	echo
 	echo "| nodes | query | req/s | p50 ms | p99 ms | non-2xx |"
 	echo "|---|---|---|---|---|---|"
