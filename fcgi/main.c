@@ -120,8 +120,10 @@ prune_run(const struct conf *c)
 	if (privs_drop(getenv("POOL_USER")) < 0)
 		return 1;
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	static const char *const stmts[] = {"prune", NULL};
 	if (!(db = db_new(c->database_url, "events-fcgi/prune", c->db_statement_timeout_ms)))
 		return 1;
+	db_only_statements(db, stmts);
 	db_set_limits(db, c->db_lock_timeout_ms, 0);
 	while ((st = db_prune(db, c->raw_retention_days, BATCH, &n)) == DB_OK && n > 0)
 		total += n;
@@ -147,8 +149,11 @@ fold_run(const struct conf *c)
 	if (privs_drop(getenv("POOL_USER")) < 0)
 		return 1;
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	static const char *const stmts[] = {"analytics_pending_any", "analytics_compact",
+					    "analytics_store", NULL};
 	if (!(db = db_new(c->database_url, "events-fcgi/fold", c->db_statement_timeout_ms)))
 		return 1;
+	db_only_statements(db, stmts);
 	db_set_limits(db, c->db_lock_timeout_ms, 0);
 	st = db_analytics_fold_pending(db, &n);
 	if (st == DB_OK && n > 0)

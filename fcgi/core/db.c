@@ -306,18 +306,38 @@ db_session_limits(struct db *db, int stmt_ms)
 
 /* Makes the staging table and prepares the statements. Preparing takes the tables' locks, so
  * it can run out of time behind a migration. */
+void
+db_only_statements(struct db *db, const char *const *names)
+{
+	db->only = names;
+}
+
+/* 1 when statement name is one this connection prepares. */
+static int
+wanted(const struct db *db, const char *name)
+{
+	if (!db->only)
+		return 1;
+	for (const char *const *n = db->only; *n; n++)
+		if (strcmp(*n, name) == 0)
+			return 1;
+	return 0;
+}
+
 static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
 	/* the session's own temporary tables: their catalog rows need not wait for a standby
 	 * (a synchronous one that does not answer would hold this commit for ever) */
-	if ((st = db_exec_ok(db,
-			     "BEGIN; SET LOCAL synchronous_commit = local;"
-			     " SELECT ingest_session_init(); COMMIT",
-			     PGRES_COMMAND_OK)) != DB_OK)
+	if (!db->only && (st = db_exec_ok(db,
+					  "BEGIN; SET LOCAL synchronous_commit = local;"
+					  " SELECT ingest_session_init(); COMMIT",
+					  PGRES_COMMAND_OK)) != DB_OK)
 		return st;
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+		if (!wanted(db, statements[i].name))
+			continue;
 		PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
 		st = PQresultStatus(r) == PGRES_COMMAND_OK ? DB_OK
 							   : db_failure(db, statements[i].name, r);

@@ -37,6 +37,13 @@ void db_close(struct db *db);
  * (0: the one given to db_new, which every other statement keeps). Cheap when unchanged. */
 void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 
+/* For a process that runs a few statements, then exits (the supervisor's fold and prune runs,
+ * every 2 s): its connections prepare only these (NULL-terminated, kept by the caller) and no
+ * staging tables. Preparing all of them made each run wait for the locks of tables it never
+ * touches, and creating the temporary tables churned the catalog. Call before the first
+ * statement. */
+void db_only_statements(struct db *db, const char *const *names);
+
 /* Connects now if not connected. DB_OK or DB_UNAVAILABLE (reason logged). */
 enum db_status db_connect(struct db *db) __attribute__((warn_unused_result));
 

@@ -139,8 +139,8 @@ memo_answer(struct db *db, const char *key, size_t n, int64_t *vals, answer_fn f
 
 /* key = the fields joined by \x1f (no field holds one: names and types are checked text);
  * NULL when it does not fit. */
-static const char *
-answer_key(char *key, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static const char *answer_key(char *key, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static const char *
 answer_key(char *key, size_t size, const char *fmt, ...)
 {

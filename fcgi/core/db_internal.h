@@ -21,8 +21,9 @@ struct db {
 	int ready;	  /* statements prepared and staging tables made on this connection */
 	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
 	char err[256];
-	char sqlstate[6];	  /* of the last failure ("" when none was given) */
+	char sqlstate[6];	 /* of the last failure ("" when none was given) */
 	struct answers *answers; /* zone-aware answers of this connection (NULL: none kept) */
+	const char *const *only; /* db_only_statements (NULL: every statement, staging tables) */
 };
 
 /* Appends s to the text of an array literal being built in b ("{" first, then ","; the
