@@ -248,6 +248,20 @@ Test(zones, random_mix_equals_recomputation, .timeout = 300)
 #define CACHE_FIRST INT64_C(16071) /* 2014-01-01: no other test writes that year */
 
 /* Every route's answers over [CACHE_FIRST, + 9] in zone tz against the recomputation. */
+/* DELETE /users/{the user_id that sql returns} (200 expected). */
+static void
+erase_user_of(const char *sql)
+{
+	char *user = db_scalar_text(it_db, sql, 0, NULL), path[128];
+	struct http_resp r;
+	cr_assert(user, "%s: no user", sql);
+	snprintf(path, sizeof path, "/users/%s", user);
+	http_request(&r, "DELETE", path, NULL, NULL, 0, NULL);
+	cr_assert_eq(r.status, 200, "DELETE %s: %ld %s", path, r.status, r.body);
+	http_resp_free(&r);
+	free(user);
+}
+
 static void
 check_cache_range(const char *tz)
 {
@@ -295,18 +309,8 @@ Test(zones, cached_days_follow_writes, .timeout = 400)
 	it_check_user_sets(it_db);
 
 	/* an erasure: the user's days and cohorts change */
-	char *user = db_scalar_text(
-	    it_db,
-	    "SELECT user_id FROM events WHERE event_type = 'c_buy' ORDER BY occurred_at LIMIT 1", 0,
-	    NULL);
-	cr_assert(user);
-	char path[128];
-	struct http_resp r;
-	snprintf(path, sizeof path, "/users/%s", user);
-	http_request(&r, "DELETE", path, NULL, NULL, 0, NULL);
-	cr_assert_eq(r.status, 200, "DELETE %s: %ld %s", path, r.status, r.body);
-	http_resp_free(&r);
-	free(user);
+	erase_user_of("SELECT user_id FROM events WHERE event_type = 'c_buy' ORDER BY occurred_at"
+		      " LIMIT 1");
 	check_cache_range("Asia/Kathmandu");
 	it_check_user_sets(it_db);
 
@@ -412,18 +416,8 @@ Test(zones, repeated_questions_see_every_write, .timeout = 300)
 	cr_expect_eq(dau_of(kathmandu, "2011-03-09"), 1, "a new user on a day answered before");
 	cr_expect_eq(dau_of(kathmandu, "2011-03-10"), 4, "new users on a day answered before");
 
-	char *user = db_scalar_text(it_db,
-				    "SELECT user_id FROM events WHERE event_type = 'm_open'"
-				    " AND occurred_at = '2011-03-10T05:00:00Z'",
-				    0, NULL);
-	cr_assert(user);
-	char path[128];
-	struct http_resp r;
-	snprintf(path, sizeof path, "/users/%s", user);
-	http_request(&r, "DELETE", path, NULL, NULL, 0, NULL);
-	cr_assert_eq(r.status, 200, "DELETE %s: %ld %s", path, r.status, r.body);
-	http_resp_free(&r);
-	free(user);
+	erase_user_of("SELECT user_id FROM events WHERE event_type = 'm_open'"
+		      " AND occurred_at = '2011-03-10T05:00:00Z'");
 	check_memo_range();
 	cr_expect_eq(dau_of(kathmandu, "2011-03-10"), 3, "the erased user still counted");
 }
