@@ -42,6 +42,15 @@ ha_switchover() {
 	local before after
 	before=$(ha_primary)
 	[ -n "$before" ] || die "the formation has no primary now; nothing to switch over"
+	# The standby takes over with what it has received. The monitor reports primary +
+	# secondary before the primary waits for that standby again (after a standby's return
+	# the primary acknowledges alone for a while, as in wait_primary): switching over in that
+	# window may leave writes behind that were acknowledged. So first the primary must have a
+	# streaming synchronous standby.
+	ha_wait_sql "$before" "SELECT count(*) FROM pg_stat_replication
+		WHERE sync_state IN ('sync', 'quorum') AND state = 'streaming'
+		AND current_setting('synchronous_standby_names') <> ''" 1 120 ||
+		die "$before has no streaming synchronous standby: a switchover now could lose writes it acknowledged alone"
 	say "switching over from $before"
 	# What settles the question is the monitor's state, not the command's exit status: under
 	# load pg_autoctl 2.0's wait for the new primary's notification can fail ("get_nodes"
