@@ -6,7 +6,7 @@
 
 /* 64 answers of at most 400 numbers (a year of days, a retention of 366 windows) and keys of
  * at most 512 bytes: under 240 kB per worker when full, allocated as filled. */
-enum { SLOTS = 64, VALS_MAX = ANSWERS_VALS_MAX, KEY_MAX = ANSWERS_KEY_MAX };
+enum { SLOTS = 64 };
 
 struct entry {
 	char *key; /* NULL when free */
@@ -77,7 +77,7 @@ answers_put(struct answers *a, const char *key, struct answer_token t, const int
 	    size_t n)
 {
 	size_t klen = strlen(key);
-	if (!a || n == 0 || n > VALS_MAX || klen > KEY_MAX)
+	if (!a || n == 0 || n > ANSWERS_VALS_MAX || klen > ANSWERS_KEY_MAX)
 		return;
 	struct entry *e = &a->e[slot_of(key)];
 	entry_clear(e);

@@ -304,8 +304,6 @@ db_session_limits(struct db *db, int stmt_ms)
 	return st;
 }
 
-/* Makes the staging table and prepares the statements. Preparing takes the tables' locks, so
- * it can run out of time behind a migration. */
 void
 db_only_statements(struct db *db, const char *const *names)
 {
@@ -324,6 +322,9 @@ wanted(const struct db *db, const char *name)
 	return 0;
 }
 
+/* Makes the staging tables and prepares the statements (only those of db_only_statements, and
+ * then no staging tables, when it was called). Preparing takes the tables' locks, so it can
+ * run out of time behind a migration. */
 static enum db_status
 prepare(struct db *db)
 {
