@@ -1,7 +1,7 @@
-/* db_analytics.c: the fold of the zone-aware summaries (migration 0011, ADR 7). Writers only
- * append pending rows (in the merge); the fold edits the user bitmaps analytics_compact()
- * hands out, one compactor at a time, and erasure edits those that hold the user. The reads
- * are in db_analytics_read.c. */
+/* db_analytics.c: the fold of the zone-aware summaries (migrations 0011 and 0014, ADR 7).
+ * Writers only append pending rows (in the merge); the fold edits the user bitmaps
+ * analytics_fold() hands out, one compactor at a time, and erasure edits those that hold
+ * the user. The reads are in db_analytics_read.c. */
 #include "buf.h"
 #include "db.h"
 #include "db_internal.h"
@@ -39,12 +39,12 @@ db_array_text(struct buf *b, const char *s)
 /* Pending events folded per transaction: bounds one fold's memory and time. */
 enum { FOLD_ROWS = 50000 };
 
-/* Removes (add 0) or adds the keys of one "{1,2,3}" array (NULL-safe); how many changed s. */
-static size_t
-apply_keys(struct userset *s, const char *arr, int add)
+/* The keys of one "{1,2,3}" array (NULL-safe) into *keys, *n of them. 0, or -1 out of memory. */
+static int
+parse_keys(const char *arr, uint32_t **keys, size_t *n, size_t *cap)
 {
 	const char *p = arr;
-	size_t changed = 0;
+	*n = 0;
 	if (!p || *p != '{')
 		return 0;
 	for (p++; *p && *p != '}';) {
@@ -52,49 +52,165 @@ apply_keys(struct userset *s, const char *arr, int add)
 		unsigned long k = strtoul(p, &end, 10);
 		if (end == p)
 			break;
-		changed +=
-		    (size_t)(add ? userset_add(s, (uint32_t)k) : userset_remove(s, (uint32_t)k));
+		if (*n + 1 > *cap &&
+		    buf_array_reserve(keys, cap, *n, sizeof **keys, (size_t)1 << 30) < 0)
+			return -1;
+		(*keys)[(*n)++] = (uint32_t)k;
 		p = *end == ',' ? end + 1 : end;
 	}
-	return changed;
+	return 0;
 }
 
-/* analytics_compact's and analytics_erase's columns */
+/* analytics_fold's and analytics_erase's columns */
 enum { COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET, COL_USERS, COL_RM, COL_ADD };
 enum { STORE_ARGS = 5 };
+
+/* A stored set to edit (a row with a level): the set, loaded at its first edit, and how many
+ * keys the edits changed. A row of level 0 is an edit of a quarter: its keys go into (or out
+ * of) the sets of its type at the three levels whose blocks hold the quarter. */
+struct target {
+	int row;
+	char kind;
+	int level;
+	const char *type;
+	long long bucket;
+	struct userset *s;
+	size_t changed;
+};
+
+static int
+target_cmp(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	int c;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->level != y->level)
+		return x->level < y->level ? -1 : 1;
+	if ((c = strcmp(x->type, y->type)) != 0)
+		return c;
+	return x->bucket < y->bucket ? -1 : x->bucket > y->bucket;
+}
+
+/* The block of level l holding quarter q (floor, also before 1970), as qblock() in SQL. */
+static long long
+qblock(long long q, int l)
+{
+	return q - (((q % l) + l) % l);
+}
+
+/* The sets an edit row changes, each loaded: the row's own set, or for a quarter's edit
+ * the three that hold it. How many (0 when one is missing or damaged: the caller fails). */
+static int
+targets_of(const PGresult *r, int i, struct target *t, size_t nt, struct target **out)
+{
+	static const int levels[] = {1, 4, 24};
+	struct target key = {.kind = *PQgetvalue(r, i, COL_KIND),
+			     .type = PQgetvalue(r, i, COL_TYPE)};
+	int own = atoi(PQgetvalue(r, i, COL_LEVEL));
+	long long q = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10);
+	int n = own ? 1 : 3;
+	for (int j = 0; j < n; j++) {
+		key.level = own ? own : levels[j];
+		key.bucket = own ? q : qblock(q, levels[j]);
+		struct target *x = bsearch(&key, t, nt, sizeof *t, target_cmp);
+		if (!x)
+			return 0;
+		if (!x->s) {
+			if (!(x->s = userset_new()))
+				return 0;
+			if (userset_or_text(x->s, PQgetvalue(r, x->row, COL_USERS),
+					    (size_t)PQgetlength(r, x->row, COL_USERS)) < 0)
+				return 0;
+		}
+		out[j] = x;
+	}
+	return n;
+}
+
+/* Applies the rows' key lists of column col (COL_RM: take out, COL_ADD: put in). */
+static int
+apply_column(const PGresult *r, int col, struct target *t, size_t nt)
+{
+	uint32_t *keys = NULL;
+	size_t n, cap = 0;
+	int rc = 0;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		struct target *to[3];
+		int nto;
+		if (*PQgetvalue(r, i, COL_KIND) == 'n' || PQgetisnull(r, i, col))
+			continue;
+		if (parse_keys(PQgetvalue(r, i, col), &keys, &n, &cap) < 0 ||
+		    (nto = targets_of(r, i, t, nt, to)) == 0) {
+			rc = -1;
+			break;
+		}
+		for (int j = 0; j < nto; j++)
+			for (size_t k = 0; k < n; k++)
+				to[j]->changed +=
+				    (size_t)(col == COL_ADD ? userset_add(to[j]->s, keys[k])
+							    : userset_remove(to[j]->s, keys[k]));
+	}
+	free(keys);
+	return rc;
+}
 
 /* The array parameters of analytics_store, built from the rows to edit. */
 struct store_args {
 	struct buf a[STORE_ARGS];
 };
 
-/* One edited row into sa; a row the edit leaves as it was is not written again. */
+/* One edited set into sa. */
 static int
-store_row(struct store_args *sa, const PGresult *r, int i)
+store_target(struct store_args *sa, const PGresult *r, struct target *x)
 {
-	struct userset *s = userset_new();
-	char *hex = NULL;
-	size_t changed;
+	char *hex = userset_hex(x->s);
 	int rc = -1;
-	if (!s || userset_or_text(s, PQgetvalue(r, i, COL_USERS),
-				  (size_t)PQgetlength(r, i, COL_USERS)) < 0)
-		goto out;
-	changed = apply_keys(s, PQgetisnull(r, i, COL_RM) ? NULL : PQgetvalue(r, i, COL_RM), 0);
-	changed += apply_keys(s, PQgetisnull(r, i, COL_ADD) ? NULL : PQgetvalue(r, i, COL_ADD), 1);
-	if (!changed) {
-		rc = 0;
-		goto out;
-	}
-	if (!(hex = userset_hex(s)))
-		goto out;
+	if (!hex)
+		return -1;
 	const int cols[] = {COL_KIND, COL_LEVEL, COL_TYPE, COL_BUCKET};
 	for (int c = 0; c < 4; c++)
-		if (db_array_text(&sa->a[c], PQgetvalue(r, i, cols[c])) < 0)
+		if (db_array_text(&sa->a[c], PQgetvalue(r, x->row, cols[c])) < 0)
 			goto out;
 	rc = db_array_text(&sa->a[4], hex);
 out:
 	free(hex);
-	userset_free(s);
+	return rc;
+}
+
+/* Edits the sets of r (every key taken out before any is put in, as a first event that moves
+ * leaves one block for another) and adds those that changed to sa. 0, or -1 when a set is
+ * damaged or missing, or out of memory. */
+static int
+edit_rows(const PGresult *r, struct store_args *sa)
+{
+	size_t nt = 0;
+	int rc = -1;
+	struct target *t = calloc((size_t)PQntuples(r) + 1, sizeof *t);
+	if (!t)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int level = atoi(PQgetvalue(r, i, COL_LEVEL));
+		if (*PQgetvalue(r, i, COL_KIND) == 'n' || level == 0)
+			continue;
+		t[nt++] =
+		    (struct target){.row = i,
+				    .kind = *PQgetvalue(r, i, COL_KIND),
+				    .level = level,
+				    .type = PQgetvalue(r, i, COL_TYPE),
+				    .bucket = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10)};
+	}
+	qsort(t, nt, sizeof *t, target_cmp);
+	if (apply_column(r, COL_RM, t, nt) < 0 || apply_column(r, COL_ADD, t, nt) < 0)
+		goto out;
+	rc = 0;
+	for (size_t j = 0; j < nt && rc == 0; j++)
+		if (t[j].changed)
+			rc = store_target(sa, r, &t[j]);
+out:
+	for (size_t j = 0; j < nt; j++)
+		userset_free(t[j].s);
+	free(t);
 	return rc;
 }
 
@@ -133,15 +249,13 @@ apply(struct db *db, const char *rows_stmt, int n, const char *const *params, in
 		PQclear(r);
 		return st;
 	}
-	for (int i = 0; i < PQntuples(r) && st == DB_OK; i++) {
+	for (int i = 0; i < PQntuples(r); i++)
 		if (*PQgetvalue(r, i, COL_KIND) == 'n')
 			*next = strtoll(PQgetvalue(r, i, COL_BUCKET), NULL, 10);
-		else if (store_row(&sa, r, i) < 0) {
-			db_set_error(db, rows_stmt,
-				     "a stored user set is damaged, or out of memory");
-			log_msg(LOGL_ERROR, "db", "%s", db->err);
-			st = DB_ERROR;
-		}
+	if (edit_rows(r, &sa) < 0) {
+		db_set_error(db, rows_stmt, "a stored user set is damaged, or out of memory");
+		log_msg(LOGL_ERROR, "db", "%s", db->err);
+		st = DB_ERROR;
 	}
 	PQclear(r);
 	if (st == DB_OK && sa.a[0].len > 0)
@@ -166,7 +280,7 @@ db_analytics_compact(struct db *db, int64_t *folded)
 		    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
 		    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
 			return st;
-		if ((st = apply(db, "analytics_compact", 2, params, &next)) != DB_OK) {
+		if ((st = apply(db, "analytics_fold", 2, params, &next)) != DB_OK) {
 			db_rollback(db);
 			return st;
 		}
