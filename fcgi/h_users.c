@@ -4,6 +4,7 @@
 #include "event.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "netlist.h"
 #include "params.h"
 #include "qs.h"
@@ -48,7 +49,15 @@ erase(struct app *app, struct http_req *req, const char *user)
 {
 	int64_t deleted;
 	char *body;
-	if (params_db_failed(app, req, db_erase_user(app->db, user, app->stripe, &deleted)))
+	enum db_status st = db_erase_user(app->db, user, app->stripe, &deleted);
+	if (st == DB_UNCONFIRMED) {
+		metrics_add(METRIC_DB_ERRORS, 1);
+		http_error(req, 503, "unavailable",
+			   "erased on the primary but not confirmed by its standby; send it again",
+			   NULL, "Retry-After: 2\r\n");
+		return;
+	}
+	if (params_db_failed(app, req, st))
 		return;
 	/* the id is not logged: erasure should not leave it behind in the logs either */
 	log_msg(LOGL_INFO, "users", "erased a user: %lld events", (long long)deleted);

@@ -324,18 +324,37 @@ wanted(const struct db *db, const char *name)
 
 /* Makes the staging tables and prepares the statements (only those of db_only_statements, and
  * then no staging tables, when it was called). Preparing takes the tables' locks, so it can
- * run out of time behind a migration. */
+ * run out of time behind a migration.
+ *
+ * A session with temporary tables drops them when it ends, in a transaction of its own that
+ * commits with the session's synchronous_commit. Ended by a demotion (the standby already
+ * promoted) or with its standby silent, that commit would wait for a standby that never
+ * answers, and a backend that is exiting ignores every further SIGTERM: the server could not
+ * shut down (seen in a switchover under load). So such a session runs with "local", and
+ * db_begin_write gives each writing transaction the configured value back. What commits
+ * outside db_begin_write (the folds, the memo rows of the reads) is derived from rows that
+ * are on the standby and is made again when lost. */
 static enum db_status
 prepare(struct db *db)
 {
 	enum db_status st;
-	/* the session's own temporary tables: their catalog rows need not wait for a standby
-	 * (a synchronous one that does not answer would hold this commit for ever) */
-	if (!db->only && (st = db_exec_ok(db,
-					  "BEGIN; SET LOCAL synchronous_commit = local;"
-					  " SELECT ingest_session_init(); COMMIT",
-					  PGRES_COMMAND_OK)) != DB_OK)
-		return st;
+	PGresult *r;
+	if (!db->only) {
+		if ((st = db_exec_result(db, "synchronous_commit",
+					 "SELECT current_setting('synchronous_commit')",
+					 PGRES_TUPLES_OK, &r)) != DB_OK)
+			return st;
+		snprintf(db->sync_commit, sizeof db->sync_commit, "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		/* one of the setting's words (on, remote_apply, ...), as it goes into a SET */
+		if (!db->sync_commit[0] || strspn(db->sync_commit, "abcdefghijklmnopqrstuvwxyz_") !=
+					       strlen(db->sync_commit))
+			snprintf(db->sync_commit, sizeof db->sync_commit, "on");
+		if ((st = db_exec_ok(db,
+				     "SET synchronous_commit = local; SELECT ingest_session_init()",
+				     PGRES_TUPLES_OK)) != DB_OK)
+			return st;
+	}
 	for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
 		if (!wanted(db, statements[i].name))
 			continue;
@@ -467,6 +486,20 @@ wait_result(struct db *db, int64_t deadline)
 			return -1;
 	}
 	return 0;
+}
+
+enum db_status
+db_begin_write(struct db *db)
+{
+	char sql[128];
+	int n = snprintf(sql, sizeof sql, "BEGIN");
+	if (db->sync_commit[0])
+		n += snprintf(sql + n, sizeof sql - (size_t)n,
+			      "; SET LOCAL synchronous_commit = %s", db->sync_commit);
+	if (db->sess_stmt_ms != db->statement_timeout_ms)
+		snprintf(sql + n, sizeof sql - (size_t)n, "; SET LOCAL statement_timeout = %d",
+			 db->statement_timeout_ms);
+	return db_exec_ok(db, sql, PGRES_COMMAND_OK);
 }
 
 /* The server turns statement_timeout off before it commits, so a COMMIT waiting for a

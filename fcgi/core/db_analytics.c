@@ -276,9 +276,14 @@ db_analytics_compact(struct db *db, int64_t *folded)
 	*folded = 0;
 	do {
 		snprintf(page, sizeof page, "%lld", (long long)next);
+		/* Only derived rows change here (the pending events are on the standby already,
+		 * their ingest waited for it): a fold lost in a failover is done again on the new
+		 * primary from the same pending rows, so its commit does not wait for a standby. A
+		 * silent standby then holds no fold, and no read waiting for one, for ever. */
 		if ((st = db_ready(db)) != DB_OK ||
 		    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
-		    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+		    (st = db_exec_ok(db, "BEGIN; SET LOCAL synchronous_commit = local",
+				     PGRES_COMMAND_OK)) != DB_OK)
 			return st;
 		if ((st = apply(db, "analytics_fold", 2, params, &next)) != DB_OK) {
 			db_rollback(db);

@@ -84,18 +84,6 @@ db_stage(struct db *db, const struct batch *b)
 	return st;
 }
 
-/* BEGIN, with the statement timeout of writes when the session has the reads' one. */
-static enum db_status
-begin_write(struct db *db)
-{
-	char sql[64];
-	if (db->sess_stmt_ms == db->statement_timeout_ms)
-		return db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK);
-	snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
-		 db->statement_timeout_ms);
-	return db_exec_ok(db, sql, PGRES_COMMAND_OK);
-}
-
 /* One attempt: BEGIN, COPY, then the prepared statement name with param, then COMMIT or
  * ROLLBACK. *retry says a deadlock or serialisation failure may pass on a second try. */
 static enum db_status
@@ -105,7 +93,7 @@ staged_call(struct db *db, const struct batch *b, const char *name, const char *
 	enum db_status st;
 	PGresult *r;
 	*retry = 0;
-	if ((st = begin_write(db)) != DB_OK)
+	if ((st = db_begin_write(db)) != DB_OK)
 		return st;
 	if ((st = db_stage(db, b)) != DB_OK) {
 		db_rollback(db);

@@ -20,6 +20,10 @@ struct db {
 	int sess_stmt_ms, sess_lock_ms; /* what the connection's session has now */
 	int ready;	  /* statements prepared and staging tables made on this connection */
 	int unreplicated; /* a commit stopped waiting for its synchronous standby (notice) */
+	/* synchronous_commit as the server gave it to this session, which then runs with
+	 * "local" and puts this back in each writing transaction (db_begin_write); "" when the
+	 * session's default was left alone (connections without staging tables) */
+	char sync_commit[16];
 	char err[256];
 	char sqlstate[6];	 /* of the last failure ("" when none was given) */
 	struct answers *answers; /* zone-aware answers of this connection (NULL: none kept) */
@@ -29,6 +33,11 @@ struct db {
 /* Appends s to the text of an array literal being built in b ("{" first, then ","; the
  * caller closes it with "}"), quoted with \ and " escaped. -1: out of memory. */
 int db_array_text(struct buf *b, const char *s);
+
+/* BEGIN of a transaction that writes: the session's synchronous_commit as configured, and
+ * the statement timeout of writes when the session has the reads' one. Every transaction
+ * whose commit must wait for a synchronous standby starts here. */
+enum db_status db_begin_write(struct db *db) __attribute__((warn_unused_result));
 
 /* Drops the connection (if any); the next db_ready makes a new one. */
 void db_disconnect(struct db *db);

@@ -42,7 +42,7 @@ db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
 	 * are still there to say which sets hold the user. */
 	if ((st = db_ready(db)) != DB_OK ||
 	    (st = db_session_limits(db, db->statement_timeout_ms)) != DB_OK ||
-	    (st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
+	    (st = db_begin_write(db)) != DB_OK)
 		return st;
 	if ((st = db_analytics_erase(db, user_id)) == DB_OK) {
 		r = PQexecPrepared(db->conn, "erase", 2, params, NULL, NULL, 0);
@@ -50,9 +50,17 @@ db_erase_user(struct db *db, const char *user_id, int stripe, int64_t *deleted)
 		*deleted = st == DB_OK ? db_first_int(r) : 0;
 		PQclear(r);
 	}
-	if (st == DB_OK)
-		return db_exec_ok(db, "COMMIT", PGRES_COMMAND_OK);
-	db_rollback(db);
+	if (st != DB_OK) {
+		db_rollback(db);
+		return st;
+	}
+	/* as an ingest's: a commit that no standby confirms in time is done here only */
+	db->unreplicated = 0;
+	st = db_exec_bounded(db, "COMMIT", db->statement_timeout_ms);
+	if (st == DB_OK && db->unreplicated) {
+		db_set_error(db, "COMMIT", "the wait for the synchronous standby was cancelled");
+		return DB_UNCONFIRMED;
+	}
 	return st;
 }
 
