@@ -1,5 +1,6 @@
 /* answers.c: a connection's memo of zone-aware answers (answers.h). */
 #include "answers.h"
+#include "fnv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +50,10 @@ answers_free(struct answers *a)
 	free(a);
 }
 
-/* FNV-1a over the key. */
 static size_t
 slot_of(const char *key)
 {
-	uint32_t h = 2166136261u;
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 16777619u;
-	return h % SLOTS;
+	return fnv1a(FNV1A_SEED, key, strlen(key)) % SLOTS;
 }
 
 int

@@ -1,5 +1,6 @@
 /* daybounds.c: the worker's memo of local day bounds (daybounds.h). */
 #include "daybounds.h"
+#include "fnv.h"
 
 #include <string.h>
 
@@ -14,16 +15,14 @@ struct slot {
 
 static struct slot slots[SLOTS];
 
-/* FNV-1a over the name and the day. */
+/* Over the name, then the day's bytes (least significant first). */
 static uint32_t
 slot_of(const char *tz, int64_t day)
 {
-	uint32_t h = 2166136261u;
-	for (; *tz; tz++)
-		h = (h ^ (unsigned char)*tz) * 16777619u;
+	unsigned char d[8];
 	for (int k = 0; k < 8; k++)
-		h = (h ^ (uint32_t)((uint64_t)day >> (8 * k) & 0xff)) * 16777619u;
-	return h % SLOTS;
+		d[k] = (unsigned char)((uint64_t)day >> (8 * k));
+	return fnv1a(fnv1a(FNV1A_SEED, tz, strlen(tz)), d, sizeof d) % SLOTS;
 }
 
 int

@@ -243,41 +243,64 @@ day_row(const PGresult *r, int j, struct day *day, int n, const int *map, int m)
 				(size_t)PQgetlength(r, j, SETS_USERS));
 }
 
+/* Appends v[c] to the array literal a[c] for each of the n columns. -1: out of memory. */
+static int
+array_ints(struct buf *a, const int64_t *v, int n)
+{
+	char num[24];
+	for (int c = 0; c < n; c++) {
+		snprintf(num, sizeof num, "%lld", (long long)v[c]);
+		if (db_array_text(&a[c], num) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Closes the n array literals a (none may be empty). -1: out of memory. */
+static int
+arrays_close(struct buf *a, int n)
+{
+	for (int c = 0; c < n; c++)
+		if (buf_printf(&a[c], "}") < 0)
+			return -1;
+	return 0;
+}
+
+/* Runs the memo statement name (what: for the log). Best effort: a failure costs only the
+ * memo, for the next reader. */
+static void
+memo_store(struct db *db, const char *name, const char *what, int nparams,
+	   const char *const *params)
+{
+	PGresult *r = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		log_msg(LOGL_WARN, "db", "%s failed: %s", what, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 /* The days of this chunk unioned from blocks go to day_sets for the next reader (g: the
- * generation the blocks were read at). Best effort: a failure costs only the cache. */
+ * generation the blocks were read at). */
 static void
 store_days(struct db *db, const char *kind, const char *type, const struct day *day, int n,
 	   int64_t g)
 {
 	struct buf a[4] = {0};
-	char gen[24], num[24];
+	char gen[24];
 	int rc = 0, any = 0;
 	for (int i = 0; i < n && rc == 0; i++) {
 		if (!day[i].from_blocks)
 			continue;
 		char *hex = userset_hex(day[i].set);
 		const int64_t v[3] = {day[i].q0, day[i].q1, (int64_t)userset_count(day[i].set)};
-		for (int c = 0; c < 3 && rc == 0; c++) {
-			snprintf(num, sizeof num, "%lld", (long long)v[c]);
-			rc = db_array_text(&a[c], num);
-		}
-		rc = rc || !hex || db_array_text(&a[3], hex) < 0 ? -1 : 0;
+		rc = array_ints(a, v, 3) < 0 || !hex || db_array_text(&a[3], hex) < 0 ? -1 : 0;
 		free(hex);
 		any = 1;
 	}
-	for (int c = 0; c < 4 && rc == 0 && any; c++)
-		if (buf_printf(&a[c], "}") < 0)
-			rc = -1;
-	if (rc == 0 && any) {
+	if (rc == 0 && any && arrays_close(a, 4) == 0) {
 		snprintf(gen, sizeof gen, "%lld", (long long)g);
 		const char *params[] = {gen,	kind,  type ? type : "", a[0].p, a[1].p,
 					a[2].p, a[3].p};
-		PGresult *r =
-		    PQexecPrepared(db->conn, "analytics_days_store", 7, params, NULL, NULL, 0);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			log_msg(LOGL_WARN, "db", "caching local days failed: %s",
-				PQresultErrorMessage(r));
-		PQclear(r);
+		memo_store(db, "analytics_days_store", "caching local days", 7, params);
 	}
 	for (int c = 0; c < 4; c++)
 		buf_free(&a[c]);
@@ -580,33 +603,23 @@ windows_from_days(struct db *db, const char *tz, const char *type, int64_t from_
 enum { WIN_J, WIN_Q0, WIN_Q1, WIN_SIZE, WIN_G };
 
 /* The windows just counted go to window_counts for the next reader (g: the generation read
- * before the days were). Best effort, as store_days. */
+ * before the days were). */
 static void
 store_windows(struct db *db, const char *type, const PGresult *r, const int64_t *counts,
 	      size_t ndays, int64_t g)
 {
 	struct buf a[3] = {0};
-	char num[24], gen[24];
+	char gen[24];
 	int rc = 0;
 	for (size_t j = 0; j < ndays && rc == 0; j++) {
 		const int64_t v[3] = {be_int(PQgetvalue(r, (int)j, WIN_Q0), 4),
 				      be_int(PQgetvalue(r, (int)j, WIN_Q1), 4), counts[j]};
-		for (int c = 0; c < 3 && rc == 0; c++) {
-			snprintf(num, sizeof num, "%lld", (long long)v[c]);
-			rc = db_array_text(&a[c], num);
-		}
+		rc = array_ints(a, v, 3);
 	}
-	for (int c = 0; c < 3 && rc == 0; c++)
-		rc = buf_printf(&a[c], "}");
-	if (rc == 0 && ndays > 0) {
+	if (rc == 0 && ndays > 0 && arrays_close(a, 3) == 0) {
 		snprintf(gen, sizeof gen, "%lld", (long long)g);
 		const char *params[] = {gen, type ? type : "", a[0].p, a[1].p, a[2].p};
-		PGresult *w =
-		    PQexecPrepared(db->conn, "analytics_windows_store", 5, params, NULL, NULL, 0);
-		if (PQresultStatus(w) != PGRES_TUPLES_OK)
-			log_msg(LOGL_WARN, "db", "caching window counts failed: %s",
-				PQresultErrorMessage(w));
-		PQclear(w);
+		memo_store(db, "analytics_windows_store", "caching window counts", 5, params);
 	}
 	for (int c = 0; c < 3; c++)
 		buf_free(&a[c]);
