@@ -160,6 +160,8 @@ scenario dau_30d_kathmandu_ranges "$RANGES" "/stats/dau?from=DAY0&to=DAY1&tz=Asi
 scenario retention_day_7_events_ranges "$RANGES" "/stats/retention?start_date=DAY0&windows=7&start_event=login&return_event=purchase"
 scenario active_users_30d_ranges "$RANGES" "/stats/active-users?from=DAY0&to=DAY1&window=30"
 BATCH=1000 scenario ingest_batch_1000 "$INGEST" /events 4
+# the same from the loaded data's users (each already has its keys and first quarters)
+BATCH=1000 USER_PREFIX= USERS=$USERS scenario ingest_batch_1000_known "$INGEST" /events 4
 BATCH=1 scenario ingest_single "$INGEST" /events
 
 # stats while another wrk ingests at full speed
