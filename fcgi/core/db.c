@@ -31,9 +31,9 @@ static const struct stmt statements[] = {
 		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
-    /* the zone-aware summaries (migrations 0011 and 0014, db_analytics.c) */
+    /* the zone-aware summaries (migrations 0011, 0014 and 0015, db_analytics.c) */
     {"analytics_fold", "SELECT kind, level, event_type, bucket, users, rm, add"
-			  " FROM analytics_fold($1::int, $2::int)"},
+		       " FROM analytics_fold($1::int, $2::int)"},
     {"analytics_erase", "SELECT kind, level, event_type, bucket, users, rm, add"
 			" FROM analytics_erase($1)"},
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"

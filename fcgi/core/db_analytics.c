@@ -1,4 +1,4 @@
-/* db_analytics.c: the fold of the zone-aware summaries (migrations 0011 and 0014, ADR 7).
+/* db_analytics.c: the fold of the zone-aware summaries (migrations 0011, 0014, 0015; ADR 7).
  * Writers only append pending rows (in the merge); the fold edits the user bitmaps
  * analytics_fold() hands out, one compactor at a time, and erasure edits those that hold
  * the user. The reads are in db_analytics_read.c. */

@@ -34,8 +34,8 @@ long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 /* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
 void it_check_retention_cells(PGconn *db);
 
-/* activity_sets, cohort_sets and user_firsts (stripes unioned) equal a recomputation from the
- * raw events; fails if not */
+/* activity_sets, cohort_sets and the first quarters in user_keys (stripes unioned) equal a
+ * recomputation from the raw events; fails if not */
 void it_check_user_sets(PGconn *db);
 /* Every summary (user_days, users, daily_users, daily_event_types with no group summing to 0,
  * retention_cells) equals a recomputation from the raw events; fails if not. Each comparison

@@ -258,6 +258,67 @@ rm_dir(const char *dir)
 	cr_expect_eq(system(cmd), 0);
 }
 
+/* The digest of the zone-aware summaries: every set's bytes and every type count. */
+static void
+summaries_digest(PGconn *c, char *out, size_t len)
+{
+	PGresult *r = PQexec(
+	    c,
+	    "SELECT md5(string_agg(x, ',' ORDER BY x COLLATE \"C\")) FROM ("
+	    " SELECT 'a' || level || '|' || event_type || '|' || bucket || '|' || md5(users) AS x"
+	    "  FROM activity_sets"
+	    " UNION ALL SELECT 'c' || level || '|' || event_type || '|' || bucket || '|'"
+	    "  || md5(users) FROM cohort_sets"
+	    " UNION ALL SELECT 't' || level || '|' || event_type || '|' || bucket || '|' || events"
+	    "  FROM type_counts) s");
+	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+	snprintf(out, len, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
+
+/* 0015 moves each user's first quarters into its user_keys row. A store folded by 0014's
+ * fold, late events that moved firsts included, keeps every set and count as it was and its
+ * firsts equal to the events'; the new fold goes on from the moved rows (earlier events of
+ * the same users, which move their cohorts, and new users). */
+Test(migrate, user_rows_keep_the_folded_summaries, .timeout = 240)
+{
+	char out[4096], dir[] = "/tmp/events-mig-XXXXXX", cmd[256], before[64], after[64];
+	char *name = fresh_db(), *url = url_for(name);
+	cr_assert(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd, "cp migrations/*.sql %s/ && rm %s/0015_*.sql", dir, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_eq(run_migrate(url, dir, out, sizeof out), 0, "%s", out);
+	PGconn *c = PQconnectdb(url);
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	load_via_merge(c, 20000, "2019-03-01", 60, 0.25);
+	cr_assert_eq(run_migrate(url, dir, out, sizeof out), 0, "fold under 0014: %s", out);
+	load_via_merge(c, 5000, "2019-02-20", 20, 0.5);
+	cr_assert_eq(run_migrate(url, dir, out, sizeof out), 0, "fold under 0014: %s", out);
+	cr_assert_gt(
+	    db_scalar_ll(c, "SELECT count(*) FROM user_firsts WHERE event_type <> ''", 0, NULL),
+	    1000, "0014's layout: a row per (user, type)");
+	summaries_digest(c, before, sizeof before);
+
+	cr_assert_eq(run_migrate(url, NULL, out, sizeof out), 0, "upgrade: %s", out);
+	cr_expect(strstr(out, "applied 0015") != NULL, "the upgrade applies 0015: %s", out);
+	summaries_digest(c, after, sizeof after);
+	cr_expect_str_eq(after, before, "the sets and counts are those 0014's fold left");
+	cr_expect_eq(db_scalar_ll(c, "SELECT (to_regclass('user_firsts') IS NULL)::int", 0, NULL),
+		     1);
+	it_check_user_sets(c);
+
+	PQfinish(c);
+	c = PQconnectdb(url); /* a new session */
+	load_via_merge(c, 6000, "2019-02-10", 25, 0.75);
+	it_check_user_sets(c); /* folds them first */
+	it_check_retention_cells(c);
+	PQfinish(c);
+	rm_dir(dir);
+	drop_db(name);
+	free(name);
+	free(url);
+}
+
 /* A session of url holding events in ACCESS SHARE mode (a long reader) until PQfinish. */
 static PGconn *
 long_reader(const char *url)
