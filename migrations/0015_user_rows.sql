@@ -62,6 +62,43 @@ LANGUAGE sql AS $$
         AND c.events = 0;
 $$;
 
+-- The pending events a fold takes, under the compactor's lock: up to p_rows of those below
+-- page p_last (0: the pages there are now), in no order when they fit in one transaction (a
+-- fold beside live writes), else those of the earliest quarters (a big load). taken NULL:
+-- nothing was pending (no lock taken); next_page -1 when no more than these were below
+-- p_last, else p_last, for the next transaction of the same fold.
+CREATE FUNCTION analytics_take_events(p_last integer, p_rows integer, OUT taken integer,
+                                      OUT next_page integer, OUT users text[],
+                                      OUT qs integer[], OUT types text[])
+LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    last integer := p_last;
+BEGIN
+    IF NOT EXISTS (SELECT FROM analytics_pending) THEN
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(analytics_lock_key());
+    IF last <= 0 THEN
+        last := pg_relation_size('analytics_pending') / current_setting('block_size')::integer;
+    END IF;
+    WITH d AS (
+        DELETE FROM analytics_pending p
+        WHERE p.ctid = ANY (CASE
+            WHEN (SELECT count(*) FROM (SELECT FROM analytics_pending x
+                                        WHERE x.ctid < format('(%s,0)', last)::tid
+                                        LIMIT p_rows + 1) c) <= p_rows
+            THEN ARRAY(SELECT x.ctid FROM analytics_pending x
+                       WHERE x.ctid < format('(%s,0)', last)::tid)
+            ELSE ARRAY(SELECT x.ctid FROM analytics_pending x
+                       WHERE x.ctid < format('(%s,0)', last)::tid ORDER BY x.q LIMIT p_rows)
+            END)
+        RETURNING p.user_id, p.q, p.event_type
+    )
+    SELECT count(*), array_agg(d.user_id), array_agg(d.q), array_agg(d.event_type)
+    INTO taken, users, qs, types FROM d;
+    next_page := CASE WHEN taken < p_rows THEN -1 ELSE last END;
+END $$;
+
 -- As 0014's: returns the 'n' row first, then the sets to edit (level 1, 4 or 24, their
 -- bytes) and the edits per quarter (level 0: the keys to take out of and to put into the sets
 -- of its kind and type whose blocks hold it). The caller takes out every key before it puts
@@ -73,52 +110,28 @@ LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan
     SET work_mem = '16MB' SET max_parallel_workers_per_gather = 0 AS $$
 #variable_conflict use_column
 DECLARE
+    t record;
     taken integer;
-    last integer := p_last;
     e_user text[]; e_q integer[]; e_type text[];
     d_user text[]; d_key integer[]; d_old integer[];
     f_user text[]; f_type text[]; f_new integer[]; f_old integer[]; f_known boolean[];
     n_key integer[]; n_q integer[]; n_type text[];
     m_key integer[]; m_type text[]; m_old integer[]; m_new integer[];
 BEGIN
-    IF NOT EXISTS (SELECT FROM analytics_pending) THEN
+    SELECT * INTO t FROM analytics_take_events(p_last, p_rows);
+    IF t.taken IS NULL THEN
         RETURN;
-    END IF;
-    PERFORM pg_advisory_xact_lock(analytics_lock_key());
-    IF last <= 0 THEN
-        last := pg_relation_size('analytics_pending') / current_setting('block_size')::integer;
-    END IF;
-    -- the rows below last, in no order when they fit in one transaction (a fold beside live
-    -- writes), else those of the earliest quarters (a big load)
-    IF (SELECT count(*) FROM (SELECT FROM analytics_pending x
-                              WHERE x.ctid < format('(%s,0)', last)::tid LIMIT p_rows + 1) c)
-       <= p_rows THEN
-        WITH d AS (
-            DELETE FROM analytics_pending p
-            WHERE p.ctid = ANY (ARRAY(
-                SELECT x.ctid FROM analytics_pending x
-                WHERE x.ctid < format('(%s,0)', last)::tid LIMIT p_rows))
-            RETURNING p.user_id, p.q, p.event_type
-        )
-        SELECT count(*), array_agg(d.user_id), array_agg(d.q), array_agg(d.event_type)
-        INTO taken, e_user, e_q, e_type FROM d;
-    ELSE
-        WITH d AS (
-            DELETE FROM analytics_pending p
-            WHERE p.ctid = ANY (ARRAY(
-                SELECT x.ctid FROM analytics_pending x
-                WHERE x.ctid < format('(%s,0)', last)::tid ORDER BY x.q LIMIT p_rows))
-            RETURNING p.user_id, p.q, p.event_type
-        )
-        SELECT count(*), array_agg(d.user_id), array_agg(d.q), array_agg(d.event_type)
-        INTO taken, e_user, e_q, e_type FROM d;
     END IF;
     kind := 'n';
-    bucket := CASE WHEN taken < p_rows THEN -1 ELSE last END;
+    bucket := t.next_page;
     RETURN NEXT;
-    IF taken = 0 THEN
+    IF t.taken = 0 THEN
         RETURN;
     END IF;
+    taken := t.taken;
+    e_user := t.users;
+    e_q := t.qs;
+    e_type := t.types;
 
     -- Each user of these events looked up once (an index probe): its key and first quarters,
     -- none when it is new. f: the firsts, per type and overall (''), that these events set
@@ -213,6 +226,64 @@ BEGIN
                     analytics_block_sets('a', x.ts, x.qs) b;
 END $$;
 
+-- The fold of the worker (fcgi/core/db_fold.c), three calls in one transaction. First the
+-- events it takes (analytics_take_events) as rows: the 'n' row (q: the next page, as
+-- analytics_fold's bucket), an 'e' row per event (user_id, q, event_type), and a 'u' row per
+-- user of them: its key, row and first quarters, ukey NULL when it is new. Nothing when
+-- nothing is pending.
+CREATE FUNCTION analytics_take(p_last integer, p_rows integer)
+RETURNS TABLE (kind "char", user_id text, q integer, event_type text, ukey integer, at tid,
+               ftypes text[], fqs integer[])
+LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan
+    SET work_mem = '16MB' SET max_parallel_workers_per_gather = 0 AS $$
+#variable_conflict use_column
+DECLARE
+    t record;
+BEGIN
+    SELECT * INTO t FROM analytics_take_events(p_last, p_rows);
+    IF t.taken IS NULL THEN
+        RETURN;
+    END IF;
+    kind := 'n';
+    q := t.next_page;
+    RETURN NEXT;
+    IF t.taken = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT 'e'::"char", x.u, x.q, x.ty, NULL::integer, NULL::tid, NULL::text[], NULL::integer[]
+    FROM unnest(t.users, t.qs, t.types) x(u, q, ty);
+    -- one index probe per user, in key order
+    RETURN QUERY
+    SELECT 'u'::"char", d.u, NULL::integer, NULL::text, k.ukey, k.at, k.ftypes, k.fqs
+    FROM (SELECT DISTINCT x.u COLLATE "C" AS u FROM unnest(t.users) x(u) ORDER BY 1) d
+    LEFT JOIN LATERAL (SELECT k.ukey, k.ctid AS at, k.ftypes, k.fqs FROM user_keys k
+                       WHERE k.user_id = d.u LIMIT 1) k ON true;
+END $$;
+
+-- Then what the worker computed: the new users (their first quarters as array literals) get
+-- the next keys, returned; the rows of the users whose first quarters moved (at: their row, as
+-- analytics_take gave it; the compactor's lock keeps it there) get their new arrays; the
+-- events are counted per (quarter, type). Last, the sets to edit (analytics_block_sets) are
+-- read, edited by the worker and stored (analytics_store).
+CREATE FUNCTION analytics_users_write(n_ids text[], n_types text[], n_qs text[], u_at tid[],
+                                      u_types text[], u_qs text[], c_q integer[],
+                                      c_type text[], c_n bigint[])
+RETURNS TABLE (user_id text, ukey integer)
+LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_custom_plan AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE user_keys k SET ftypes = v.ts::text[], fqs = v.qs::integer[]
+    FROM unnest(u_at, u_types, u_qs) v(at, ts, qs)
+    WHERE k.ctid = v.at;
+    PERFORM analytics_count_types(c_q, c_type, c_n);
+    RETURN QUERY
+    INSERT INTO user_keys AS k (user_id, ukey, ftypes, fqs)
+    SELECT v.u, nextval('user_key_seq'), v.ts::text[], v.qs::integer[]
+    FROM unnest(n_ids, n_types, n_qs) v(u, ts, qs)
+    RETURNING k.user_id, k.ukey;
+END $$;
+
 -- Erasure, before erase_user(p_user, ...) in the same transaction: forgets the user's row
 -- (key and first quarters), takes its folded events out of type_counts, and returns every set
 -- row that holds the key (to edit and store as analytics_fold's), as 0011's did.
@@ -272,11 +343,17 @@ BEGIN
 END $$;
 
 REVOKE EXECUTE ON FUNCTION analytics_block_sets("char", text[], integer[]),
-    analytics_count_types(integer[], text[], bigint[]) FROM PUBLIC;
+    analytics_count_types(integer[], text[], bigint[]), analytics_take_events(integer, integer),
+    analytics_take(integer, integer),
+    analytics_users_write(text[], text[], text[], tid[], text[], text[], integer[], text[],
+                          bigint[]) FROM PUBLIC;
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'events_writer') THEN
         GRANT EXECUTE ON FUNCTION analytics_block_sets("char", text[], integer[]),
-            analytics_count_types(integer[], text[], bigint[]) TO events_writer;
+            analytics_count_types(integer[], text[], bigint[]),
+            analytics_take_events(integer, integer), analytics_take(integer, integer),
+            analytics_users_write(text[], text[], text[], tid[], text[], text[], integer[],
+                                  text[], bigint[]) TO events_writer;
     END IF;
 END $$;

@@ -32,8 +32,16 @@ static const struct stmt statements[] = {
 		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
     /* the zone-aware summaries (migrations 0011, 0014 and 0015, db_analytics.c) */
-    {"analytics_fold", "SELECT kind, level, event_type, bucket, users, rm, add"
-		       " FROM analytics_fold($1::int, $2::int)"},
+    {"analytics_take", "SELECT kind, user_id, q, event_type, ukey, at, ftypes, fqs"
+		       " FROM analytics_take($1::int, $2::int)"},
+    {"analytics_users_write",
+     "SELECT user_id, ukey FROM analytics_users_write($1::text[],"
+     " $2::text[], $3::text[], $4::tid[], $5::text[], $6::text[], $7::int[],"
+     " $8::text[], $9::bigint[])"},
+    {"analytics_sets_of", "SELECT kind, level, event_type, bucket, users, rm, add"
+			  " FROM analytics_block_sets('a', $1::text[], $2::int[]) UNION ALL"
+			  " SELECT kind, level, event_type, bucket, users, rm, add"
+			  " FROM analytics_block_sets('c', $3::text[], $4::int[])"},
     {"analytics_erase", "SELECT kind, level, event_type, bucket, users, rm, add"
 			" FROM analytics_erase($1)"},
     {"analytics_store", "SELECT analytics_store($1::\"char\"[], $2::smallint[], $3::text[],"

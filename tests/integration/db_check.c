@@ -249,19 +249,39 @@ fold_pending(PGconn *db)
 	db_close(d);
 }
 
+/* Each stored event as (key of its user, type, quarter), and once more as type '' (any). */
+static const char *const key_type_quarter =
+    "(SELECT u.ukey, e.event_type AS ty,"
+    "  floor(extract(epoch FROM e.occurred_at) / 900)::int AS q"
+    " FROM events e JOIN user_keys u USING (user_id)"
+    " UNION ALL SELECT u.ukey, '', floor(extract(epoch FROM e.occurred_at) / 900)::int"
+    " FROM events e JOIN user_keys u USING (user_id))";
+
+void
+it_check_user_firsts(PGconn *db, int fold)
+{
+	char sql[1024];
+	if (fold)
+		fold_pending(db);
+	snprintf(sql, sizeof sql,
+		 "SELECT count(*) FROM (SELECT ukey, ty, min(q) AS f FROM %s x GROUP BY ukey, ty) m"
+		 " FULL JOIN (SELECT k.ukey, f.ty AS event_type, f.q AS first_q"
+		 "  FROM user_keys k, unnest(k.ftypes, k.fqs) f(ty, q)) uf"
+		 "  ON uf.ukey = m.ukey AND uf.event_type = m.ty"
+		 " WHERE uf.first_q IS DISTINCT FROM m.f",
+		 key_type_quarter);
+	cr_assert_eq(db_scalar_ll(db, sql, 0, NULL), 0,
+		     "the users' first quarters (user_keys) differ from the events");
+}
+
 /* The user bitmaps (migration 0011) against the raw events: activity per block and type,
  * cohorts per first block; and the first quarters themselves. */
 void
 it_check_user_sets(PGconn *db)
 {
-	static const char *const q =
-	    "(SELECT u.ukey, e.event_type AS ty,"
-	    "  floor(extract(epoch FROM e.occurred_at) / 900)::int AS q"
-	    " FROM events e JOIN user_keys u USING (user_id)"
-	    " UNION ALL SELECT u.ukey, '', floor(extract(epoch FROM e.occurred_at) / 900)::int"
-	    " FROM events e JOIN user_keys u USING (user_id))";
+	const char *const q = key_type_quarter;
 	char sql[2048];
-	fold_pending(db);
+	it_check_user_firsts(db, 1);
 	snprintf(sql, sizeof sql,
 		 "SELECT l || '|' || ty || '|' || qblock(q, l), count(DISTINCT ukey) FROM %s x"
 		 " CROSS JOIN (VALUES (1), (4), (24)) v(l) GROUP BY l, ty, qblock(q, l)"
@@ -275,15 +295,6 @@ it_check_user_sets(PGconn *db)
 		 " ORDER BY l, ty COLLATE \"C\", qblock(f, l)",
 		 q);
 	sets_match(db, "cohort_sets", sql);
-	snprintf(sql, sizeof sql,
-		 "SELECT count(*) FROM (SELECT ukey, ty, min(q) AS f FROM %s x GROUP BY ukey, ty) m"
-		 " FULL JOIN (SELECT k.ukey, f.ty AS event_type, f.q AS first_q"
-		 "  FROM user_keys k, unnest(k.ftypes, k.fqs) f(ty, q)) uf"
-		 "  ON uf.ukey = m.ukey AND uf.event_type = m.ty"
-		 " WHERE uf.first_q IS DISTINCT FROM m.f",
-		 q);
-	cr_assert_eq(db_scalar_ll(db, sql, 0, NULL), 0,
-		     "the users' first quarters (user_keys) differ from the events");
 	/* the local days and the windows of days a reader cached: each one's size is what the
 	 * events give */
 	snprintf(

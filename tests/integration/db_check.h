@@ -35,8 +35,11 @@ long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 void it_check_retention_cells(PGconn *db);
 
 /* activity_sets, cohort_sets and the first quarters in user_keys (stripes unioned) equal a
- * recomputation from the raw events; fails if not */
+ * recomputation from the raw events, what is pending folded first; fails if not */
 void it_check_user_sets(PGconn *db);
+/* The first quarters in user_keys alone against the raw events, what is pending folded first
+ * when fold; fails if not */
+void it_check_user_firsts(PGconn *db, int fold);
 /* Every summary (user_days, users, daily_users, daily_event_types with no group summing to 0,
  * retention_cells) equals a recomputation from the raw events; fails if not. Each comparison
  * is one statement, so concurrent writers cannot make it see half a transaction. */
