@@ -35,6 +35,26 @@ db_array_text(struct buf *b, const char *s)
 	return 0;
 }
 
+int
+db_array_int(struct buf *b, long long v)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", v);
+	return db_array_text(b, num);
+}
+
+int
+db_array_close(struct buf *b)
+{
+	if (buf_reserve(b, 3) < 0)
+		return -1;
+	if (!b->len)
+		b->p[b->len++] = '{';
+	b->p[b->len++] = '}';
+	b->p[b->len] = '\0';
+	return 0;
+}
+
 /* --- folding and erasing ------------------------------------------------------------------ */
 
 /* Pending events folded per transaction: bounds one fold's memory and time. */
@@ -231,10 +251,8 @@ db_sets_store(struct db *db, struct store_args *sa)
 	PGresult *r;
 	enum db_status st = DB_OK;
 	for (int c = 0; c < STORE_ARGS; c++) {
-		if (buf_reserve(&sa->a[c], 2) < 0)
+		if (db_array_close(&sa->a[c]) < 0)
 			return DB_ERROR;
-		sa->a[c].p[sa->a[c].len++] = '}';
-		sa->a[c].p[sa->a[c].len] = '\0';
 		params[c] = sa->a[c].p;
 	}
 	r = PQexecPrepared(db->conn, "analytics_store", STORE_ARGS, params, NULL, NULL, 0);

@@ -247,21 +247,18 @@ day_row(const PGresult *r, int j, struct day *day, int n, const int *map, int m)
 static int
 array_ints(struct buf *a, const int64_t *v, int n)
 {
-	char num[24];
-	for (int c = 0; c < n; c++) {
-		snprintf(num, sizeof num, "%lld", (long long)v[c]);
-		if (db_array_text(&a[c], num) < 0)
+	for (int c = 0; c < n; c++)
+		if (db_array_int(&a[c], (long long)v[c]) < 0)
 			return -1;
-	}
 	return 0;
 }
 
-/* Closes the n array literals a (none may be empty). -1: out of memory. */
+/* Closes the n array literals a. -1: out of memory. */
 static int
 arrays_close(struct buf *a, int n)
 {
 	for (int c = 0; c < n; c++)
-		if (buf_printf(&a[c], "}") < 0)
+		if (db_array_close(&a[c]) < 0)
 			return -1;
 	return 0;
 }

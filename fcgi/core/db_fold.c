@@ -39,7 +39,7 @@ struct fuser {
 /* Strings to their index in keys (open addressing; slot = index + 1, 0 empty). */
 struct strmap {
 	uint32_t *slot;
-	size_t cap, n;
+	size_t cap;
 };
 
 static uint32_t *
@@ -55,7 +55,6 @@ strmap_slot(const struct strmap *m, const char *const *keys, const char *s)
 static int
 strmap_init(struct strmap *m, size_t n)
 {
-	m->n = 0;
 	for (m->cap = 16; m->cap < 2 * n; m->cap *= 2)
 		;
 	return (m->slot = calloc(m->cap, sizeof *m->slot)) ? 0 : -1;
@@ -99,8 +98,16 @@ struct edit {
 	size_t n, cap;
 };
 
+/* An event taken: its user (index in fold's u), type id and quarter. */
+struct fevent {
+	uint32_t user, type;
+	int32_t q;
+};
+
 struct fold {
 	const PGresult *r;
+	struct fevent *ev;
+	size_t nev;
 	struct fuser *u;
 	const char **uid;
 	size_t nu;
@@ -313,6 +320,7 @@ count_event(struct fold *f, uint32_t t, int32_t q)
 static void
 fold_free(struct fold *f)
 {
+	free(f->ev);
 	for (size_t i = 0; i < f->nu; i++)
 		free(f->u[i].f);
 	free(f->u);
@@ -334,39 +342,23 @@ fold_free(struct fold *f)
 	free(f->cn);
 }
 
-/* Closes an array literal under construction ("{}" when empty). 0, or -1. */
-static int
-array_close(struct buf *b)
-{
-	if (buf_reserve(b, 3) < 0)
-		return -1;
-	if (!b->len)
-		b->p[b->len++] = '{';
-	b->p[b->len++] = '}';
-	b->p[b->len] = '\0';
-	return 0;
-}
-
 /* u's first quarters (after these events) as two array literals, each appended to one of
  * ts and qs as an element. 0, or -1. */
 static int
 firsts_args(const struct fold *f, const struct fuser *u, struct buf *ts, struct buf *qs,
 	    struct buf *tmp)
 {
-	char n[16];
 	tmp->len = 0;
 	for (uint32_t i = 0; i < u->nf; i++)
 		if (db_array_text(tmp, f->tname[u->f[i].type]) < 0)
 			return -1;
-	if (array_close(tmp) < 0 || db_array_text(ts, tmp->p) < 0)
+	if (db_array_close(tmp) < 0 || db_array_text(ts, tmp->p) < 0)
 		return -1;
 	tmp->len = 0;
-	for (uint32_t i = 0; i < u->nf; i++) {
-		snprintf(n, sizeof n, "%d", u->f[i].cur);
-		if (db_array_text(tmp, n) < 0)
+	for (uint32_t i = 0; i < u->nf; i++)
+		if (db_array_int(tmp, u->f[i].cur) < 0)
 			return -1;
-	}
-	return array_close(tmp) < 0 || db_array_text(qs, tmp->p) < 0 ? -1 : 0;
+	return db_array_close(tmp) < 0 || db_array_text(qs, tmp->p) < 0 ? -1 : 0;
 }
 
 /* The writes of analytics_users_write; the new users' keys into f. */
@@ -378,7 +370,6 @@ users_write(struct db *db, struct fold *f)
 	const char *params[ARGS];
 	enum db_status st = DB_ERROR;
 	PGresult *r = NULL;
-	char n[24];
 	int rc = 0;
 	for (size_t i = 0; i < f->nu && rc == 0; i++) {
 		const struct fuser *u = &f->u[i];
@@ -392,15 +383,12 @@ users_write(struct db *db, struct fold *f)
 			rc = db_array_text(&a[U_AT], u->at) < 0 ||
 			     firsts_args(f, u, &a[U_TYPES], &a[U_QS], &tmp) < 0;
 	}
-	for (size_t i = 0; i < f->nc && rc == 0; i++) {
-		snprintf(n, sizeof n, "%d", f->cq[i]);
-		rc = db_array_text(&a[C_Q], n) < 0 ||
-		     db_array_text(&a[C_TYPE], f->tname[f->ct[i]]) < 0;
-		snprintf(n, sizeof n, "%lld", (long long)f->cn[i]);
-		rc = rc || db_array_text(&a[C_N], n) < 0;
-	}
+	for (size_t i = 0; i < f->nc && rc == 0; i++)
+		rc = db_array_int(&a[C_Q], f->cq[i]) < 0 ||
+		     db_array_text(&a[C_TYPE], f->tname[f->ct[i]]) < 0 ||
+		     db_array_int(&a[C_N], (long long)f->cn[i]) < 0;
 	for (int c = 0; c < ARGS && rc == 0; c++) {
-		rc = array_close(&a[c]);
+		rc = db_array_close(&a[c]);
 		params[c] = a[c].p;
 	}
 	if (rc) {
@@ -437,7 +425,6 @@ out:
 static int
 edits_build(struct fold *f)
 {
-	const PGresult *r = f->r;
 	for (size_t i = 0; i < f->nu; i++) {
 		const struct fuser *u = &f->u[i];
 		for (uint32_t j = 0; j < u->nf; j++) {
@@ -450,16 +437,11 @@ edits_build(struct fold *f)
 				return -1;
 		}
 	}
-	for (int i = 0; i < PQntuples(r); i++) {
-		if (*PQgetvalue(r, i, TK_KIND) != 'e')
-			continue;
-		uint32_t *slot = strmap_slot(&f->users, f->uid, PQgetvalue(r, i, TK_USER));
-		uint32_t t = type_id(f, PQgetvalue(r, i, TK_TYPE));
-		int32_t q = (int32_t)strtol(PQgetvalue(r, i, TK_Q), NULL, 10);
-		if (!*slot || t == UINT32_MAX)
-			return -1;
-		uint32_t key = (uint32_t)f->u[*slot - 1].key;
-		if (edit_key(f, 'a', 0, t, q, key) < 0 || edit_key(f, 'a', 0, f->any, q, key) < 0)
+	for (size_t i = 0; i < f->nev; i++) {
+		const struct fevent *e = &f->ev[i];
+		uint32_t key = (uint32_t)f->u[e->user].key;
+		if (edit_key(f, 'a', 0, e->type, e->q, key) < 0 ||
+		    edit_key(f, 'a', 0, f->any, e->q, key) < 0)
 			return -1;
 	}
 	return 0;
@@ -473,7 +455,6 @@ edits_apply(struct db *db, struct fold *f)
 	static const int levels[] = {1, 4, 24};
 	struct buf a[4] = {0};
 	const char *params[4];
-	char n[16];
 	struct store_args sa = {0};
 	enum db_status st = DB_ERROR;
 	PGresult *r = NULL;
@@ -482,12 +463,11 @@ edits_apply(struct db *db, struct fold *f)
 	int rc = 0;
 	for (size_t i = 0; i < f->ned && rc == 0; i++) {
 		int k = f->ed[i].kind == 'c' ? 2 : 0;
-		snprintf(n, sizeof n, "%d", f->ed[i].q);
 		rc = db_array_text(&a[k], f->tname[f->ed[i].type]) < 0 ||
-		     db_array_text(&a[k + 1], n) < 0;
+		     db_array_int(&a[k + 1], f->ed[i].q) < 0;
 	}
 	for (int c = 0; c < 4 && rc == 0; c++) {
-		rc = array_close(&a[c]);
+		rc = db_array_close(&a[c]);
 		params[c] = a[c].p;
 	}
 	if (rc) {
@@ -572,10 +552,10 @@ db_fold_take(struct db *db, const char *const *params, int64_t *next)
 		return DB_OK;
 	}
 	f.r = r;
-	if (!(f.u = calloc(nu, sizeof *f.u)) || !(f.uid = calloc(nu, sizeof *f.uid)) ||
-	    strmap_init(&f.users, nu) < 0 || strmap_init(&f.types, 16) < 0 ||
-	    idmap_init(&f.edits, 64) < 0 || idmap_init(&f.counts, ne) < 0 ||
-	    (f.any = type_id(&f, "")) == UINT32_MAX)
+	if (!(f.ev = calloc(ne, sizeof *f.ev)) || !(f.u = calloc(nu, sizeof *f.u)) ||
+	    !(f.uid = calloc(nu, sizeof *f.uid)) || strmap_init(&f.users, nu) < 0 ||
+	    strmap_init(&f.types, 16) < 0 || idmap_init(&f.edits, 64) < 0 ||
+	    idmap_init(&f.counts, ne) < 0 || (f.any = type_id(&f, "")) == UINT32_MAX)
 		goto oom;
 	for (int i = 0; i < PQntuples(r); i++)
 		if (*PQgetvalue(r, i, TK_KIND) == 'u' && user_add(&f, i, &tmp) < 0)
@@ -589,6 +569,7 @@ db_fold_take(struct db *db, const char *const *params, int64_t *next)
 		if (!*slot || t == UINT32_MAX)
 			goto oom;
 		struct fuser *u = &f.u[*slot - 1];
+		f.ev[f.nev++] = (struct fevent){.user = *slot - 1, .type = t, .q = q};
 		if (first_see(u, t, q, 0) < 0 || first_see(u, f.any, q, 0) < 0 ||
 		    count_event(&f, t, q) < 0)
 			goto oom;

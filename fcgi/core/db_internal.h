@@ -33,6 +33,11 @@ struct db {
 /* Appends s to the text of an array literal being built in b ("{" first, then ","; the
  * caller closes it with "}"), quoted with \ and " escaped. -1: out of memory. */
 int db_array_text(struct buf *b, const char *s);
+/* Appends the number v to an array literal under construction, as db_array_text. */
+int db_array_int(struct buf *b, long long v);
+/* Closes an array literal under construction ("{}" when nothing was appended). 0, or -1 out
+ * of memory. */
+int db_array_close(struct buf *b);
 
 /* BEGIN of a transaction that writes: the session's synchronous_commit as configured, and
  * the statement timeout of writes when the session has the reads' one. Every transaction
