@@ -60,13 +60,6 @@ type_param(const struct qs *q, const char *key, const char **type, struct verrs 
 	return 0;
 }
 
-/* The summaries kept per UTC day answer only UTC without an event type. */
-static int
-utc_any(const char *tz, const char *type)
-{
-	return strcmp(tz, "UTC") == 0 && !type;
-}
-
 /* Parses the query and checks from/to; on any problem answers and returns -1. */
 static int
 begin(struct http_req *req, struct qs *q, struct verrs *v, int64_t *from, int64_t *to)
@@ -94,9 +87,7 @@ h_stats_dau(struct app *app, struct http_req *req)
 		params_invalid(req, &v);
 		goto out;
 	}
-	st = utc_any(tz, type)
-		 ? db_dau(app->db, from, (size_t)(to - from + 1), counts)
-		 : db_dau_tz(app->db, tz, type, from, (size_t)(to - from + 1), counts);
+	st = db_dau_tz(app->db, tz, type, from, (size_t)(to - from + 1), counts);
 	if (params_db_failed(app, req, st))
 		goto out;
 	body = json_render_dau(from, (size_t)(to - from + 1), counts);
@@ -126,8 +117,7 @@ h_stats_top_events(struct app *app, struct http_req *req)
 		params_invalid(req, &v);
 		goto out;
 	}
-	st = utc_any(tz, NULL) ? db_top_events(app->db, from, to, limit, &rows, &n)
-			       : db_top_events_tz(app->db, tz, from, to, limit, &rows, &n);
+	st = db_top_events_tz(app->db, tz, from, to, limit, &rows, &n);
 	if (params_db_failed(app, req, st))
 		goto out;
 	body = json_render_top(rows, n);
@@ -183,9 +173,7 @@ h_stats_retention(struct app *app, struct http_req *req)
 	rq.start_day = start;
 	rq.period = period;
 	rq.windows = windows;
-	st = utc_any(rq.tz, rq.start_event) && !rq.return_event
-		 ? db_retention(app->db, start, period, windows, &cohort, counts)
-		 : db_retention_tz(app->db, &rq, &cohort, counts);
+	st = db_retention_tz(app->db, &rq, &cohort, counts);
 	if (params_db_failed(app, req, st))
 		goto out;
 	body = json_render_retention(start, period, cohort, (size_t)windows, counts);

@@ -149,7 +149,7 @@ fold_run(const struct conf *c)
 	if (privs_drop(getenv("POOL_USER")) < 0)
 		return 1;
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	static const char *const stmts[] = {"analytics_pending_any", "analytics_take",
+	static const char *const stmts[] = {"analytics_fold_due",    "analytics_take",
 					    "analytics_users_write", "analytics_sets_of",
 					    "analytics_store",	     NULL};
 	if (!(db = db_new(c->database_url, "events-fcgi/fold", c->db_statement_timeout_ms)))

@@ -4,8 +4,11 @@
  *
  * Streams the CSV through fcgi/core/csv.c, validates every row with the HTTP path's own
  * event_validate / json_properties_normalize, and stores batches with db_ingest: one COPY into
- * the session's staging table and one ingest_merge per transaction, so a batch is stored with
- * its summaries or not at all, and a re-run after a crash only finds duplicates. */
+ * the session's staging table and one ingest_merge per transaction, so a batch is stored (its
+ * events pending for the summaries) or not at all, and a re-run after a crash only finds
+ * duplicates. The loader folds its pending events into the summaries itself, every
+ * LOAD_FOLD_EVENTS accepted events and at its end, in the earliest quarters' order, while the
+ * supervisor's fold waits for it (db_loader_begin): when it says done, the statistics are. */
 #include "batch.h"
 #include "clock.h"
 #include "conf.h"
@@ -33,7 +36,10 @@ enum {
 	READ_BUF = 1 << 20,
 	MAX_RECORD = 1 << 20, /* bytes of one CSV record; properties alone may be 64 KiB compact */
 	REASON_MAX = 512,
-	DB_REJECT_LIMIT = 20 /* rows in a row refused by the database before giving up */
+	DB_REJECT_LIMIT = 20, /* rows in a row refused by the database before giving up */
+	/* accepted events between the loader's folds: bounds the backlog a read meets during a
+	 * long load, and each fold's passes over the pending rows (ADR 7 item 15) */
+	LOAD_FOLD_EVENTS = 1000000
 };
 
 enum col { COL_ID, COL_TIME, COL_USER, COL_TYPE, COL_PROPS, COL__MAX };
@@ -67,12 +73,13 @@ struct loader {
 	struct slot slots[2];
 	int filling; /* the slot the reader fills */
 	pthread_t writer;
-	int writer_started;
+	int writer_started, db_begun;
 	pthread_mutex_t mu; /* guards busy, done, failed, rejected and the rejects file */
 	pthread_cond_t cv;
 	struct slot *busy; /* the slot the writer stores, or NULL */
 	int done, failed;
 	size_t read, accepted, dups, rejected, db_refused_run;
+	size_t unfolded; /* events accepted since the last fold (the writer's) */
 	int64_t now_us;
 	double t0, last_progress;
 	uint64_t size; /* input bytes, 0 when unknown */
@@ -90,6 +97,9 @@ usage(FILE *f)
 	    "event_id,occurred_at,user_id,event_type,properties_json (any order, extra columns\n"
 	    "ignored) under the same rules as POST /events. Every row ends as exactly one of\n"
 	    "accepted, duplicate (its event_id is stored already) or rejected. Safe to re-run.\n"
+	    "The loaded events are folded into the statistics' summaries every million and at\n"
+	    "the end (the service's own fold waits meanwhile): the statistics are current when\n"
+	    "it is done.\n"
 	    "\n"
 	    "  --batch-size N   rows per transaction, 1..%d (default %d)\n"
 	    "  --dry-run        read, validate and count (duplicates too); write nothing\n"
@@ -379,6 +389,13 @@ store_range(struct loader *L, const struct slot *sl, size_t off, size_t n)
 		L->accepted += fresh;
 		L->dups += n - fresh;
 		L->db_refused_run = 0;
+		L->unfolded += fresh;
+		if (!L->opt.dry_run && L->unfolded >= LOAD_FOLD_EVENTS) {
+			L->unfolded = 0;
+			if (db_loader_fold(L->db) != DB_OK) /* stored: a later fold does it */
+				log_msg(LOGL_WARN, "import", "folding the loaded events: %s",
+					db_last_error(L->db));
+		}
 		return 0;
 	}
 	/* not the rows' fault: stop, a re-run is safe */
@@ -589,6 +606,7 @@ open_db(struct loader *L)
 	log_set_level(L->log_level);
 	if (st != DB_OK)
 		return fail("no database: %s", db_last_error(L->db));
+	L->db_begun = 1;
 	if (pthread_create(&L->writer, NULL, writer_main, L) != 0)
 		return fail("cannot start the writer thread");
 	L->writer_started = 1;
@@ -600,8 +618,12 @@ finish(struct loader *L, int rc)
 {
 	if (drain(L) < 0 && rc == 0)
 		rc = 1;
-	if (L->db)
-		db_loader_end(L->db, L->opt.dry_run);
+	/* not after the database failed: the next fold of the service does it */
+	if (L->db && L->db_begun && !L->failed && db_loader_end(L->db, L->opt.dry_run) != DB_OK)
+		log_msg(LOGL_WARN, "import",
+			"folding the loaded events: %s (the service's fold "
+			"or the next read does it)",
+			db_last_error(L->db));
 	if (L->rej && fclose(L->rej) != 0 && rc == 0)
 		rc = fail("%s: %s", L->opt.rejects, strerror(errno));
 	if (rc == 0) {

@@ -4,14 +4,16 @@
 #
 #   tests/integration/run.sh --cmd tools/request_cost.sh
 #
-#   1. GET /stats/top-events over 3 660 days when daily_event_types holds TYPES distinct event
-#      types (one row each, days spread over the range, 8 stripes), written straight into the
-#      summary table ingest maintains; REPEAT requests, each timed.
-#   2. One user with MOVER_DAYS stored days (one event a day, merged with ingest_merge in SQL),
-#      then MOVES requests POST /events, each with one event a day before the user's current
-#      first day: each moves the user's cohort, which makes ingest_merge recompute all of the
-#      user's retention cells. Each request timed; retention_cells rows counted after each.
-#   3. One POST /events of BATCH events of that user on BATCH days before its first day.
+#   1. GET /stats/top-events over 3 660 days when type_counts holds TYPES distinct event types
+#      (one 6-hour block each, days spread over the range), written straight into the summary
+#      table the fold maintains; REPEAT requests, each timed.
+#   2. One user with MOVER_DAYS stored days (one event a day, merged with ingest_merge in SQL
+#      and folded), then MOVES requests POST /events, each with one event a day before the
+#      user's current first day, each followed by a GET /stats/dau that folds it: each moves
+#      the user's cohort (its key from one cohort block to another). Each request timed;
+#      cohort_sets rows counted after each.
+#   3. One POST /events of BATCH events of that user on BATCH days before its first day, and
+#      the read that folds them.
 #
 # Needs DATABASE_URL and EVENTS_BASE_URL (run.sh sets both). Settings: TYPES (1000000), REPEAT
 # (5), MOVER_DAYS (100000), MOVES (10), BATCH (10000); TYPES=0 or MOVER_DAYS=0 skips that part.
@@ -49,18 +51,18 @@ one_event() {
 top_events() {
 	local t0 t1 st s path='/stats/top-events?from=2000-01-01&to=2010-01-07&limit=1000'
 	t0=$(now)
-	sql "INSERT INTO daily_event_types (day, event_type, stripe, events)
-	     SELECT date '2000-01-01' + (g % 3660), 'attack_' || md5(g::text), (g % 8)::smallint,
-	            1 + g % 5
+	sql "INSERT INTO type_counts (level, bucket, event_type, events)
+	     SELECT 24, (extract(epoch FROM date '2000-01-01' + (g % 3660)) / 900)::int
+	                + 24 * (g % 4), 'attack_' || md5(g::text), 1 + g % 5
 	     FROM generate_series(1, $TYPES) g"
-	sql "VACUUM ANALYZE daily_event_types"
+	sql "VACUUM ANALYZE type_counts"
 	t1=$(now)
 	echo
 	echo "## GET /stats/top-events, 3 660 days, $TYPES distinct types"
 	echo
-	printf 'daily_event_types: %s rows, %s; written in %.1f s\n\n' \
-		"$(sql 'SELECT count(*) FROM daily_event_types')" \
-		"$(sql "SELECT pg_size_pretty(pg_total_relation_size('daily_event_types'))")" \
+	printf 'type_counts: %s rows, %s; written in %.1f s\n\n' \
+		"$(sql 'SELECT count(*) FROM type_counts')" \
+		"$(sql "SELECT pg_size_pretty(pg_total_relation_size('type_counts'))")" \
 		"$(echo "$t1 - $t0" | bc)"
 	echo '| request | status | seconds |'
 	echo '|---|---|---|'
@@ -69,21 +71,22 @@ top_events() {
 		echo "| $i | $st | $s |"
 	done
 	echo
-	echo 'The same query in psql (EXPLAIN ANALYZE, no statement timeout):'
+	echo 'The same read in psql (EXPLAIN ANALYZE, no statement timeout):'
 	echo
 	echo '```'
 	sql "SET statement_timeout = 0; EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-	     SELECT event_type, sum(events)::bigint AS n FROM daily_event_types
-	     WHERE day BETWEEN '2000-01-01' AND '2010-01-07' GROUP BY event_type
-	     ORDER BY n DESC, event_type COLLATE \"C\" LIMIT 1000" |
-		grep -E 'Execution|Sort Method|Batches|HashAgg|Seq Scan|Limit'
+	     SELECT event_type, events FROM stats_top('UTC', '2000-01-01', 3660, 1000)" |
+		grep -E 'Execution|Function Scan'
 	echo '```'
 }
 
+# folded: one read, which folds what is pending first; "status seconds" of it
+folded() { timed GET '/stats/dau?from=2020-01-01&to=2020-01-01'; }
+
 mover() {
-	local user="mover-$$" t0 t1 st s day first file
+	local user="mover-$$" t0 t1 st s fst fs day first file
 	t0=$(now)
-	# in chronological chunks: a chunk that moved the first day would recompute every day
+	# in chronological chunks: a chunk that moved the first day would move it every time
 	for ((lo = 0; lo < MOVER_DAYS; lo += 5000)); do
 		sql "BEGIN; SELECT ingest_session_init();
 		     INSERT INTO ingest_stage (event_id, occurred_at, user_id, event_type, properties, ord)
@@ -92,26 +95,29 @@ mover() {
 		     FROM generate_series($lo, least($lo + 4999, $MOVER_DAYS - 1)) g;
 		     SELECT ingest_merge(0, false); COMMIT" >/dev/null
 	done
+	folded >/dev/null
 	sql "VACUUM ANALYZE"
 	t1=$(now)
 	echo
 	echo "## POST /events moving a $MOVER_DAYS-day user's first day one day earlier, $MOVES times"
 	echo
-	printf 'user %s: %s stored days from %s; merged in SQL in %.1f s; retention_cells %s rows\n\n' \
-		"$user" "$(sql "SELECT count(*) FROM user_days WHERE user_id = '$user'")" \
-		"$(sql "SELECT first_day FROM users WHERE user_id = '$user'")" \
-		"$(echo "$t1 - $t0" | bc)" "$(sql 'SELECT count(*) FROM retention_cells')"
-	echo '| request | occurred_at | status | seconds | retention_cells rows after |'
-	echo '|---|---|---|---|---|'
+	printf 'user %s: %s stored days from %s; merged in SQL and folded in %.1f s; cohort_sets %s rows\n\n' \
+		"$user" "$(sql "SELECT count(*) FROM events WHERE user_id = '$user'")" \
+		"$(sql "SELECT min(occurred_at)::date FROM events WHERE user_id = '$user'")" \
+		"$(echo "$t1 - $t0" | bc)" "$(sql 'SELECT count(*) FROM cohort_sets')"
+	echo '| request | occurred_at | POST status | seconds | folding read status | seconds | cohort_sets rows after |'
+	echo '|---|---|---|---|---|---|---|'
 	for ((i = 1; i <= MOVES; i++)); do
-		day=$(sql "SELECT first_day - 1 FROM users WHERE user_id = '$user'")
+		day=$(sql "SELECT min(occurred_at)::date - 1 FROM events WHERE user_id = '$user'")
 		read -r st s < <(timed POST /events "$(one_event "$user" "$day")")
-		echo "| $i | $day | $st | $s | $(sql 'SELECT count(*) FROM retention_cells') |"
+		read -r fst fs < <(folded)
+		echo "| $i | $day | $st | $s | $fst | $fs | $(sql 'SELECT count(*) FROM cohort_sets') |"
 	done
 	read -r st s < <(timed POST /events "$(one_event "plain-$$" 2020-01-01)")
-	echo "| control: a new user | 2020-01-01 | $st | $s | |"
+	read -r fst fs < <(folded)
+	echo "| control: a new user | 2020-01-01 | $st | $s | $fst | $fs | |"
 
-	first=$(sql "SELECT first_day FROM users WHERE user_id = '$user'")
+	first=$(sql "SELECT min(occurred_at)::date FROM events WHERE user_id = '$user'")
 	file=$(mktemp)
 	sql "SELECT json_agg(json_build_object('event_id', gen_random_uuid(),
 	     'occurred_at', to_char(date '$first' - g, 'YYYY-MM-DD') || 'T08:00:00Z',
@@ -120,9 +126,10 @@ mover() {
 	echo "## One POST /events of $BATCH events of that user, on $BATCH days before its first day"
 	echo
 	read -r st s < <(timed POST /events "@$file")
+	read -r fst fs < <(folded)
 	rm -f "$file"
-	echo "status $st in $s s; the user has" \
-		"$(sql "SELECT count(*) FROM user_days WHERE user_id = '$user'") days after"
+	echo "status $st in $s s, then the folding read $fst in $fs s; the user has" \
+		"$(sql "SELECT count(*) FROM events WHERE user_id = '$user'") days after"
 }
 
 echo "# Request cost ($(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(sql 'SHOW server_version'))"

@@ -19,17 +19,6 @@ struct stmt {
 };
 
 static const struct stmt statements[] = {
-    {"dau", "SELECT day - $1::date, sum(users)::bigint FROM daily_users"
-	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY day"},
-    {"top", "SELECT event_type, sum(events)::bigint AS n FROM daily_event_types"
-	    " WHERE day BETWEEN $1::date AND $2::date GROUP BY event_type"
-	    " ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $3::int"},
-    /* window k of the cohort starting at $1 is the cell (period, $1, $1 + k * period);
-     * window 0 is the cohort size (migration 0003) */
-    {"retention", "SELECT (active - $1::date) / $2::int, sum(users)::bigint FROM retention_cells"
-		  " WHERE period = $2::int AND cohort = $1::date"
-		  "  AND active BETWEEN $1::date AND $1::date + $2::int * $3::int"
-		  " GROUP BY active"},
     {"merge", "SELECT ingest_merge($1::int, false)"},
     /* the zone-aware summaries (migrations 0011, 0014 and 0015, db_analytics.c) */
     {"analytics_take", "SELECT kind, user_id, q, event_type, ukey, at, ftypes, fqs"
@@ -51,7 +40,9 @@ static const struct stmt statements[] = {
     {"analytics_bounds", "SELECT i, q0, q1 FROM stats_day_bounds($1, $2::date, $3::int)"},
     {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
 			     " $5::int[], $6::int[], $7::text[])"},
-    {"analytics_pending_any", "SELECT 1 FROM analytics_pending LIMIT 1"},
+    /* events pending and no bulk load running (migration 0016: a loader folds its own) */
+    {"analytics_fold_due", "SELECT pg_try_advisory_xact_lock(analytics_load_key())"
+			   " AND EXISTS (SELECT FROM analytics_pending)"},
     /* the windows of $2/$3 with their kept counts (NULL: none), or one row -1 when $4 and
      * events are pending. Plain SQL, not a PL/pgSQL function: a function call, its SET
      * options and its RETURN QUERY more than doubled the cost of the read (measured) */
@@ -398,16 +389,9 @@ db_ready(struct db *db)
 /* Runs a prepared statement that returns rows; *out owned by the caller (PQclear). A lost
  * connection that was idle is retried once on a new one: the first request after a database
  * restart then succeeds instead of failing. */
-enum db_status
-db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
-{
-	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
-	return db_query_ms(db, name, nparams, params, out, stmt_ms);
-}
-
-enum db_status
-db_query_ms(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out,
-	    int stmt_ms)
+static enum db_status
+query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out,
+      int stmt_ms, int binary)
 {
 	*out = NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -417,7 +401,7 @@ db_query_ms(struct db *db, const char *name, int nparams, const char *const *par
 		int was_connected = db->conn != NULL;
 		enum db_status st = db_ready(db);
 		if (st == DB_OK && (st = db_session_limits(db, stmt_ms)) == DB_OK) {
-			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+			*out = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, binary);
 			if (PQresultStatus(*out) == PGRES_TUPLES_OK)
 				return DB_OK;
 			st = db_failure(db, name, *out);
@@ -428,6 +412,28 @@ db_query_ms(struct db *db, const char *name, int nparams, const char *const *par
 			return st;
 	}
 	return DB_UNAVAILABLE;
+}
+
+enum db_status
+db_query(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out)
+{
+	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	return query(db, name, nparams, params, out, stmt_ms, 0);
+}
+
+enum db_status
+db_query_binary(struct db *db, const char *name, int nparams, const char *const *params,
+		PGresult **out)
+{
+	int stmt_ms = db->read_timeout_ms ? db->read_timeout_ms : db->statement_timeout_ms;
+	return query(db, name, nparams, params, out, stmt_ms, 1);
+}
+
+enum db_status
+db_query_ms(struct db *db, const char *name, int nparams, const char *const *params, PGresult **out,
+	    int stmt_ms)
+{
+	return query(db, name, nparams, params, out, stmt_ms, 0);
 }
 
 int

@@ -1,5 +1,6 @@
-/* db.h: the service's PostgreSQL connection (db.c), ingestion (db_ingest.c), statistics
- * (db_stats.c) and the bulk loader's dry run (db_loader.c). Only db*.c know libpq. */
+/* db.h: the service's PostgreSQL connection (db.c), ingestion (db_ingest.c), the summaries'
+ * fold and statistics (db_analytics*.c, db_fold.c), erasure and the horizon (db_lifecycle.c)
+ * and the bulk loader's dry run (db_loader.c). Only db*.c know libpq. */
 #ifndef DB_H
 #define DB_H
 
@@ -33,8 +34,8 @@ struct db *db_new(const char *conninfo, const char *application_name, int statem
 void db_close(struct db *db);
 
 /* Time limits in ms from the next call on: lock_timeout_ms bounds every wait for a lock (0:
- * none), read_timeout_ms is the statement_timeout of db_dau, db_top_events and db_retention
- * (0: the one given to db_new, which every other statement keeps). Cheap when unchanged. */
+ * none), read_timeout_ms is the statement_timeout of the statistics reads (0: the one given
+ * to db_new, which every other statement keeps). Cheap when unchanged. */
 void db_set_limits(struct db *db, int lock_timeout_ms, int read_timeout_ms);
 
 /* For a process that runs a few statements, then exits (the supervisor's fold and prune runs,
@@ -62,15 +63,11 @@ const char *db_last_error(const struct db *db);
  * events one more index probe each). The result is the same either way. */
 enum db_ingest_mode { DB_FRESH, DB_MAY_REPEAT };
 
-/* Stores b idempotently (first write wins) in one transaction and maintains the per-day
- * summaries; *accepted = events newly stored. stripe (0..32767) picks the summary counter
- * rows this writer bumps, so that concurrent writers do not contend. */
+/* Stores b idempotently (first write wins) in one transaction, its new events pending for the
+ * next fold into the summaries; *accepted = events newly stored. stripe (0..32767) is passed
+ * to the merge, which has had no striped counters to pick since migration 0016. */
 enum db_status db_ingest(struct db *db, const struct batch *b, int stripe, enum db_ingest_mode mode,
 			 size_t *accepted) __attribute__((warn_unused_result));
-
-/* counts[i] = distinct users of day from_day + i, i < ndays (zero-filled). */
-enum db_status db_dau(struct db *db, int64_t from_day, size_t ndays, int64_t *counts)
-    __attribute__((warn_unused_result));
 
 /* One row of the top event types. */
 struct top_row {
@@ -78,17 +75,7 @@ struct top_row {
 	int64_t count;
 };
 
-/* Top event types of [from_day, to_day]: *rows is malloc'd (with the strings inside the same
- * block); caller frees *rows. */
-enum db_status db_top_events(struct db *db, int64_t from_day, int64_t to_day, int limit,
-			     struct top_row **rows, size_t *n) __attribute__((warn_unused_result));
-
-/* Retention of the cohort whose first day is in [start, start + period): *cohort and
- * counts[k] for k = 0..windows (zero-filled). */
-enum db_status db_retention(struct db *db, int64_t start_day, int period, int windows,
-			    int64_t *cohort, int64_t *counts) __attribute__((warn_unused_result));
-
-/* The zone-aware statistics (db_analytics.c): tz is an IANA name already checked (tzname.h),
+/* The statistics (db_analytics_read.c): tz is an IANA name already checked (tzname.h),
  * days are local days of tz, type NULL means any event type. DB_INVALID: a day of that zone
  * does not start on a quarter hour. */
 enum db_status db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day,
@@ -119,8 +106,9 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
  * stored before it). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
-/* db_analytics_compact when something is pending (one cheap probe otherwise): the
- * supervisor's "--fold" and every zone-aware read. *folded: transactions that folded. */
+/* db_analytics_compact when something is pending and no bulk load runs (a loader folds its
+ * own events: db_loader_begin), one cheap probe otherwise: the supervisor's "--fold".
+ * *folded: transactions that folded. */
 enum db_status db_analytics_fold_pending(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
 
@@ -189,8 +177,10 @@ void db_rollback(struct db *db);
 /* --- bulk loader --- */
 
 /* Makes sure the connection is ready for the loader (connected, migrations applied, staging
- * tables made). With dry_run, also opens the one transaction a dry run lives in, with a
- * temporary table of the event ids seen so far; nothing of it survives db_loader_end. */
+ * tables made). Without dry_run, holds the bulk-load lock for the session (the supervisor's
+ * fold skips its runs meanwhile: the loader folds its own events, db_loader_fold). With
+ * dry_run, opens the one transaction a dry run lives in, with a temporary table of the event
+ * ids seen so far; nothing of it survives db_loader_end. */
 enum db_status db_loader_begin(struct db *db, int dry_run) __attribute__((warn_unused_result));
 
 /* Dry run, inside db_loader_begin's transaction: *fresh = events of b that are neither stored
@@ -199,7 +189,12 @@ enum db_status db_loader_begin(struct db *db, int dry_run) __attribute__((warn_u
 enum db_status db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
     __attribute__((warn_unused_result));
 
-/* Ends a dry run: rolls its transaction back. No-op otherwise. */
-void db_loader_end(struct db *db, int dry_run);
+/* Folds what is pending into the summaries, the earliest quarters first (db_analytics_compact):
+ * the loader calls it every LOAD_FOLD_EVENTS events and db_loader_end at its end. */
+enum db_status db_loader_fold(struct db *db) __attribute__((warn_unused_result));
+
+/* Ends a dry run: rolls its transaction back. Otherwise folds what is pending (a failure only
+ * delays the summaries: the next fold or read does it). */
+enum db_status db_loader_end(struct db *db, int dry_run) __attribute__((warn_unused_result));
 
 #endif

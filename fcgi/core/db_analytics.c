@@ -331,15 +331,15 @@ db_analytics_fold_pending(struct db *db, int64_t *folded)
 	*folded = 0;
 	if ((st = db_ready(db)) != DB_OK)
 		return st;
-	r = PQexecPrepared(db->conn, "analytics_pending_any", 0, NULL, NULL, NULL, 0);
+	r = PQexecPrepared(db->conn, "analytics_fold_due", 0, NULL, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		st = db_failure(db, "analytics_pending_any", r);
+		st = db_failure(db, "analytics_fold_due", r);
 		PQclear(r);
 		return st;
 	}
-	int any = PQntuples(r) > 0;
+	int due = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
-	return any ? db_analytics_compact(db, folded) : DB_OK;
+	return due ? db_analytics_compact(db, folded) : DB_OK;
 }
 
 enum db_status

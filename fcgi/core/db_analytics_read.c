@@ -1,5 +1,5 @@
-/* db_analytics_read.c: the zone-aware reads (ADR 7). Local days come from day_sets when
- * cached there (one plain query), else from stats_days_q: the day's blocks, unioned and
+/* db_analytics_read.c: the statistics reads, in any zone (ADR 7). Local days come from day_sets
+ * when cached there (one plain query), else from stats_days_q: the day's blocks, unioned and
  * counted here and then cached; rolling windows of active users are counted once and kept in
  * window_counts.
  * Pending events are folded in first whenever the database says some are. A question asked
@@ -47,26 +47,6 @@ be_int(const char *p, int len)
 	return len == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v;
 }
 
-/* A read (stats_sets, stats_windows) in binary result format: the bitmaps arrive as their
- * bytes, not as hex text twice their size that would then be decoded. */
-static enum db_status
-read_query(struct db *db, const char *stmt, int n, const char *const *params, PGresult **out)
-{
-	enum db_status st;
-	*out = NULL;
-	if ((st = db_ready(db)) != DB_OK ||
-	    (st = db_session_limits(db, db->read_timeout_ms ? db->read_timeout_ms
-							    : db->statement_timeout_ms)) != DB_OK)
-		return st;
-	*out = PQexecPrepared(db->conn, stmt, n, params, NULL, NULL, 1);
-	if (PQresultStatus(*out) == PGRES_TUPLES_OK)
-		return DB_OK;
-	st = db_failure(db, stmt, *out);
-	PQclear(*out);
-	*out = NULL;
-	return st;
-}
-
 /* Runs stmt, whose last parameter ("t") asks the database to answer with one row (-1 in the
  * first column) when events are pending: then folds them and runs it again without asking
  * (every event committed before this read is then counted, and ingest going on cannot keep
@@ -77,7 +57,7 @@ read_folded(struct db *db, const char *stmt, int n, const char **params, PGresul
 	enum db_status st;
 	int64_t folded;
 	params[n - 1] = "t";
-	if ((st = read_query(db, stmt, n, params, out)) != DB_OK)
+	if ((st = db_query_binary(db, stmt, n, params, out)) != DB_OK)
 		return st;
 	if (PQntuples(*out) != 1 || PQgetlength(*out, 0, 0) != 4 ||
 	    be_int(PQgetvalue(*out, 0, 0), 4) != -1)
@@ -87,7 +67,7 @@ read_folded(struct db *db, const char *stmt, int n, const char **params, PGresul
 	params[n - 1] = "f";
 	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
 		return st;
-	return read_query(db, stmt, n, params, out);
+	return db_query_binary(db, stmt, n, params, out);
 }
 
 /* --- answers kept between requests (answers.h) ------------------------------------------- */
@@ -97,7 +77,7 @@ static enum db_status
 answer_token(struct db *db, struct answer_token *t, int *pending)
 {
 	PGresult *r;
-	enum db_status st = read_query(db, "analytics_token", 0, NULL, &r);
+	enum db_status st = db_query_binary(db, "analytics_token", 0, NULL, &r);
 	if (st != DB_OK)
 		return st;
 	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 8 ||
@@ -183,7 +163,7 @@ day_bounds(struct db *db, const char *tz, int64_t d0, size_t n, int32_t *q0, int
 		return DB_OK;
 	event_date_format(d0 + (int64_t)lo, date);
 	snprintf(count, sizeof count, "%zu", hi - lo + 1);
-	if ((st = read_query(db, "analytics_bounds", 3, params, &r)) != DB_OK)
+	if ((st = db_query_binary(db, "analytics_bounds", 3, params, &r)) != DB_OK)
 		return read_failed(db, st);
 	for (int j = 0; j < PQntuples(r); j++) {
 		int64_t i = be_int(PQgetvalue(r, j, 0), 4);
@@ -379,7 +359,7 @@ missing_days(struct db *db, const struct part *pt, int sets, const int32_t *q0,
 	} else {
 		/* no pending check: the cached read's check folded what was committed before */
 		const char *params[] = {pt->run->kind, type, a0.p, a1.p, sets ? "t" : "f", "f"};
-		st = read_query(db, "analytics_sets", 6, params, &r);
+		st = db_query_binary(db, "analytics_sets", 6, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
@@ -770,6 +750,29 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 		memcpy(counts, vals + 1, (n - 1) * sizeof *counts);
 	}
 	return st;
+}
+
+/* The rows (event type, count) of r as *rows: one malloc'd block, the strings inside it. */
+static enum db_status
+db_top_rows(const PGresult *r, struct top_row **rows, size_t *n)
+{
+	size_t bytes;
+	/* one block: the rows, then their strings */
+	bytes = (size_t)PQntuples(r) * sizeof **rows;
+	for (int i = 0; i < PQntuples(r); i++)
+		bytes += (size_t)PQgetlength(r, i, 0) + 1;
+	if (!(*rows = malloc(bytes ? bytes : 1)))
+		return DB_ERROR;
+	char *text = (char *)(*rows + PQntuples(r));
+	for (int i = 0; i < PQntuples(r); i++) {
+		size_t len = (size_t)PQgetlength(r, i, 0) + 1;
+		memcpy(text, PQgetvalue(r, i, 0), len);
+		(*rows)[i].event_type = text;
+		(*rows)[i].count = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		text += len;
+	}
+	*n = (size_t)PQntuples(r);
+	return DB_OK;
 }
 
 enum db_status

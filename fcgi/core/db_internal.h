@@ -1,4 +1,4 @@
-/* db_internal.h: what db.c, db_ingest.c, db_stats.c and db_loader.c share and nothing else
+/* db_internal.h: what the db*.c files share and nothing else
  * includes: the connection's state and the helpers that run statements on it. */
 #ifndef DB_INTERNAL_H
 #define DB_INTERNAL_H
@@ -76,6 +76,12 @@ enum db_status db_ready(struct db *db) __attribute__((warn_unused_result));
 enum db_status db_query(struct db *db, const char *name, int nparams, const char *const *params,
 			PGresult **out) __attribute__((warn_unused_result));
 
+/* db_query with the rows in binary format (PQexecPrepared's resultFormat 1): the statistics
+ * reads, whose bitmaps arrive as their bytes, not as hex text twice their size. */
+enum db_status db_query_binary(struct db *db, const char *name, int nparams,
+			       const char *const *params, PGresult **out)
+    __attribute__((warn_unused_result));
+
 /* db_query with the statement timeout stmt_ms (0: none) instead of the reads' one. */
 enum db_status db_query_ms(struct db *db, const char *name, int nparams, const char *const *params,
 			   PGresult **out, int stmt_ms) __attribute__((warn_unused_result));
@@ -98,8 +104,5 @@ enum db_status db_stage(struct db *db, const struct batch *b) __attribute__((war
  * (db_analytics.c). */
 enum db_status db_analytics_erase(struct db *db, const char *user_id)
     __attribute__((warn_unused_result));
-
-/* Copies rows (event_type, count) of r into one malloc'd block (db_stats.c). */
-enum db_status db_top_rows(const PGresult *r, struct top_row **rows, size_t *n);
 
 #endif

@@ -1,6 +1,6 @@
 /* db_loader.c: what the bulk loader (tools/import_events) needs beyond db_ingest: session
- * sizing for whole batches, and the dry run that counts fresh events inside one transaction
- * that is rolled back. */
+ * sizing for whole batches, the fold of its own events (ADR 7 item 15), and the dry run that
+ * counts fresh events inside one transaction that is rolled back. */
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
@@ -20,6 +20,10 @@ db_loader_begin(struct db *db, int dry_run)
 				PGRES_COMMAND_OK);
 	if (st == DB_OK)
 		st = db_ready(db);
+	/* a load in progress: the supervisor's fold skips its runs until this session ends */
+	if (st == DB_OK && !dry_run)
+		st = db_exec_ok(db, "SELECT pg_advisory_lock_shared(analytics_load_key())",
+				PGRES_TUPLES_OK);
 	if (st != DB_OK || !dry_run)
 		return st;
 	if ((st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
@@ -76,11 +80,21 @@ db_loader_dry_count(struct db *db, const struct batch *b, size_t *fresh)
 	return st;
 }
 
-void
+enum db_status
+db_loader_fold(struct db *db)
+{
+	int64_t folded;
+	return db_analytics_compact(db, &folded);
+}
+
+enum db_status
 db_loader_end(struct db *db, int dry_run)
 {
-	/* the loaded events wait in analytics_pending for the supervisor's fold (every 2 s) or
-	 * the next zone-aware read, whichever comes first (ADR 7) */
-	if (dry_run)
+	if (dry_run) {
 		db_rollback(db);
+		return DB_OK;
+	}
+	/* the last of the loaded events into the summaries; the load's lock goes with the
+	 * session (db_close) */
+	return db_loader_fold(db);
 }

@@ -96,91 +96,16 @@ db_count_ids(PGconn *db, char *const *ids, size_t n)
 	return v;
 }
 
-/* The whole retention summary (every cohort, bucket and period, stripes summed) against a
- * recomputation from the raw events, in one snapshot so that other writers cannot skew it. */
-/* As it_check_retention_cells, with at least min_truth cells in the recomputation. */
-static void
-check_cells(PGconn *db, long long min_truth)
-{
-	PGresult *q = PQexec(
-	    db, "WITH d AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day"
-		"   FROM events),"
-		" f AS (SELECT user_id, min(day) AS f FROM d GROUP BY user_id),"
-		" b AS (SELECT DISTINCT user_id, day - k AS s FROM d, generate_series(0, 6) k),"
-		" truth AS ("
-		"  SELECT 1 AS period, f.f AS cohort, d.day AS active, count(*) AS users"
-		"  FROM d JOIN f USING (user_id) GROUP BY 2, 3"
-		"  UNION ALL"
-		"  SELECT 7, f.f - ((f.f - b.s) % 7 + 7) % 7, b.s, count(*)"
-		"  FROM b JOIN f USING (user_id) GROUP BY 2, 3),"
-		" cells AS (SELECT period::int, cohort, active, sum(users)::bigint AS users"
-		"  FROM retention_cells GROUP BY 1, 2, 3 HAVING sum(users) <> 0)"
-		" SELECT (SELECT count(*) FROM truth),"
-		"  (SELECT count(*) FROM (TABLE truth EXCEPT TABLE cells) x),"
-		"  (SELECT count(*) FROM (TABLE cells EXCEPT TABLE truth) y)");
-	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s", PQerrorMessage(db));
-	cr_assert_geq(strtoll(PQgetvalue(q, 0, 0), NULL, 10), min_truth, "cells recomputed: %s",
-		      PQgetvalue(q, 0, 0));
-	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0, "cells missing or wrong");
-	cr_expect_eq(strtoll(PQgetvalue(q, 0, 2), NULL, 10), 0, "cells that should not exist");
-	PQclear(q);
-}
-
-void
-it_check_retention_cells(PGconn *db)
-{
-	check_cells(db, 101);
-}
-
-/* Rows of the recomputation q (one row: missing, extra) that the summaries lack or have. */
-static void
-expect_no_difference(PGconn *db, const char *what, const char *sql)
-{
-	PGresult *q = PQexec(db, sql);
-	cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s: %s", what, PQerrorMessage(db));
-	cr_expect_eq(strtoll(PQgetvalue(q, 0, 0), NULL, 10), 0, "%s: rows missing or wrong", what);
-	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0, "%s: rows that should not exist",
-		     what);
-	PQclear(q);
-}
-
-/* truth and have (SQL of the same columns) as one statement: one snapshot for both. */
-#define DIFF(truth, have)                                                                          \
-	"WITH truth AS (" truth "), have AS (" have ") SELECT"                                     \
-	" (SELECT count(*) FROM (TABLE truth EXCEPT TABLE have) x),"                               \
-	" (SELECT count(*) FROM (TABLE have EXCEPT TABLE truth) y)"
-#define EV_DAYS "SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events"
-
-void
-it_check_summaries(PGconn *db)
-{
-	expect_no_difference(db, "user_days", DIFF(EV_DAYS, "SELECT user_id, day FROM user_days"));
-	expect_no_difference(db, "users",
-			     DIFF("SELECT user_id, min(day) FROM (" EV_DAYS ") d GROUP BY 1",
-				  "SELECT user_id, first_day FROM users"));
-	expect_no_difference(db, "daily_users",
-			     DIFF("SELECT day, count(*) FROM (" EV_DAYS ") d GROUP BY 1",
-				  "SELECT day, sum(users) FROM daily_users GROUP BY 1"
-				  " HAVING sum(users) <> 0"));
-	/* every (day, type) row group must be a real count: a 0 would show in top events */
-	expect_no_difference(db, "daily_event_types",
-			     DIFF("SELECT (occurred_at AT TIME ZONE 'UTC')::date, event_type,"
-				  " count(*) FROM events GROUP BY 1, 2",
-				  "SELECT day, event_type, sum(events) FROM daily_event_types"
-				  " GROUP BY 1, 2"));
-	check_cells(db, 1);
-	it_check_user_sets(db);
-}
-
 /* The users of every stored set, as "level|type|bucket" -> count. */
 static void
-set_counts(PGconn *db, const char *table, char ***keys, long long **counts, int *n)
+set_counts(PGconn *db, const char *table, const char *where, char ***keys, long long **counts,
+	   int *n)
 {
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof sql,
-		 "SELECT level || '|' || event_type || '|' || bucket, users FROM %s"
+		 "SELECT level || '|' || event_type || '|' || bucket, users FROM %s WHERE %s"
 		 " ORDER BY level, event_type COLLATE \"C\", bucket",
-		 table);
+		 table, where);
 	PGresult *r = it_db_query(db, sql, 0, NULL);
 	*keys = calloc((size_t)PQntuples(r) + 1, sizeof **keys);
 	*counts = calloc((size_t)PQntuples(r) + 1, sizeof **counts);
@@ -203,15 +128,16 @@ set_counts(PGconn *db, const char *table, char ***keys, long long **counts, int 
 	PQclear(r);
 }
 
-/* Every set of table against the rows of sql ("level|type|bucket", count), in the same order;
- * a set with no users may exist (a moved cohort's old block), a group may not be missing. */
+/* Every set of table (its rows where where holds) against the rows of sql ("level|type|bucket",
+ * count), in the same order; a set with no users may exist (a moved cohort's old block), a
+ * group may not be missing. */
 static void
-sets_match(PGconn *db, const char *table, const char *sql)
+sets_match(PGconn *db, const char *table, const char *where, const char *sql)
 {
 	char **keys;
 	long long *counts;
 	int n, j = 0;
-	set_counts(db, table, &keys, &counts, &n);
+	set_counts(db, table, where, &keys, &counts, &n);
 	PGresult *q = it_db_query(db, sql, 0, NULL);
 	for (int i = 0; i < PQntuples(q); i++) {
 		while (j < n && strcmp(keys[j], PQgetvalue(q, i, 0)) != 0) {
@@ -287,14 +213,14 @@ it_check_user_sets(PGconn *db)
 		 " CROSS JOIN (VALUES (1), (4), (24)) v(l) GROUP BY l, ty, qblock(q, l)"
 		 " ORDER BY l, ty COLLATE \"C\", qblock(q, l)",
 		 q);
-	sets_match(db, "activity_sets", sql);
+	sets_match(db, "activity_sets", "true", sql);
 	snprintf(sql, sizeof sql,
 		 "SELECT l || '|' || ty || '|' || qblock(f, l), count(*) FROM"
 		 " (SELECT ukey, ty, min(q) AS f FROM %s x GROUP BY ukey, ty) m"
 		 " CROSS JOIN (VALUES (1), (4), (24)) v(l) GROUP BY l, ty, qblock(f, l)"
 		 " ORDER BY l, ty COLLATE \"C\", qblock(f, l)",
 		 q);
-	sets_match(db, "cohort_sets", sql);
+	sets_match(db, "cohort_sets", "true", sql);
 	/* the local days and the windows of days a reader cached: each one's size is what the
 	 * events give */
 	snprintf(
@@ -312,4 +238,70 @@ it_check_user_sets(PGconn *db)
 	cr_assert_eq(
 	    db_scalar_ll(db, sql, 0, NULL), 0,
 	    "cached local days or windows (day_sets, window_counts) differ from the events");
+}
+
+/* Every summary against the raw events: the user sets, the first quarters, the cached days and
+ * windows (it_check_user_sets) and the event counts per block and type (type_counts: every
+ * row a real count, none missing; a 0 would show in top events). */
+void
+it_check_summaries(PGconn *db)
+{
+	it_check_user_sets(db);
+	PGresult *q = it_db_query(
+	    db,
+	    "WITH truth AS (SELECT l.l::smallint AS level,"
+	    "  qblock(floor(extract(epoch FROM e.occurred_at) / 900)::int, l.l) AS bucket,"
+	    "  e.event_type, count(*) AS events"
+	    "  FROM events e CROSS JOIN (VALUES (1), (4), (24)) l(l) GROUP BY 1, 2, 3),"
+	    " have AS (SELECT level, bucket, event_type, events FROM type_counts)"
+	    " SELECT (SELECT count(*) FROM (TABLE truth EXCEPT TABLE have) x),"
+	    "  (SELECT count(*) FROM (TABLE have EXCEPT TABLE truth) y)",
+	    0, NULL);
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 0), NULL, 10), 0,
+		     "type_counts: rows missing or wrong");
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0,
+		     "type_counts: rows that should not exist");
+	PQclear(q);
+}
+
+void
+it_check_summaries_between(PGconn *db, const char *from, const char *to)
+{
+	char where[256], sql[1024];
+	const char *p[] = {from, to};
+	fold_pending(db);
+	/* the blocks of every level that lie in [from, to) */
+	snprintf(where, sizeof where,
+		 "bucket >= floor(extract(epoch FROM timestamptz '%s') / 900)"
+		 " AND bucket + level <= floor(extract(epoch FROM timestamptz '%s') / 900)",
+		 from, to);
+	snprintf(sql, sizeof sql,
+		 "SELECT l || '|' || ty || '|' || qblock(q, l), count(DISTINCT ukey) FROM %s x"
+		 " CROSS JOIN (VALUES (1), (4), (24)) v(l)"
+		 " WHERE q >= floor(extract(epoch FROM timestamptz '%s') / 900)"
+		 " AND q < floor(extract(epoch FROM timestamptz '%s') / 900)"
+		 " GROUP BY l, ty, qblock(q, l) ORDER BY l, ty COLLATE \"C\", qblock(q, l)",
+		 key_type_quarter, from, to);
+	sets_match(db, "activity_sets", where, sql);
+	PGresult *q = it_db_query(
+	    db,
+	    "WITH truth AS (SELECT l.l::smallint AS level,"
+	    "  qblock(floor(extract(epoch FROM e.occurred_at) / 900)::int, l.l) AS bucket,"
+	    "  e.event_type, count(*) AS events"
+	    "  FROM events e CROSS JOIN (VALUES (1), (4), (24)) l(l)"
+	    "  WHERE e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz"
+	    "  GROUP BY 1, 2, 3),"
+	    " have AS (SELECT level, bucket, event_type, events FROM type_counts"
+	    "  WHERE bucket >= floor(extract(epoch FROM $1::timestamptz) / 900)"
+	    "  AND bucket + level <= floor(extract(epoch FROM $2::timestamptz) / 900))"
+	    " SELECT (SELECT count(*) FROM (TABLE truth EXCEPT TABLE have) x),"
+	    "  (SELECT count(*) FROM (TABLE have EXCEPT TABLE truth) y),"
+	    "  (SELECT count(*) FROM truth)",
+	    2, p);
+	cr_assert_gt(strtoll(PQgetvalue(q, 0, 2), NULL, 10), 0, "no events in %s..%s", from, to);
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 0), NULL, 10), 0,
+		     "type_counts in %s..%s: rows missing or wrong", from, to);
+	cr_expect_eq(strtoll(PQgetvalue(q, 0, 1), NULL, 10), 0,
+		     "type_counts in %s..%s: rows that should not exist", from, to);
+	PQclear(q);
 }

@@ -31,18 +31,19 @@ char *db_scalar_text(PGconn *db, const char *sql, int nparams, const char *const
 /* How many of the n event ids are stored. */
 long long db_count_ids(PGconn *db, char *const *ids, size_t n);
 
-/* retention_cells (stripes summed) equals a recomputation from the raw events; fails if not */
-void it_check_retention_cells(PGconn *db);
-
 /* activity_sets, cohort_sets and the first quarters in user_keys (stripes unioned) equal a
  * recomputation from the raw events, what is pending folded first; fails if not */
 void it_check_user_sets(PGconn *db);
 /* The first quarters in user_keys alone against the raw events, what is pending folded first
  * when fold; fails if not */
 void it_check_user_firsts(PGconn *db, int fold);
-/* Every summary (user_days, users, daily_users, daily_event_types with no group summing to 0,
- * retention_cells) equals a recomputation from the raw events; fails if not. Each comparison
- * is one statement, so concurrent writers cannot make it see half a transaction. */
+/* Every summary (it_check_user_sets, and type_counts with no row at 0) equals a recomputation
+ * from the raw events, what is pending folded first; fails if not. Each comparison is one
+ * statement, so concurrent writers cannot make it see half a transaction. */
 void it_check_summaries(PGconn *db);
+/* The activity sets and type_counts of the blocks within [from, to) (timestamps, on 6-hour
+ * UTC boundaries) against the raw events of that time, what is pending folded first; fails if
+ * not (and when no event lies there). */
+void it_check_summaries_between(PGconn *db, const char *from, const char *to);
 
 #endif

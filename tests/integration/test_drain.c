@@ -81,7 +81,7 @@ Test(drain, stop_answers_requests_in_flight, .fini = down, .timeout = 90)
 	 * workers, events-fcgi/<slot>, count) */
 	PGconn *db = db_open();
 	PQclear(PQexec(db, "BEGIN"));
-	PGresult *r = PQexec(db, "LOCK TABLE daily_users IN ACCESS EXCLUSIVE MODE");
+	PGresult *r = PQexec(db, "LOCK TABLE day_sets IN ACCESS EXCLUSIVE MODE");
 	cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(db));
 	PQclear(r);
 	snprintf(f.url, sizeof f.url, "http://127.0.0.1:%d/stats/dau?from=2005-01-01&to=2005-01-02",

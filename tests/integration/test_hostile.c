@@ -1313,8 +1313,8 @@ table_count(PGconn *db)
 {
 	return db_scalar_ll(db,
 			    "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND"
-			    " tablename IN ('events', 'users', 'user_days', 'daily_users',"
-			    " 'daily_event_types', 'schema_migrations')",
+			    " tablename IN ('events', 'user_keys', 'activity_sets', 'cohort_sets',"
+			    " 'type_counts', 'schema_migrations')",
 			    0, NULL);
 }
 
@@ -1495,10 +1495,10 @@ Test(hostile, sql_injection, .timeout = 120)
 	cr_assert_eq(events1, events0 + NINJ,
 		     "expected exactly %d events more (the accepted ones): %lld -> %lld", (int)NINJ,
 		     events0, events1);
-	cr_assert_gt(db_scalar_ll(db, "SELECT count(*) FROM users", 0, NULL), 0,
-		     "expected users not emptied");
-	cr_assert_gt(db_scalar_ll(db, "SELECT count(*) FROM daily_users", 0, NULL), 0,
-		     "expected daily_users not emptied");
+	cr_assert_gt(db_scalar_ll(db, "SELECT count(*) FROM user_keys", 0, NULL), 0,
+		     "expected user_keys not emptied");
+	cr_assert_gt(db_scalar_ll(db, "SELECT count(*) FROM activity_sets", 0, NULL), 0,
+		     "expected activity_sets not emptied");
 	fprintf(stderr,
 		"hostile/sql_injection: %d events made of injection strings stored verbatim, %d "
 		"strings with control characters rejected (4 places each), %ld query strings "

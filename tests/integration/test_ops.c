@@ -827,11 +827,11 @@ Test(ops, error_log_follow, .timeout = 60)
 	e0 = it_metric_sum(text, "db_errors_total", NULL, NULL);
 	free(text);
 
-	res = PQexec(db, "REVOKE SELECT ON daily_users FROM events_writer");
+	res = PQexec(db, "REVOKE SELECT ON analytics_gen FROM events_writer");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "REVOKE: %s", PQerrorMessage(db));
 	PQclear(res);
 	blocked_get(&b);
-	res = PQexec(db, "GRANT SELECT ON daily_users TO events_writer");
+	res = PQexec(db, "GRANT SELECT ON analytics_gen TO events_writer");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "GRANT: %s", PQerrorMessage(db));
 	PQclear(res);
 	PQfinish(db);

@@ -177,10 +177,10 @@ Test(privileges, service_role_is_not_a_superuser)
 	char *ro = url_as("events_ro");
 	c = PQconnectdb(ro);
 	cr_assert_eq(PQstatus(c), CONNECTION_OK, "connect as events_ro: %s", PQerrorMessage(c));
-	r = PQexec(c, "DELETE FROM daily_users");
+	r = PQexec(c, "DELETE FROM type_counts");
 	cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR, "events_ro cannot write");
 	PQclear(r);
-	r = PQexec(c, "SELECT count(*) FROM daily_users");
+	r = PQexec(c, "SELECT count(*) FROM type_counts");
 	cr_expect_eq(PQresultStatus(r), PGRES_TUPLES_OK, "events_ro reads: %s", PQerrorMessage(c));
 	PQclear(r);
 	PQfinish(c);

@@ -313,57 +313,28 @@ collect_ids(struct client *cl, int acked_only, size_t *n)
 	return ids;
 }
 
-/* The per-day summaries of year agree with the stored events: events per day and type,
- * distinct users per day, and each user's first day (for the users named prefix-*). */
+/* The summaries of year agree with the stored events: the users per block and type, the
+ * events per block and type, and each first quarter of the users named prefix-*. */
 static void
 check_summaries(PGconn *db, int year, const char *prefix)
 {
-	char from[16], to[16], like[64];
-	const char *p[2] = {from, to}, *u[1] = {like};
-	long long bad;
+	char from[32], to[32], like[64];
+	const char *u[1] = {like};
 
-	snprintf(from, sizeof(from), "%04d-01-01", year);
-	snprintf(to, sizeof(to), "%04d-12-31", year);
+	snprintf(from, sizeof(from), "%04d-01-01Z", year);
+	snprintf(to, sizeof(to), "%04d-01-01Z", year + 1);
 	snprintf(like, sizeof(like), "%s-%%", prefix);
-	bad =
-	    db_scalar_ll(db,
-			 "SELECT count(*) FROM"
-			 " (SELECT day, event_type, sum(events) AS n FROM daily_event_types"
-			 "   WHERE day BETWEEN $1::date AND $2::date GROUP BY 1, 2) s"
-			 " FULL JOIN"
-			 " (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, event_type,"
-			 "   count(*) AS n FROM events WHERE (occurred_at AT TIME ZONE 'UTC')::date"
-			 "   BETWEEN $1::date AND $2::date GROUP BY 1, 2) e"
-			 " USING (day, event_type) WHERE s.n IS DISTINCT FROM e.n",
-			 2, p);
-	cr_assert_eq(bad, 0,
-		     "expected daily_event_types to count every stored event of %d once: %lld "
-		     "(day, type) pairs differ",
-		     year, bad);
-	bad = db_scalar_ll(db,
-			   "SELECT count(*) FROM"
-			   " (SELECT day, sum(users) AS n FROM daily_users"
-			   "   WHERE day BETWEEN $1::date AND $2::date GROUP BY 1) s"
-			   " FULL JOIN"
-			   " (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,"
-			   "   count(DISTINCT user_id) AS n FROM events"
-			   "   WHERE (occurred_at AT TIME ZONE 'UTC')::date"
-			   "   BETWEEN $1::date AND $2::date GROUP BY 1) e"
-			   " USING (day) WHERE s.n IS DISTINCT FROM e.n",
-			   2, p);
-	cr_assert_eq(bad, 0,
-		     "expected daily_users to hold the distinct users of every day of %d: %lld "
-		     "days differ",
-		     year, bad);
-	bad = db_scalar_ll(db,
-			   "SELECT count(*) FROM"
-			   " (SELECT user_id, min((occurred_at AT TIME ZONE 'UTC')::date) AS d"
-			   "   FROM events WHERE user_id LIKE $1 GROUP BY 1) e"
-			   " FULL JOIN (SELECT user_id, first_day AS d FROM users"
-			   "   WHERE user_id LIKE $1) u USING (user_id)"
-			   " WHERE e.d IS DISTINCT FROM u.d",
-			   1, u);
-	cr_assert_eq(bad, 0, "expected users.first_day right for every %s user: %lld differ",
+	it_check_summaries_between(db, from, to);
+	long long bad = db_scalar_ll(
+	    db,
+	    "SELECT count(*) FROM"
+	    " (SELECT user_id, min(floor(extract(epoch FROM occurred_at) / 900)::int) AS q"
+	    "   FROM events WHERE user_id LIKE $1 GROUP BY 1) e"
+	    " FULL JOIN (SELECT user_id, fqs[array_position(ftypes, '')] AS q FROM user_keys"
+	    "   WHERE user_id LIKE $1) u USING (user_id)"
+	    " WHERE e.q IS DISTINCT FROM u.q",
+	    1, u);
+	cr_assert_eq(bad, 0, "expected the first quarter right for every %s user: %lld differ",
 		     prefix, bad);
 }
 
