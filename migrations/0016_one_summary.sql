@@ -132,6 +132,15 @@ BEGIN
 END $$;
 
 DROP TABLE user_days, users, daily_users, daily_event_types, retention_cells, pruned_user_types;
+
+-- A read folds first only when events of its own quarters are pending (a probe by this index;
+-- a read of last month does not wait for the fold of today's ingest), and a fold of a big
+-- backlog takes its earliest quarters through it instead of sorting the backlog. Live ingest
+-- appends at its right end (its events are "now").
+CREATE INDEX analytics_pending_q ON analytics_pending (q);
+
+-- top events read type_counts by one range of blocks (db_top_events_tz), not day by day
+DROP FUNCTION stats_top(text, date, integer, integer);
 DELETE FROM store_distribution
 WHERE table_name IN ('user_days', 'users', 'daily_users', 'daily_event_types',
                      'retention_cells', 'pruned_user_types');

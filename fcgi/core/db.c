@@ -70,11 +70,20 @@ static const struct stmt statements[] = {
      " AND c.q1 = d.b WHERE NOT p.x"},
     /* the summaries' state (g and the transaction that wrote it) and whether events are
      * pending: what a memo answer is checked against (answers.h) */
-    {"analytics_token", "SELECT g, xmin::text::bigint, EXISTS (SELECT FROM analytics_pending)"
-			" FROM analytics_gen"},
+    /* the summaries' state and whether events of the quarters [$1, $2) are pending (0016: a
+     * read folds only when its own range has some; analytics_pending_q) */
+    {"analytics_token", "SELECT g, xmin::text::bigint, EXISTS (SELECT FROM analytics_pending"
+			" WHERE q >= $1::int AND q < $2::int) FROM analytics_gen"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
-    {"analytics_top", "SELECT event_type, events FROM stats_top($1, $2::date, $3::int, $4::int)"},
+    /* top event types over the quarters that the level-24 blocks [$1, $2) and the level-4 and
+     * level-1 blocks $3, $4 cover (one contiguous range of local days, db_top_events_tz) */
+    {"analytics_top",
+     "SELECT event_type, sum(events)::bigint AS n FROM type_counts"
+     " WHERE (level = 24 AND bucket >= $1::int AND bucket < $2::int)"
+     "  OR (level = 4 AND bucket = ANY ($3::int[]))"
+     "  OR (level = 1 AND bucket = ANY ($4::int[]))"
+     " GROUP BY event_type ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $5::int"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
     {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */

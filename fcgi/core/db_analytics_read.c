@@ -47,37 +47,18 @@ be_int(const char *p, int len)
 	return len == 4 ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v;
 }
 
-/* Runs stmt, whose last parameter ("t") asks the database to answer with one row (-1 in the
- * first column) when events are pending: then folds them and runs it again without asking
- * (every event committed before this read is then counted, and ingest going on cannot keep
- * a reader folding for ever). */
-static enum db_status
-read_folded(struct db *db, const char *stmt, int n, const char **params, PGresult **out)
-{
-	enum db_status st;
-	int64_t folded;
-	params[n - 1] = "t";
-	if ((st = db_query_binary(db, stmt, n, params, out)) != DB_OK)
-		return st;
-	if (PQntuples(*out) != 1 || PQgetlength(*out, 0, 0) != 4 ||
-	    be_int(PQgetvalue(*out, 0, 0), 4) != -1)
-		return DB_OK;
-	PQclear(*out);
-	*out = NULL;
-	params[n - 1] = "f";
-	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
-		return st;
-	return db_query_binary(db, stmt, n, params, out);
-}
-
 /* --- answers kept between requests (answers.h) ------------------------------------------- */
 
-/* The summaries' token, and whether events are pending (no memo answer then). */
+/* The summaries' token, and whether events of the quarters [lo, hi) are pending. */
 static enum db_status
-answer_token(struct db *db, struct answer_token *t, int *pending)
+answer_token(struct db *db, int64_t lo, int64_t hi, struct answer_token *t, int *pending)
 {
+	char l[24], h[24];
+	const char *params[] = {l, h};
 	PGresult *r;
-	enum db_status st = db_query_binary(db, "analytics_token", 0, NULL, &r);
+	snprintf(l, sizeof l, "%lld", (long long)lo);
+	snprintf(h, sizeof h, "%lld", (long long)hi);
+	enum db_status st = db_query_binary(db, "analytics_token", 2, params, &r);
 	if (st != DB_OK)
 		return st;
 	if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 8 ||
@@ -93,26 +74,44 @@ answer_token(struct db *db, struct answer_token *t, int *pending)
 	return DB_OK;
 }
 
+/* Before a read of the quarters [lo, hi): when events there are pending, folds every pending
+ * event (the answer then counts every event committed before the read began); events of
+ * other quarters cannot change it and are left to the supervisor (a read of last month does
+ * not wait for the fold of today's ingest). *t: the token after that, *pending: events of
+ * the range still pending (committed meanwhile: the answer is then not kept). */
+static enum db_status
+fold_range(struct db *db, int64_t lo, int64_t hi, struct answer_token *t, int *pending)
+{
+	int64_t folded;
+	enum db_status st = answer_token(db, lo, hi, t, pending);
+	if (st != DB_OK || !*pending)
+		return st;
+	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
+		return st;
+	return answer_token(db, lo, hi, t, pending);
+}
+
 /* Computes a question's n numbers into vals. */
 typedef enum db_status (*answer_fn)(struct db *db, const void *q, int64_t *vals);
 
-/* vals[0 .. n) for the question key (NULL: not kept) that fn answers: from the memo when
- * nothing is pending and the summaries are as they were when it was answered, else from
- * fn, then kept. fn answering after the token was read is safe: whatever changed since
- * changed the token, so the entry is never found again. */
+/* vals[0 .. n) for the question key (NULL: not kept) that fn answers, a read of the quarters
+ * [lo, hi): what is pending there folded first (fold_range), then from the memo when the
+ * summaries are as they were when it was answered, else from fn, then kept. fn answering
+ * after the token was read is safe: whatever changed since changed the token, so the entry
+ * is never found again. */
 static enum db_status
-memo_answer(struct db *db, const char *key, size_t n, int64_t *vals, answer_fn fn, const void *q)
+memo_answer(struct db *db, const char *key, int64_t lo, int64_t hi, size_t n, int64_t *vals,
+	    answer_fn fn, const void *q)
 {
 	struct answer_token t;
 	int pending;
 	enum db_status st;
-	if (!key || !db->answers || n > ANSWERS_VALS_MAX)
-		return fn(db, q, vals);
-	if ((st = answer_token(db, &t, &pending)) != DB_OK)
-		return st;
-	if (!pending && answers_get(db->answers, key, t, vals, n))
+	if ((st = fold_range(db, lo, hi, &t, &pending)) != DB_OK)
+		return read_failed(db, st);
+	int keep = key && db->answers && n <= ANSWERS_VALS_MAX && !pending;
+	if (keep && answers_get(db->answers, key, t, vals, n))
 		return DB_OK;
-	if ((st = fn(db, q, vals)) == DB_OK && !pending)
+	if ((st = fn(db, q, vals)) == DB_OK && keep)
 		answers_put(db->answers, key, t, vals, n);
 	return st;
 }
@@ -180,12 +179,17 @@ day_bounds(struct db *db, const char *tz, int64_t d0, size_t n, int32_t *q0, int
 	return st;
 }
 
-/* Pending events folded in before a read: the answer then counts every stored event. */
+/* The quarters [*lo, *hi) from the start of local day d0 to the end of local day d1 in tz. */
 static enum db_status
-fold_first(struct db *db)
+read_range(struct db *db, const char *tz, int64_t d0, int64_t d1, int64_t *lo, int64_t *hi)
 {
-	int64_t folded;
-	return db_analytics_fold_pending(db, &folded);
+	int32_t a0, a1, b0, b1;
+	enum db_status st = day_bounds(db, tz, d0, 1, &a0, &a1);
+	if (st == DB_OK)
+		st = day_bounds(db, tz, d1, 1, &b0, &b1);
+	*lo = a0;
+	*hi = b1;
+	return st;
 }
 
 /* One local day of a chunk as the rows of stats_sets describe it. */
@@ -407,8 +411,9 @@ days_chunk(struct db *db, const char *tz, const struct run *runs, int nruns, siz
 	    kind_type_arrays(pt, np, &kinds, &types) < 0) {
 		st = DB_ERROR;
 	} else {
-		const char *params[] = {kinds.p, types.p, a0.p, a1.p, sets ? "t" : "f", "t"};
-		st = read_folded(db, "analytics_days_cached", 6, params, &r);
+		/* pending events of these days were folded first (memo_answer) */
+		const char *params[] = {kinds.p, types.p, a0.p, a1.p, sets ? "t" : "f", "f"};
+		st = db_query_binary(db, "analytics_days_cached", 6, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
@@ -486,11 +491,15 @@ db_dau_tz(struct db *db, const char *tz, const char *type, int64_t from_day, siz
 {
 	const struct days_q q = {tz, type, from_day, ndays, 0};
 	char key[ANSWERS_KEY_MAX + 1];
+	int64_t lo, hi;
+	enum db_status st = read_range(db, tz, from_day, from_day + (int64_t)ndays - 1, &lo, &hi);
+	if (st != DB_OK)
+		return st;
 	return memo_answer(db,
 			   answer_key(key, sizeof key, "dau\x1f%s\x1f%c%s\x1f%lld\x1f%zu", tz,
 				      type ? 't' : '*', type ? type : "", (long long)from_day,
 				      ndays),
-			   ndays, counts, dau_answer, &q);
+			   lo, hi, ndays, counts, dau_answer, &q);
 }
 
 /* Rolling windows of w days over a run of days x_0, x_1, ... in blocks of w: the union of a
@@ -626,8 +635,9 @@ active_answer(struct db *db, const void *qv, int64_t *counts)
 		if (int_array(&a0, q0, ndays) < 0 || int_array(&a1, q1, ndays) < 0) {
 			st = DB_ERROR;
 		} else {
-			const char *params[] = {type ? type : "", a0.p, a1.p, "t"};
-			st = read_folded(db, "analytics_windows", 4, params, &r);
+			/* pending events of these days were folded first (memo_answer) */
+			const char *params[] = {type ? type : "", a0.p, a1.p, "f"};
+			st = db_query_binary(db, "analytics_windows", 4, params, &r);
 		}
 	}
 	buf_free(&a0);
@@ -662,11 +672,16 @@ db_active_users(struct db *db, const char *tz, const char *type, int64_t from_da
 {
 	const struct days_q q = {tz, type, from_day, ndays, window};
 	char key[ANSWERS_KEY_MAX + 1];
+	int64_t lo, hi;
+	enum db_status st =
+	    read_range(db, tz, from_day - (window - 1), from_day + (int64_t)ndays - 1, &lo, &hi);
+	if (st != DB_OK)
+		return st;
 	return memo_answer(db,
 			   answer_key(key, sizeof key, "active\x1f%s\x1f%c%s\x1f%lld\x1f%zu\x1f%d",
 				      tz, type ? 't' : '*', type ? type : "", (long long)from_day,
 				      ndays, window),
-			   ndays, counts, active_answer, &q);
+			   lo, hi, ndays, counts, active_answer, &q);
 }
 
 /* Retention: the cohort's union, then each window's union of days met with it. */
@@ -738,13 +753,21 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 		db_set_error(db, "retention", "too many windows");
 		return DB_ERROR;
 	}
+	/* a pending event earlier than the windows' end may move a user into or out of the
+	 * cohort (its first quarter): every quarter before that end counts */
+	int64_t lo, hi;
+	st = read_range(db, q->tz, q->start_day,
+			q->start_day + (int64_t)(q->windows + 1) * q->period - 1, &lo, &hi);
+	if (st != DB_OK)
+		return st;
+	lo = INT32_MIN;
 	st = memo_answer(
 	    db,
 	    answer_key(key, sizeof key, "retention\x1f%s\x1f%c%s\x1f%c%s\x1f%lld\x1f%d\x1f%d",
 		       q->tz, q->start_event ? 't' : '*', q->start_event ? q->start_event : "",
 		       q->return_event ? 't' : '*', q->return_event ? q->return_event : "",
 		       (long long)q->start_day, q->period, q->windows),
-	    n, vals, retention_answer, q);
+	    lo, hi, n, vals, retention_answer, q);
 	if (st == DB_OK) {
 		*cohort = vals[0];
 		memcpy(counts, vals + 1, (n - 1) * sizeof *counts);
@@ -775,24 +798,84 @@ db_top_rows(const PGresult *r, struct top_row **rows, size_t *n)
 	return DB_OK;
 }
 
+/* Is x the first quarter of a block of level l (qblock, migration 0011)? */
+static int
+block_start(int64_t x, int l)
+{
+	return ((x % l) + l) % l == 0;
+}
+
+enum { TOP_EDGE_BLOCKS = 16 }; /* level-4 or level-1 blocks at the two ends of a range */
+
+/* The quarters [q0, q1) as the fewest aligned blocks (stats_range_blocks, migration 0011): the
+ * level-24 ones are one run [*lo24, *hi24), the others (at the two ends) listed as array
+ * literals in b4 and b1. */
+static int
+range_blocks(int64_t q0, int64_t q1, int64_t *lo24, int64_t *hi24, struct buf *b4, struct buf *b1)
+{
+	int32_t v4[TOP_EDGE_BLOCKS], v1[TOP_EDGE_BLOCKS];
+	size_t n4 = 0, n1 = 0;
+	*lo24 = *hi24 = 0;
+	for (int64_t x = q0; x < q1;) {
+		if (block_start(x, 24) && x + 24 <= q1) {
+			if (*lo24 == *hi24)
+				*lo24 = x;
+			*hi24 = x += 24;
+		} else if (block_start(x, 4) && x + 4 <= q1) {
+			if (n4 == TOP_EDGE_BLOCKS)
+				return -1;
+			v4[n4++] = (int32_t)x;
+			x += 4;
+		} else {
+			if (n1 == TOP_EDGE_BLOCKS)
+				return -1;
+			v1[n1++] = (int32_t)x++;
+		}
+	}
+	return int_array(b4, v4, n4) < 0 || int_array(b1, v1, n1) < 0 ? -1 : 0;
+}
+
 enum db_status
 db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day, int limit,
 		 struct top_row **rows, size_t *n)
 {
-	char from[EVENT_DATE_BUF], days[24], lim[16];
-	const char *params[] = {tz, from, days, lim};
-	enum db_status st;
+	size_t ndays = (size_t)(to_day - from_day + 1);
+	char lo[24], hi[24], lim[16];
+	struct buf b4 = {0}, b1 = {0};
+	int32_t *q0 = malloc(ndays * sizeof *q0), *q1 = malloc(ndays * sizeof *q1);
+	int64_t lo24, hi24;
+	enum db_status st = DB_ERROR;
 	PGresult *r;
-	event_date_format(from_day, from);
-	snprintf(days, sizeof days, "%lld", (long long)(to_day - from_day + 1));
-	snprintf(lim, sizeof lim, "%d", limit);
 	*rows = NULL;
 	*n = 0;
-	if ((st = fold_first(db)) != DB_OK)
-		return st;
-	if ((st = db_query(db, "analytics_top", 4, params, &r)) != DB_OK)
-		return read_failed(db, st);
+	if (!q0 || !q1)
+		goto out;
+	/* every day's bounds (each one checked on a quarter hour), then the one range of them */
+	if ((st = day_bounds(db, tz, from_day, ndays, q0, q1)) != DB_OK)
+		goto out;
+	st = DB_ERROR;
+	if (range_blocks(q0[0], q1[ndays - 1], &lo24, &hi24, &b4, &b1) < 0) {
+		db_set_error(db, "analytics_top", "a range with too many partial blocks");
+		goto out;
+	}
+	snprintf(lo, sizeof lo, "%lld", (long long)lo24);
+	snprintf(hi, sizeof hi, "%lld", (long long)hi24);
+	snprintf(lim, sizeof lim, "%d", limit);
+	const char *params[] = {lo, hi, b4.p, b1.p, lim};
+	struct answer_token t;
+	int pending;
+	if ((st = fold_range(db, q0[0], q1[ndays - 1], &t, &pending)) != DB_OK)
+		goto out;
+	if ((st = db_query(db, "analytics_top", 5, params, &r)) != DB_OK) {
+		st = read_failed(db, st);
+		goto out;
+	}
 	st = db_top_rows(r, rows, n);
 	PQclear(r);
+out:
+	buf_free(&b4);
+	buf_free(&b1);
+	free(q0);
+	free(q1);
 	return st;
 }

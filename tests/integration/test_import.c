@@ -588,8 +588,9 @@ post_one(struct http_client *c, const char *occurred_at)
 }
 
 /* While a load holds the bulk-load lock the supervisor's fold (every 2 s) leaves pending events
- * alone, a read still counts them (it folds first), and a loader folds its own events before
- * it reports; once no load runs, the supervisor folds again. The lock is held here by the
+ * alone, a read of their days still counts them (it folds first; a read of other days leaves
+ * them), and a loader folds its own events before it reports; once no load runs, the
+ * supervisor folds again. The lock is held here by the
  * test's own session, as import_events holds it, so that only the loader can fold its events. */
 Test(import, loader_folds_its_events)
 {
@@ -607,7 +608,18 @@ Test(import, loader_folds_its_events)
 	it_sleep(5.0); /* two runs of the supervisor's fold */
 	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 1,
 		     "the supervisor folded while a load held the lock");
-	/* ... but counted by a read */
+	/* ... nor by a read of other days, which it cannot change ... */
+	http_client_request(c, &h, "GET", "/stats/dau?from=2014-08-01&to=2014-09-09", NULL, NULL, 0,
+			    NULL);
+	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
+	http_resp_free(&h);
+	http_client_request(c, &h, "GET", "/stats/top-events?from=2014-09-11&to=2014-09-30", NULL,
+			    NULL, 0, NULL);
+	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
+	http_resp_free(&h);
+	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 1,
+		     "a read of other days folded the pending event");
+	/* ... but counted by a read of its day */
 	http_client_request(c, &h, "GET", "/stats/dau?from=2014-09-10&to=2014-09-10", NULL, NULL, 0,
 			    NULL);
 	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
