@@ -42,7 +42,7 @@ static const struct stmt statements[] = {
 			     " $5::int[], $6::int[], $7::text[])"},
     /* events pending and no bulk load running (migration 0016: a loader folds its own) */
     {"analytics_fold_due", "SELECT pg_try_advisory_xact_lock(analytics_load_key())"
-			   " AND EXISTS (SELECT FROM analytics_pending)"},
+			   " AND analytics_pending_in(-2147483648, 2147483647)"},
     /* the windows of $2/$3 with their kept counts (NULL: none), or one row -1 when $4 and
      * events are pending. Plain SQL, not a PL/pgSQL function: a function call, its SET
      * options and its RETURN QUERY more than doubled the cost of the read (measured) */
@@ -72,18 +72,25 @@ static const struct stmt statements[] = {
      * pending: what a memo answer is checked against (answers.h) */
     /* the summaries' state and whether events of the quarters [$1, $2) are pending (0016: a
      * read folds only when its own range has some; analytics_pending_q) */
-    {"analytics_token", "SELECT g, xmin::text::bigint, EXISTS (SELECT FROM analytics_pending"
-			" WHERE q >= $1::int AND q < $2::int) FROM analytics_gen"},
+    {"analytics_token", "SELECT g, xmin::text::bigint, analytics_pending_in($1::int, $2::int)"
+			" FROM analytics_gen"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
     /* top event types over the quarters that the level-24 blocks [$1, $2) and the level-4 and
-     * level-1 blocks $3, $4 cover (one contiguous range of local days, db_top_events_tz) */
+     * level-1 blocks $3, $4 cover (one contiguous range of local days, db_top_events_tz); or,
+     * when events of the quarters [$6, $7) are pending, one row (NULL, -1) alone: the reader
+     * folds them and asks again with an empty [$6, $7) */
     {"analytics_top",
-     "SELECT event_type, sum(events)::bigint AS n FROM type_counts"
-     " WHERE (level = 24 AND bucket >= $1::int AND bucket < $2::int)"
-     "  OR (level = 4 AND bucket = ANY ($3::int[]))"
-     "  OR (level = 1 AND bucket = ANY ($4::int[]))"
-     " GROUP BY event_type ORDER BY n DESC, event_type COLLATE \"C\" LIMIT $5::int"},
+     "WITH p AS MATERIALIZED (SELECT analytics_pending_in($6::int, $7::int) AS x)"
+     " SELECT u.event_type, u.n FROM ("
+     "  SELECT NULL::text AS event_type, -1::bigint AS n FROM p WHERE p.x"
+     "  UNION ALL"
+     "  (SELECT t.event_type, sum(t.events)::bigint AS n FROM type_counts t CROSS JOIN p"
+     "   WHERE NOT p.x AND ((t.level = 24 AND t.bucket >= $1::int AND t.bucket < $2::int)"
+     "    OR (t.level = 4 AND t.bucket = ANY ($3::int[]))"
+     "    OR (t.level = 1 AND t.bucket = ANY ($4::int[])))"
+     "   GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE \"C\" LIMIT $5::int)) u"
+     " ORDER BY u.n DESC, u.event_type COLLATE \"C\""},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
     {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
