@@ -2,9 +2,9 @@
  * when cached there (one plain query), else from stats_days_q: the day's blocks, unioned and
  * counted here and then cached; rolling windows of active users are counted once and kept in
  * window_counts.
- * Pending events are folded in first whenever the database says some are. A question asked
- * again while the summaries have not changed is answered from the connection's memo
- * (answers.h) after one check of their state. */
+ * Pending events are folded in first when the database says some lie in the read's own days
+ * (fold_range). A question asked again while the summaries have not changed is answered from
+ * the connection's memo (answers.h) after one check of their state. */
 #include "answers.h"
 #include "buf.h"
 #include "db.h"
@@ -361,7 +361,7 @@ missing_days(struct db *db, const struct part *pt, int sets, const int32_t *q0,
 	if (int_array(&a0, m0, (size_t)m) < 0 || int_array(&a1, m1, (size_t)m) < 0) {
 		st = DB_ERROR;
 	} else {
-		/* no pending check: the cached read's check folded what was committed before */
+		/* no pending check: memo_answer folded what of these days was pending */
 		const char *params[] = {pt->run->kind, type, a0.p, a1.p, sets ? "t" : "f", "f"};
 		st = db_query_binary(db, "analytics_sets", 6, params, &r);
 	}
