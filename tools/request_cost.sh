@@ -9,9 +9,9 @@
 #      table the fold maintains; REPEAT requests, each timed.
 #   2. One user with MOVER_DAYS stored days (one event a day, merged with ingest_merge in SQL
 #      and folded), then MOVES requests POST /events, each with one event a day before the
-#      user's current first day, each followed by a GET /stats/dau that folds it: each moves
-#      the user's cohort (its key from one cohort block to another). Each request timed;
-#      cohort_sets rows counted after each.
+#      user's current first day, each followed by a GET /stats/retention that folds it:
+#      each moves the user's cohort (its key from one cohort block to another). Each request
+#      timed; cohort_sets rows counted after each.
 #   3. One POST /events of BATCH events of that user on BATCH days before its first day, and
 #      the read that folds them.
 #
@@ -83,8 +83,9 @@ top_events() {
 	echo '```'
 }
 
-# folded: one read, which folds what is pending first; "status seconds" of it
-folded() { timed GET '/stats/dau?from=2020-01-01&to=2020-01-01'; }
+# folded: one read, which folds what is pending first (a retention read folds every pending
+# event before the end of its windows: here, all of them); "status seconds" of it
+folded() { timed GET '/stats/retention?start_date=2030-01-01&windows=1'; }
 
 mover() {
 	local user="mover-$$" t0 t1 st s fst fs day first file
