@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The largest answer kept (numbers) and the longest key. */
-enum { ANSWERS_VALS_MAX = 400, ANSWERS_KEY_MAX = 512 };
+/* The largest answer kept (numbers; bytes) and the longest key. */
+enum { ANSWERS_VALS_MAX = 400, ANSWERS_BYTES_MAX = 8192, ANSWERS_KEY_MAX = 512 };
 
 struct answer_token {
 	int64_t g, xid;
@@ -32,5 +32,12 @@ int answers_get(const struct answers *a, const char *key, struct answer_token t,
  * of memory). */
 void answers_put(struct answers *a, const char *key, struct answer_token t, const int64_t *vals,
 		 size_t n);
+
+/* The same for an answer that is not numbers (top events: names and counts): its bytes as
+ * the caller encoded them. answers_find's pointer holds until the next put or clear. */
+const void *answers_find(const struct answers *a, const char *key, struct answer_token t,
+			 size_t *size);
+void answers_put_bytes(struct answers *a, const char *key, struct answer_token t, const void *data,
+		       size_t size);
 
 #endif

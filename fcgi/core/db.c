@@ -81,16 +81,11 @@ static const struct stmt statements[] = {
      * when events of the quarters [$6, $7) are pending, one row (NULL, -1) alone: the reader
      * folds them and asks again with an empty [$6, $7) */
     {"analytics_top",
-     "WITH p AS MATERIALIZED (SELECT analytics_pending_in($6::int, $7::int) AS x)"
-     " SELECT u.event_type, u.n FROM ("
-     "  SELECT NULL::text AS event_type, -1::bigint AS n FROM p WHERE p.x"
-     "  UNION ALL"
-     "  (SELECT t.event_type, sum(t.events)::bigint AS n FROM type_counts t CROSS JOIN p"
-     "   WHERE NOT p.x AND ((t.level = 24 AND t.bucket >= $1::int AND t.bucket < $2::int)"
-     "    OR (t.level = 4 AND t.bucket = ANY ($3::int[]))"
-     "    OR (t.level = 1 AND t.bucket = ANY ($4::int[])))"
-     "   GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE \"C\" LIMIT $5::int)) u"
-     " ORDER BY u.n DESC, u.event_type COLLATE \"C\""},
+     "SELECT t.event_type, sum(t.events)::bigint AS n FROM type_counts t"
+     " WHERE (t.level = 24 AND t.bucket >= $1::int AND t.bucket < $2::int)"
+     "  OR (t.level = 4 AND t.bucket = ANY ($3::int[]))"
+     "  OR (t.level = 1 AND t.bucket = ANY ($4::int[]))"
+     " GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE \"C\" LIMIT $5::int"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
     {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */

@@ -775,27 +775,81 @@ db_retention_tz(struct db *db, const struct retention_q *q, int64_t *cohort, int
 	return st;
 }
 
-/* The rows (event type, count) of r as *rows: one malloc'd block, the strings inside it. */
+/* Top events rows in one malloc'd block, the strings inside it: n rows, text bytes of
+ * strings. NULL: out of memory. */
+static struct top_row *
+top_block(size_t n, size_t text)
+{
+	size_t bytes = n * sizeof(struct top_row) + text;
+	return malloc(bytes ? bytes : 1);
+}
+
+/* The rows (event type, count) of r as *rows (top_block). */
 static enum db_status
 db_top_rows(const PGresult *r, struct top_row **rows, size_t *n)
 {
-	size_t bytes;
-	/* one block: the rows, then their strings */
-	bytes = (size_t)PQntuples(r) * sizeof **rows;
+	size_t text = 0;
 	for (int i = 0; i < PQntuples(r); i++)
-		bytes += (size_t)PQgetlength(r, i, 0) + 1;
-	if (!(*rows = malloc(bytes ? bytes : 1)))
+		text += (size_t)PQgetlength(r, i, 0) + 1;
+	if (!(*rows = top_block((size_t)PQntuples(r), text)))
 		return DB_ERROR;
-	char *text = (char *)(*rows + PQntuples(r));
+	char *p = (char *)(*rows + PQntuples(r));
 	for (int i = 0; i < PQntuples(r); i++) {
 		size_t len = (size_t)PQgetlength(r, i, 0) + 1;
-		memcpy(text, PQgetvalue(r, i, 0), len);
-		(*rows)[i].event_type = text;
+		memcpy(p, PQgetvalue(r, i, 0), len);
+		(*rows)[i].event_type = p;
 		(*rows)[i].count = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		text += len;
+		p += len;
 	}
 	*n = (size_t)PQntuples(r);
 	return DB_OK;
+}
+
+/* Top events rows as the memo keeps them: per row its count (8 bytes) then its name and a
+ * NUL. The encoding's size, into out when not NULL. */
+static size_t
+top_encode(const struct top_row *rows, size_t n, unsigned char *out)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(rows[i].event_type) + 1;
+		if (out) {
+			memcpy(out + at, &rows[i].count, sizeof rows[i].count);
+			memcpy(out + at + sizeof rows[i].count, rows[i].event_type, len);
+		}
+		at += sizeof rows[i].count + len;
+	}
+	return at;
+}
+
+/* The rows top_encode wrote (size bytes at p) as *rows (top_block). -1: out of memory, or
+ * not such an encoding. */
+static int
+top_decode(const unsigned char *p, size_t size, struct top_row **rows, size_t *n)
+{
+	size_t count = 0, text = 0;
+	for (size_t at = 0; at < size; count++) {
+		const unsigned char *nul;
+		if (size - at <= sizeof(int64_t) ||
+		    !(nul = memchr(p + at + sizeof(int64_t), 0, size - at - sizeof(int64_t))))
+			return -1;
+		size_t len = (size_t)(nul - (p + at + sizeof(int64_t))) + 1;
+		text += len;
+		at += sizeof(int64_t) + len;
+	}
+	if (!(*rows = top_block(count, text)))
+		return -1;
+	char *s = (char *)(*rows + count);
+	for (size_t i = 0, at = 0; i < count; i++) {
+		size_t len = strlen((const char *)p + at + sizeof(int64_t)) + 1;
+		memcpy(&(*rows)[i].count, p + at, sizeof(int64_t));
+		memcpy(s, p + at + sizeof(int64_t), len);
+		(*rows)[i].event_type = s;
+		s += len;
+		at += sizeof(int64_t) + len;
+	}
+	*n = count;
+	return 0;
 }
 
 /* Is x the first quarter of a block of level l (qblock, migration 0011)? */
@@ -840,10 +894,12 @@ db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day
 		 struct top_row **rows, size_t *n)
 {
 	size_t ndays = (size_t)(to_day - from_day + 1);
-	char lo[24], hi[24], lim[16], p0[16], p1[16];
+	char lo[24], hi[24], lim[16], kb[ANSWERS_KEY_MAX + 1];
 	struct buf b4 = {0}, b1 = {0};
 	int32_t *q0 = malloc(ndays * sizeof *q0), *q1 = malloc(ndays * sizeof *q1);
 	int64_t lo24, hi24;
+	struct answer_token t;
+	int pending;
 	enum db_status st = DB_ERROR;
 	PGresult *r;
 	*rows = NULL;
@@ -853,6 +909,22 @@ db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day
 	/* every day's bounds (each one checked on a quarter hour), then the one range of them */
 	if ((st = day_bounds(db, tz, from_day, ndays, q0, q1)) != DB_OK)
 		goto out;
+	/* what of these days is pending folded first; then, with the summaries as they were
+	 * when it was answered, from the memo (fold_range, memo_answer) */
+	if ((st = fold_range(db, q0[0], q1[ndays - 1], &t, &pending)) != DB_OK) {
+		st = read_failed(db, st);
+		goto out;
+	}
+	const char *key = pending || !db->answers
+			      ? NULL
+			      : answer_key(kb, sizeof kb, "top\x1f%s\x1f%lld\x1f%lld\x1f%d", tz,
+					   (long long)from_day, (long long)to_day, limit);
+	size_t size;
+	const unsigned char *kept = key ? answers_find(db->answers, key, t, &size) : NULL;
+	if (kept) {
+		st = top_decode(kept, size, rows, n) < 0 ? DB_ERROR : DB_OK;
+		goto out;
+	}
 	st = DB_ERROR;
 	if (range_blocks(q0[0], q1[ndays - 1], &lo24, &hi24, &b4, &b1) < 0) {
 		db_set_error(db, "analytics_top", "a range with too many partial blocks");
@@ -861,27 +933,27 @@ db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day
 	snprintf(lo, sizeof lo, "%lld", (long long)lo24);
 	snprintf(hi, sizeof hi, "%lld", (long long)hi24);
 	snprintf(lim, sizeof lim, "%d", limit);
-	snprintf(p0, sizeof p0, "%d", (int)q0[0]);
-	snprintf(p1, sizeof p1, "%d", (int)q1[ndays - 1]);
-	const char *params[] = {lo, hi, b4.p, b1.p, lim, p0, p1};
-	/* one round trip, which says when events of these days are pending: then they are
-	 * folded first (as memo_answer does) and the question asked again */
-	for (int pass = 0; pass < 2; pass++) {
-		if ((st = db_query(db, "analytics_top", 7, params, &r)) != DB_OK) {
-			st = read_failed(db, st);
-			goto out;
-		}
-		if (pass || PQntuples(r) == 0 || !PQgetisnull(r, 0, 0))
-			break;
-		PQclear(r);
-		int64_t folded;
-		if ((st = db_analytics_compact(db, &folded)) != DB_OK)
-			goto out;
-		params[5] = params[6] = "0"; /* no check: what the read waits for is folded */
+	const char *params[] = {lo, hi, b4.p, b1.p, lim};
+	if ((st = db_query(db, "analytics_top", 5, params, &r)) != DB_OK) {
+		st = read_failed(db, st);
+		goto out;
 	}
 	st = db_top_rows(r, rows, n);
 	PQclear(r);
+	/* an empty answer is not kept (answers_put_bytes keeps no empty bytes): one round trip */
+	size = st == DB_OK && key ? top_encode(*rows, *n, NULL) : 0;
+	unsigned char *enc = size && size <= ANSWERS_BYTES_MAX ? malloc(size) : NULL;
+	if (enc) {
+		top_encode(*rows, *n, enc);
+		answers_put_bytes(db->answers, key, t, enc, size);
+		free(enc);
+	}
 out:
+	if (st != DB_OK) {
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+	}
 	buf_free(&b4);
 	buf_free(&b1);
 	free(q0);

@@ -502,7 +502,11 @@ edits_apply(struct db *db, struct fold *f)
 	t = NULL;
 	if (rc < 0)
 		goto oom;
-	st = sa.a[0].len > 0 ? db_sets_store(db, &sa) : DB_OK;
+	/* events were taken, so type_counts changed even when no set did: the token changes
+	 * too (analytics_store bumps it), or a kept top-events answer would outlive them */
+	st = sa.a[0].len > 0
+		 ? db_sets_store(db, &sa)
+		 : db_exec_ok(db, "UPDATE analytics_gen SET g = g + 1", PGRES_COMMAND_OK);
 	goto out;
 damaged:
 	db_set_error(db, "analytics_sets_of", "a stored user set is damaged or missing");

@@ -104,6 +104,48 @@ Test(stats, top_events_ties_in_byte_order, .timeout = 30)
 	}
 }
 
+/* Posts one event of user at time at (accepted) into the model's ev. */
+static void
+post_one(const char *user, const char *at, const char *utc_day, const char *type,
+	 struct model_event *ev)
+{
+	json_object *arr = json_object_new_array();
+	struct http_resp r;
+
+	json_object_array_add(arr, it_event(ev->event_id, at, user, type));
+	ev->day = model_day(utc_day);
+	ev->user = user;
+	ev->type = type;
+	http_post_obj(&r, "/events", arr);
+	expect_ingest(&r, 1, 1, 0, "POST /events (one event)");
+	http_resp_free(&r);
+	json_object_put(arr);
+}
+
+/* A worker keeps its top-events answers (answers.h) until the summaries change: an event of
+ * a user already counted in its quarter changes no user set, only the counts, and must still
+ * reach every worker's next answer. Each check is asked of every worker several times. */
+Test(stats, top_events_kept_answer_follows_the_counts, .timeout = 60)
+{
+	struct model_event ev[3];
+	char user[64], tag[9];
+	int asks = 4 * it_want_workers();
+	int64_t day = model_day("2011-08-01");
+
+	it_hex(tag, 4);
+	snprintf(user, sizeof user, "it-kept-%s", tag);
+	post_one(user, "2011-08-01T12:00:00Z", "2011-08-01", "k", &ev[0]);
+	for (int i = 0; i < asks; i++)
+		check_top_events(ev, 1, day, day, 10);
+	/* the same user, type and quarter: the counts change, no set does */
+	post_one(user, "2011-08-01T12:01:00Z", "2011-08-01", "k", &ev[1]);
+	for (int i = 0; i < asks; i++)
+		check_top_events(ev, 2, day, day, 10);
+	post_one(user, "2011-08-01T12:02:00Z", "2011-08-01", "k", &ev[2]);
+	for (int i = 0; i < asks; i++)
+		check_top_events(ev, 3, day, day, 10);
+}
+
 Test(stats, retention_rate_rounds_half_away_from_zero, .timeout = 30)
 {
 	/* cohort of 32 on 2011-07-01; day 1: 1 user (1/32 = 0.03125 -> 0.0313), day 2: 5 users

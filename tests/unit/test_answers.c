@@ -83,3 +83,29 @@ Test(answers, none_kept_without_a_memo)
 	answers_clear(NULL);
 	answers_free(NULL);
 }
+
+Test(answers, bytes_kept_as_put_and_bounded)
+{
+	struct answers *a = answers_new();
+	static unsigned char big[ANSWERS_BYTES_MAX + 1];
+	const char top[] = "\x02\0\0\0\0\0\0\0k\0";
+	size_t size = 0;
+	const void *p;
+	cr_assert_not(answers_find(a, "top\x1fUTC", T1, &size));
+	answers_put_bytes(a, "top\x1fUTC", T1, top, sizeof top);
+	cr_assert((p = answers_find(a, "top\x1fUTC", T1, &size)));
+	cr_expect_eq(size, sizeof top);
+	cr_expect_arr_eq(p, top, sizeof top);
+	cr_expect_not(answers_find(a, "top\x1fUTC", T2, &size));
+	/* numbers asked of a key that holds bytes of another length: not found */
+	int64_t out[1];
+	cr_expect_not(answers_get(a, "top\x1fUTC", T1, out, 1));
+	/* too large, or empty: not kept */
+	answers_put_bytes(a, "big", T1, big, sizeof big);
+	cr_expect_not(answers_find(a, "big", T1, &size));
+	answers_put_bytes(a, "none", T1, big, 0);
+	cr_expect_not(answers_find(a, "none", T1, &size));
+	answers_put_bytes(a, "max", T1, big, ANSWERS_BYTES_MAX);
+	cr_expect(answers_find(a, "max", T1, &size) && size == ANSWERS_BYTES_MAX);
+	answers_free(a);
+}
