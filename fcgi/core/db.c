@@ -43,31 +43,25 @@ static const struct stmt statements[] = {
     /* events pending and no bulk load running (migration 0016: a loader folds its own) */
     {"analytics_fold_due", "SELECT pg_try_advisory_xact_lock(analytics_load_key())"
 			   " AND analytics_pending_in(-2147483648, 2147483647)"},
-    /* the windows of $2/$3 with their kept counts (NULL: none), or one row -1 when $4 and
-     * events are pending. Plain SQL, not a PL/pgSQL function: a function call, its SET
-     * options and its RETURN QUERY more than doubled the cost of the read (measured) */
+    /* the windows of $2/$3 with their kept counts (NULL: none). Plain SQL, not a PL/pgSQL
+     * function: a function call, its SET options and its RETURN QUERY more than doubled the
+     * cost of the read (measured). What of these days was pending the reader folded first
+     * (memo_answer). */
     {"analytics_windows",
-     "WITH p AS MATERIALIZED (SELECT $4::boolean AND EXISTS (SELECT FROM analytics_pending) AS x)"
-     " SELECT -1, NULL::int, NULL::int, NULL::int, NULL::bigint FROM p WHERE p.x"
-     " UNION ALL"
-     " SELECT (w.o - 1)::int, w.a, w.b, c.n, (SELECT g FROM analytics_gen)"
-     " FROM p CROSS JOIN unnest($2::int[], $3::int[]) WITH ORDINALITY w(a, b, o)"
+     "SELECT (w.o - 1)::int, w.a, w.b, c.n, (SELECT g FROM analytics_gen)"
+     " FROM unnest($2::int[], $3::int[]) WITH ORDINALITY w(a, b, o)"
      " LEFT JOIN window_counts c ON c.event_type = $1 AND c.q0 = w.a AND c.q1 = w.b"
-     " WHERE NOT p.x ORDER BY 1"},
+     " ORDER BY 1"},
     /* the days of $3/$4 that day_sets holds (each day's kind and type in $1, $2), with
-     * their bitmaps when $5; the others are analytics_sets' to read. As analytics_windows:
-     * plain SQL, and one row -1 when $6 and events are pending */
+     * their bitmaps when $5; the others are analytics_sets' to read. Plain SQL, as
+     * analytics_windows */
     {"analytics_days_cached",
-     "WITH p AS MATERIALIZED (SELECT $6::boolean AND EXISTS (SELECT FROM analytics_pending) AS x)"
-     " SELECT -1, NULL::int, NULL::int, NULL::boolean, NULL::int, NULL::bytea, NULL::bigint"
-     " FROM p WHERE p.x"
-     " UNION ALL"
-     " SELECT (d.o - 1)::int, d.a, d.b, true, c.n, CASE WHEN $5::boolean THEN c.users END,"
+     "SELECT (d.o - 1)::int, d.a, d.b, true, c.n, CASE WHEN $5::boolean THEN c.users END,"
      " (SELECT g FROM analytics_gen)"
-     " FROM p CROSS JOIN unnest($1::\"char\"[], $2::text[], $3::int[], $4::int[])"
+     " FROM unnest($1::\"char\"[], $2::text[], $3::int[], $4::int[])"
      " WITH ORDINALITY d(k, t, a, b, o)"
      " JOIN day_sets c ON c.kind = d.k AND c.event_type = d.t AND c.q0 = d.a"
-     " AND c.q1 = d.b WHERE NOT p.x"},
+     " AND c.q1 = d.b"},
     /* the summaries' state (g and the transaction that wrote it) and whether events are
      * pending: what a memo answer is checked against (answers.h) */
     /* the summaries' state and whether events of the quarters [$1, $2) are pending (0016: a

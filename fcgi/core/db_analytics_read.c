@@ -361,7 +361,8 @@ missing_days(struct db *db, const struct part *pt, int sets, const int32_t *q0,
 	if (int_array(&a0, m0, (size_t)m) < 0 || int_array(&a1, m1, (size_t)m) < 0) {
 		st = DB_ERROR;
 	} else {
-		/* no pending check: memo_answer folded what of these days was pending */
+		/* no pending check (stats_days_q's last argument, 0012): memo_answer folded
+		 * what of these days was pending */
 		const char *params[] = {pt->run->kind, type, a0.p, a1.p, sets ? "t" : "f", "f"};
 		st = db_query_binary(db, "analytics_sets", 6, params, &r);
 	}
@@ -412,8 +413,8 @@ days_chunk(struct db *db, const char *tz, const struct run *runs, int nruns, siz
 		st = DB_ERROR;
 	} else {
 		/* pending events of these days were folded first (memo_answer) */
-		const char *params[] = {kinds.p, types.p, a0.p, a1.p, sets ? "t" : "f", "f"};
-		st = db_query_binary(db, "analytics_days_cached", 6, params, &r);
+		const char *params[] = {kinds.p, types.p, a0.p, a1.p, sets ? "t" : "f"};
+		st = db_query_binary(db, "analytics_days_cached", 5, params, &r);
 	}
 	buf_free(&a0);
 	buf_free(&a1);
@@ -636,8 +637,8 @@ active_answer(struct db *db, const void *qv, int64_t *counts)
 			st = DB_ERROR;
 		} else {
 			/* pending events of these days were folded first (memo_answer) */
-			const char *params[] = {type ? type : "", a0.p, a1.p, "f"};
-			st = db_query_binary(db, "analytics_windows", 4, params, &r);
+			const char *params[] = {type ? type : "", a0.p, a1.p};
+			st = db_query_binary(db, "analytics_windows", 3, params, &r);
 		}
 	}
 	buf_free(&a0);
