@@ -1,7 +1,8 @@
 /* answers.h: a connection's memo of zone-aware answers (ADR 7). A question (its key: route
- * and parameters) maps to the numbers answered; an entry holds for one state of the
- * summaries, the token: analytics_gen's g and the transaction that wrote it, which every
- * fold and erasure that edits a user set changes in the same transaction. A reader that
+ * and parameters) maps to the numbers answered (or, for top events, to bytes); an entry
+ * holds for one state of the summaries, the token: analytics_gen's g and the transaction
+ * that wrote it, which every fold that takes events (sets or only counts changed) and every
+ * erasure that edits a user set changes in the same transaction. A reader that
  * finds nothing pending and the token unchanged may answer from the memo: the numbers are
  * those a recomputation would give. Fixed size, direct-mapped: an entry that collides
  * replaces the older one; large answers and long keys are not kept. */
