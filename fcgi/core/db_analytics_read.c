@@ -941,7 +941,7 @@ db_top_events_tz(struct db *db, const char *tz, int64_t from_day, int64_t to_day
 	}
 	st = db_top_rows(r, rows, n);
 	PQclear(r);
-	/* an empty answer is not kept (answers_put_bytes keeps no empty bytes): one round trip */
+	/* kept, unless empty (a range with no events asks again) or over ANSWERS_BYTES_MAX */
 	size = st == DB_OK && key ? top_encode(*rows, *n, NULL) : 0;
 	unsigned char *enc = size && size <= ANSWERS_BYTES_MAX ? malloc(size) : NULL;
 	if (enc) {
