@@ -62,18 +62,16 @@ static const struct stmt statements[] = {
      " WITH ORDINALITY d(k, t, a, b, o)"
      " JOIN day_sets c ON c.kind = d.k AND c.event_type = d.t AND c.q0 = d.a"
      " AND c.q1 = d.b"},
-    /* the summaries' state (g and the transaction that wrote it) and whether events are
-     * pending: what a memo answer is checked against (answers.h) */
-    /* the summaries' state and whether events of the quarters [$1, $2) are pending (0016: a
-     * read folds only when its own range has some; analytics_pending_q) */
+    /* the summaries' state (g and the transaction that wrote it: what a memo answer is
+     * checked against, answers.h) and whether events of the quarters [$1, $2) are pending
+     * (0016: a read folds only when its own range has some; analytics_pending_q) */
     {"analytics_token", "SELECT g, xmin::text::bigint, analytics_pending_in($1::int, $2::int)"
 			" FROM analytics_gen"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
     /* top event types over the quarters that the level-24 blocks [$1, $2) and the level-4 and
-     * level-1 blocks $3, $4 cover (one contiguous range of local days, db_top_events_tz); or,
-     * when events of the quarters [$6, $7) are pending, one row (NULL, -1) alone: the reader
-     * folds them and asks again with an empty [$6, $7) */
+     * level-1 blocks $3, $4 cover (one contiguous range of local days, db_top_events_tz);
+     * what of these days was pending the reader folded first (fold_range) */
     {"analytics_top",
      "SELECT t.event_type, sum(t.events)::bigint AS n FROM type_counts t"
      " WHERE (t.level = 24 AND t.bucket >= $1::int AND t.bucket < $2::int)"
