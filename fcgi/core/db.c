@@ -40,9 +40,11 @@ static const struct stmt statements[] = {
     {"analytics_bounds", "SELECT i, q0, q1 FROM stats_day_bounds($1, $2::date, $3::int)"},
     {"analytics_days_store", "SELECT day_sets_store($1::bigint, $2::\"char\", $3, $4::int[],"
 			     " $5::int[], $6::int[], $7::text[])"},
-    /* events pending and no bulk load running (migration 0016: a loader folds its own) */
+    /* events pending (probed as analytics_token's) and no bulk load running (migration
+     * 0016: a loader folds its own) */
     {"analytics_fold_due", "SELECT pg_try_advisory_xact_lock(analytics_load_key())"
-			   " AND analytics_pending_in(-2147483648, 2147483647)"},
+			   " AND (SELECT p.q FROM analytics_pending p ORDER BY p.q LIMIT 1)"
+			   " IS NOT NULL"},
     /* the windows of $2/$3 with their kept counts (NULL: none). Plain SQL, not a PL/pgSQL
      * function: a function call, its SET options and its RETURN QUERY more than doubled the
      * cost of the read (measured). What of these days was pending the reader folded first
@@ -64,8 +66,15 @@ static const struct stmt statements[] = {
      " AND c.q1 = d.b"},
     /* the summaries' state (g and the transaction that wrote it: what a memo answer is
      * checked against, answers.h) and whether events of the quarters [$1, $2) are pending
-     * (0016: a read folds only when its own range has some; analytics_pending_q) */
-    {"analytics_token", "SELECT g, xmin::text::bigint, analytics_pending_in($1::int, $2::int)"
+     * (0016: a read folds only when its own range has some). The probe is written so that
+     * only the index analytics_pending_q can answer it cheaply: any other plan reads and sorts
+     * every pending row to find the first, whatever the planner believes of the table
+     * (analysed empty after a load's fold, an EXISTS may be planned as a scan that stops at
+     * its first match, and none of a backlog of today's events matches last month's read).
+     * Written here rather than calling 0016's analytics_pending_in(): that function's SET
+     * option is saved and restored on every call, ~0.04 ms of a ~0.09 ms query (measured). */
+    {"analytics_token", "SELECT g, xmin::text::bigint, (SELECT p.q FROM analytics_pending p"
+			" WHERE p.q >= $1::int AND p.q < $2::int ORDER BY p.q LIMIT 1) IS NOT NULL"
 			" FROM analytics_gen"},
     {"analytics_windows_store", "SELECT window_counts_store($1::bigint, $2, $3::int[],"
 				" $4::int[], $5::int[])"},
