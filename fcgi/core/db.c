@@ -21,8 +21,9 @@ struct stmt {
 static const struct stmt statements[] = {
     {"merge", "SELECT ingest_merge($1::int, false)"},
     /* the zone-aware summaries (migrations 0011, 0014 and 0015, db_analytics.c) */
+    /* the pending events of the quarters [$3, $4) (migration 0017) */
     {"analytics_take", "SELECT kind, user_id, q, event_type, ukey, at, ftypes, fqs"
-		       " FROM analytics_take($1::int, $2::int)"},
+		       " FROM analytics_take_in($1::int, $2::int, $3::int, $4::int)"},
     {"analytics_users_write",
      "SELECT user_id, ukey FROM analytics_users_write($1::text[],"
      " $2::text[], $3::text[], $4::tid[], $5::text[], $6::text[], $7::int[],"

@@ -106,6 +106,11 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
  * stored before it). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
+/* db_analytics_compact of the pending events of the quarters [lo, hi) only, the earliest
+ * first when they do not fit in one transaction (migration 0017): a read's, before it reads
+ * those quarters. */
+enum db_status db_analytics_compact_in(struct db *db, int64_t lo, int64_t hi, int64_t *folded)
+    __attribute__((warn_unused_result));
 /* db_analytics_compact when something is pending and no bulk load runs (a loader folds its
  * own events: db_loader_begin), one cheap probe otherwise: the supervisor's "--fold".
  * *folded: transactions that folded. */

@@ -293,13 +293,15 @@ apply(struct db *db, const char *rows_stmt, int n, const char *const *params, in
 }
 
 enum db_status
-db_analytics_compact(struct db *db, int64_t *folded)
+db_analytics_compact_in(struct db *db, int64_t lo, int64_t hi, int64_t *folded)
 {
-	char page[24], pages[16];
-	const char *params[] = {page, pages};
+	char page[24], pages[16], l[24], h[24];
+	const char *params[] = {page, pages, l, h};
 	enum db_status st;
 	int64_t next = 0;
 	snprintf(pages, sizeof pages, "%d", FOLD_ROWS);
+	snprintf(l, sizeof l, "%lld", (long long)(lo < INT32_MIN ? INT32_MIN : lo));
+	snprintf(h, sizeof h, "%lld", (long long)(hi > INT32_MAX ? INT32_MAX : hi));
 	*folded = 0;
 	do {
 		snprintf(page, sizeof page, "%lld", (long long)next);
@@ -321,6 +323,12 @@ db_analytics_compact(struct db *db, int64_t *folded)
 		*folded += next != -2;
 	} while (next >= 0);
 	return DB_OK;
+}
+
+enum db_status
+db_analytics_compact(struct db *db, int64_t *folded)
+{
+	return db_analytics_compact_in(db, INT32_MIN, INT32_MAX, folded);
 }
 
 enum db_status

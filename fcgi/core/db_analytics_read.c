@@ -74,11 +74,12 @@ answer_token(struct db *db, int64_t lo, int64_t hi, struct answer_token *t, int 
 	return DB_OK;
 }
 
-/* Before a read of the quarters [lo, hi): when events there are pending, folds every pending
- * event (the answer then counts every event committed before the read began); events of
- * other quarters cannot change it and are left to the supervisor (a read of last month does
- * not wait for the fold of today's ingest). *t: the token after that, *pending: events of
- * the range still pending (committed meanwhile: the answer is then not kept). */
+/* Before a read of the quarters [lo, hi): when events there are pending, folds them (the
+ * answer then counts every event of the range committed before the read began); events of
+ * other quarters cannot change it and are left to the supervisor or to a running bulk
+ * load's own fold (a read of last month waits neither for the fold of today's ingest nor for
+ * a load's backlog of other months). *t: the token after that, *pending: events of the
+ * range still pending (committed meanwhile: the answer is then not kept). */
 static enum db_status
 fold_range(struct db *db, int64_t lo, int64_t hi, struct answer_token *t, int *pending)
 {
@@ -86,7 +87,7 @@ fold_range(struct db *db, int64_t lo, int64_t hi, struct answer_token *t, int *p
 	enum db_status st = answer_token(db, lo, hi, t, pending);
 	if (st != DB_OK || !*pending)
 		return st;
-	if ((st = db_analytics_compact(db, &folded)) != DB_OK)
+	if ((st = db_analytics_compact_in(db, lo, hi, &folded)) != DB_OK)
 		return st;
 	return answer_token(db, lo, hi, t, pending);
 }

@@ -528,7 +528,8 @@ out:
 	return st;
 }
 
-/* In the open transaction: one fold of the pending events below page (analytics_take).
+/* In the open transaction: one fold of the pending events of a range of quarters below a
+ * page (analytics_take).
  * *next = the 'n' row's next page (-2 without: nothing was pending). */
 enum db_status
 db_fold_take(struct db *db, const char *const *params, int64_t *next)
@@ -537,7 +538,7 @@ db_fold_take(struct db *db, const char *const *params, int64_t *next)
 	struct buf tmp = {0};
 	enum db_status st = DB_ERROR;
 	size_t ne = 0, nu = 0;
-	PGresult *r = PQexecPrepared(db->conn, "analytics_take", 2, params, NULL, NULL, 0);
+	PGresult *r = PQexecPrepared(db->conn, "analytics_take", 4, params, NULL, NULL, 0);
 	*next = -2;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		st = db_failure(db, "analytics_take", r);

@@ -51,9 +51,9 @@ int db_targets_store(const PGresult *r, struct target *t, size_t nt, struct stor
 /* Hands the edited sets of sa to analytics_store. */
 enum db_status db_sets_store(struct db *db, struct store_args *sa);
 
-/* In the open transaction: one fold transaction of the pending events below page params[0],
- * at most params[1] of them (analytics_take). *next = the next page (-1: none left below
- * it; -2: nothing was pending). db_fold.c. */
+/* In the open transaction: one fold transaction of the pending events of the quarters
+ * [params[2], params[3]) below page params[0], at most params[1] of them (analytics_take).
+ * *next = the next page (-1: none left below it; -2: nothing was pending). db_fold.c. */
 enum db_status db_fold_take(struct db *db, const char *const *params, int64_t *next);
 
 #endif

@@ -588,10 +588,11 @@ post_one(struct http_client *c, const char *occurred_at)
 }
 
 /* While a load holds the bulk-load lock the supervisor's fold (every 2 s) leaves pending events
- * alone, a read of their days still counts them (it folds first; a read of other days leaves
- * them), and a loader folds its own events before it reports; once no load runs, the
- * supervisor folds again. The lock is held here by the
- * test's own session, as import_events holds it, so that only the loader can fold its events. */
+ * alone, a read of their days still counts them (it folds the events of its own days first,
+ * and only those: a read of other days leaves them; a retention read those before its end
+ * too, as a late event moves cohorts), and a loader folds its own events before it reports;
+ * once no load runs, the supervisor folds again. The lock is held here by the test's own
+ * session, as import_events holds it, so that only the loader can fold its events. */
 Test(import, loader_folds_its_events)
 {
 	struct run r;
@@ -619,12 +620,40 @@ Test(import, loader_folds_its_events)
 	http_resp_free(&h);
 	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 1,
 		     "a read of other days folded the pending event");
-	/* ... but counted by a read of its day */
+	/* ... but counted by a read of its day, which folds no other day's events */
+	post_one(c, "2014-12-20T10:00:00Z");
 	http_client_request(c, &h, "GET", "/stats/dau?from=2014-09-10&to=2014-09-10", NULL, NULL, 0,
 			    NULL);
 	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
 	cr_expect(strstr(h.body, "\"unique_users\":1") != NULL, "the read counts it: %s", h.body);
 	http_resp_free(&h);
+	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 0, "the read did not fold");
+	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 1,
+		     "a read of 2014-09-10 folded an event of 2014-12-20");
+	/* a late event (before the user's first) moves the user's cohort: a retention read of the
+	 * old first day folds it, although it lies before that day */
+	http_client_request(c, &h, "GET", "/stats/retention?start_date=2014-09-10&windows=1", NULL,
+			    NULL, 0, NULL);
+	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
+	cr_expect(strstr(h.body, "\"cohort_size\":1") != NULL, "the cohort before: %s", h.body);
+	http_resp_free(&h);
+	post_one(c, "2014-09-05T10:00:00Z");
+	http_client_request(c, &h, "GET", "/stats/retention?start_date=2014-09-10&windows=1", NULL,
+			    NULL, 0, NULL);
+	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
+	cr_expect(strstr(h.body, "\"cohort_size\":0") != NULL, "the late event not counted: %s",
+		  h.body);
+	http_resp_free(&h);
+	cr_expect_eq(pending_between(db, "2014-09-05", "2014-09-06"), 0, "the late event pending");
+	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 1,
+		     "a retention read of 2014-09-10 folded an event of 2014-12-20");
+	/* ... and a read of that day counts it */
+	http_client_request(c, &h, "GET", "/stats/dau?from=2014-12-20&to=2014-12-20", NULL, NULL, 0,
+			    NULL);
+	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
+	cr_expect(strstr(h.body, "\"unique_users\":1") != NULL, "the read counts it: %s", h.body);
+	http_resp_free(&h);
+	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 0, "the read did not fold");
 
 	/* a loader folds its own events before it reports */
 	gen(path, "20000", "2014-10-01", "15", "0", "0");
