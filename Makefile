@@ -6,11 +6,11 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP -pthread
 # Sanitizer flags, on compile and link (make asan sets them for its build in build/asan).
 SAN     ?=
 CFLAGS  += $(SAN)
-LDFLAGS += $(SAN)
+LDFLAGS += $(SAN) -pthread
 PKG_CFLAGS := $(shell pkg-config --cflags libpq json-c 2>/dev/null || echo -I/usr/include/postgresql -I/usr/include/json-c)
 PKG_LIBS   := $(shell pkg-config --libs libpq json-c 2>/dev/null || echo -lpq -ljson-c)
 CPPFLAGS += -Ifcgi -Ifcgi/core $(PKG_CFLAGS)

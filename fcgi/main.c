@@ -23,6 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A worker's access lines reach its log in batches, at most this late (README, Logs). */
+enum { ACCESS_LOG_DELAY_MS = 250 };
+
 static volatile sig_atomic_t stopping;
 
 static void
@@ -73,6 +76,8 @@ worker_run(const struct conf *c, int slot)
 					     which clears it) */
 	if (getppid() != parent)
 		return 0; /* the supervisor died before the line above */
+	if (log_defer(ACCESS_LOG_DELAY_MS) < 0)
+		log_msg(LOGL_WARN, "worker", "access lines are written one by one (no thread)");
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
 		log_msg(LOGL_ERROR, "worker", "libfcgi initialisation failed");
 		return 1;
@@ -101,6 +106,7 @@ worker_run(const struct conf *c, int slot)
 	}
 	FCGX_Free(&fr, 1);
 	db_close(app.db);
+	log_flush();
 	return 0;
 }
 

@@ -23,10 +23,19 @@ void log_set_request_id(const char *id);
 /* Parses "debug", "info", "warn", "error"; -1 when unknown. */
 int log_level_parse(const char *s);
 
-/* Writes {"ts":..,"level":..,"logger":..,"msg":..,<fields>,"pid":..} with one write(2). */
+/* Writes {"ts":..,"level":..,"logger":..,"msg":..,<fields>,"pid":..} with one write(2)
+ * (or keeps it, log_defer). */
 void log_event(enum log_level level, const char *logger, const char *msg,
 	       const struct log_field *fields, size_t nfields);
 
+/* From now on this process keeps its info and debug lines and writes them together, at most
+ * delay_ms after the first of them (a thread of its own does; warnings and errors are written
+ * at once, after what was kept). 0, or -1 when the thread cannot start (lines are then written
+ * one by one as before). For a worker: one write(2) per batch instead of per request. Call it
+ * after the last fork: a child would inherit the mode without the thread. */
+int log_defer(long delay_ms);
+/* Writes the kept lines now (before exiting). */
+void log_flush(void);
 /* printf-style convenience for the common case of a plain message. */
 void log_msg(enum log_level level, const char *logger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

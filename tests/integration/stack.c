@@ -126,6 +126,12 @@ it_side_stack_down(struct it_side_stack *s)
 	s->var_dir[0] = '\0';
 }
 
+void
+it_wait_worker_log(void)
+{
+	usleep(400 * 1000);
+}
+
 int
 it_want_workers(void)
 {

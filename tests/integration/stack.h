@@ -25,6 +25,10 @@ void it_own_stack_fini(void);
 /* Stops it (tools/stack.sh down) and removes its directory; safe to call twice. */
 void it_side_stack_down(struct it_side_stack *s);
 
+/* Waits until what the workers logged so far is in their worker.log: a worker writes its
+ * access lines in batches, at most 250 ms after their requests (log_defer, README "Logs"). */
+void it_wait_worker_log(void);
+
 /* The pool size the harness started ($WORKERS, default 4). */
 int it_want_workers(void);
 

@@ -98,6 +98,7 @@ Test(auth, keys_and_scopes, .init = keyed_stack_up, .fini = keyed_stack_down, .t
 	}
 	/* keys never reach the logs */
 	char cmd[256];
+	it_wait_worker_log();
 	snprintf(
 	    cmd, sizeof cmd,
 	    "grep -rq -e ingest-only-key-0123 -e read-only-key-0123 -e admin-only-key-0123 %s/log",

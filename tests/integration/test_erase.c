@@ -135,6 +135,7 @@ Test(erase, as_if_never_sent, .init = it_db_init, .fini = it_db_fini, .timeout =
 
 	/* the worker's log holds no trace of the erased ids (nginx's access log does: README) */
 	char cmd[256];
+	it_wait_worker_log();
 	snprintf(cmd, sizeof cmd, "grep -q -e 'erase me' -e 1991001 %s/log/worker.log",
 		 getenv("EVENTS_VAR_DIR"));
 	cr_expect_neq(system(cmd), 0, "an erased user's id is in the worker log");

@@ -253,10 +253,14 @@ Test(ops, kill9_refill, .timeout = 60)
 		json_object_put(b);
 	}
 	/* The new worker itself serves (requests go round the idle workers; allow for more). */
-	for (int i = 0; i < 200 && !served_by(fresh, NULL); i++) {
-		http_client_request(c, &r, "GET", "/healthz", NULL, NULL, 0, NULL);
-		cr_assert_eq(r.status, 200, "GET /healthz: expected 200, got %ld", r.status);
-		http_resp_free(&r);
+	for (int i = 0; i < 40 && !served_by(fresh, NULL); i++) {
+		for (int k = 0; k < 5; k++) {
+			http_client_request(c, &r, "GET", "/healthz", NULL, NULL, 0, NULL);
+			cr_assert_eq(r.status, 200, "GET /healthz: expected 200, got %ld",
+				     r.status);
+			http_resp_free(&r);
+		}
+		it_wait_worker_log();
 	}
 	cr_assert(served_by(fresh, NULL),
 		  "expected the new worker %d to answer requests (access log)", (int)fresh);
@@ -776,6 +780,7 @@ warm_workers(struct http_client *c)
 				     r.status);
 			http_resp_free(&r);
 		}
+		it_wait_worker_log();
 		n = pool_children(kids, MAX_WORKERS);
 		all = n > 0;
 		for (int k = 0; k < n && all; k++)
