@@ -20,8 +20,8 @@ struct stmt {
 
 static const struct stmt statements[] = {
     {"merge", "SELECT ingest_merge($1::int, false)"},
-    /* the zone-aware summaries (migrations 0011, 0014 and 0015, db_analytics.c) */
-    /* the pending events of the quarters [$3, $4) (migration 0017) */
+    /* the zone-aware summaries (migrations 0011, 0014, 0015, db_analytics.c): the pending
+     * events of the quarters [$3, $4) (0017) */
     {"analytics_take", "SELECT kind, user_id, q, event_type, ukey, at, ftypes, fqs"
 		       " FROM analytics_take_in($1::int, $2::int, $3::int, $4::int)"},
     {"analytics_users_write",

@@ -102,8 +102,9 @@ enum db_status db_retention_tz(struct db *db, const struct retention_q *q, int64
 
 /* Folds every pending event (stored, not yet in the zone-aware summaries) into them, in
  * transactions of a bounded size; *folded = how many of those found something. The supervisor's
- * "--fold" runs it every 2 s, readers before reading; migrate after migration 0011 (the events
- * stored before it). */
+ * "--fold" runs it every 2 s (db_analytics_fold_pending), the loader at its end; migrate after
+ * migration 0011 (the events stored before it). Readers fold only their own quarters
+ * (db_analytics_compact_in). */
 enum db_status db_analytics_compact(struct db *db, int64_t *folded)
     __attribute__((warn_unused_result));
 /* db_analytics_compact of the pending events of the quarters [lo, hi) only, the earliest

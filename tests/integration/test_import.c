@@ -587,6 +587,17 @@ post_one(struct http_client *c, const char *occurred_at)
 	json_object_put(e);
 }
 
+/* GET path: 200, and its body holds needle (NULL: any body). */
+static void
+get_expect(struct http_client *c, const char *path, const char *needle, const char *what)
+{
+	struct http_resp h;
+	http_client_request(c, &h, "GET", path, NULL, NULL, 0, NULL);
+	cr_assert_eq(h.status, 200, "GET %s: %ld %s", path, h.status, h.body);
+	cr_expect(!needle || strstr(h.body, needle) != NULL, "%s: %s", what, h.body);
+	http_resp_free(&h);
+}
+
 /* While a load holds the bulk-load lock the supervisor's fold (every 2 s) leaves pending events
  * alone, a read of their days still counts them (it folds the events of its own days first,
  * and only those: a read of other days leaves them; a retention read those before its end
@@ -604,55 +615,35 @@ Test(import, loader_folds_its_events)
 
 	/* an HTTP event: not folded by the supervisor while the lock is held... */
 	struct http_client *c = http_client_new();
-	struct http_resp h;
 	post_one(c, "2014-09-10T10:00:00Z");
 	it_sleep(5.0); /* two runs of the supervisor's fold */
 	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 1,
 		     "the supervisor folded while a load held the lock");
 	/* ... nor by a read of other days, which it cannot change ... */
-	http_client_request(c, &h, "GET", "/stats/dau?from=2014-08-01&to=2014-09-09", NULL, NULL, 0,
-			    NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	http_resp_free(&h);
-	http_client_request(c, &h, "GET", "/stats/top-events?from=2014-09-11&to=2014-09-30", NULL,
-			    NULL, 0, NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	http_resp_free(&h);
+	get_expect(c, "/stats/dau?from=2014-08-01&to=2014-09-09", NULL, NULL);
+	get_expect(c, "/stats/top-events?from=2014-09-11&to=2014-09-30", NULL, NULL);
 	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 1,
 		     "a read of other days folded the pending event");
 	/* ... but counted by a read of its day, which folds no other day's events */
 	post_one(c, "2014-12-20T10:00:00Z");
-	http_client_request(c, &h, "GET", "/stats/dau?from=2014-09-10&to=2014-09-10", NULL, NULL, 0,
-			    NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	cr_expect(strstr(h.body, "\"unique_users\":1") != NULL, "the read counts it: %s", h.body);
-	http_resp_free(&h);
+	get_expect(c, "/stats/dau?from=2014-09-10&to=2014-09-10", "\"unique_users\":1",
+		   "the read counts it");
 	cr_expect_eq(pending_between(db, "2014-09-10", "2014-09-11"), 0, "the read did not fold");
 	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 1,
 		     "a read of 2014-09-10 folded an event of 2014-12-20");
 	/* a late event (before the user's first) moves the user's cohort: a retention read of the
 	 * old first day folds it, although it lies before that day */
-	http_client_request(c, &h, "GET", "/stats/retention?start_date=2014-09-10&windows=1", NULL,
-			    NULL, 0, NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	cr_expect(strstr(h.body, "\"cohort_size\":1") != NULL, "the cohort before: %s", h.body);
-	http_resp_free(&h);
+	get_expect(c, "/stats/retention?start_date=2014-09-10&windows=1", "\"cohort_size\":1",
+		   "the cohort before");
 	post_one(c, "2014-09-05T10:00:00Z");
-	http_client_request(c, &h, "GET", "/stats/retention?start_date=2014-09-10&windows=1", NULL,
-			    NULL, 0, NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	cr_expect(strstr(h.body, "\"cohort_size\":0") != NULL, "the late event not counted: %s",
-		  h.body);
-	http_resp_free(&h);
+	get_expect(c, "/stats/retention?start_date=2014-09-10&windows=1", "\"cohort_size\":0",
+		   "the late event not counted");
 	cr_expect_eq(pending_between(db, "2014-09-05", "2014-09-06"), 0, "the late event pending");
 	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 1,
 		     "a retention read of 2014-09-10 folded an event of 2014-12-20");
 	/* ... and a read of that day counts it */
-	http_client_request(c, &h, "GET", "/stats/dau?from=2014-12-20&to=2014-12-20", NULL, NULL, 0,
-			    NULL);
-	cr_assert_eq(h.status, 200, "GET: %ld %s", h.status, h.body);
-	cr_expect(strstr(h.body, "\"unique_users\":1") != NULL, "the read counts it: %s", h.body);
-	http_resp_free(&h);
+	get_expect(c, "/stats/dau?from=2014-12-20&to=2014-12-20", "\"unique_users\":1",
+		   "the read counts it");
 	cr_expect_eq(pending_between(db, "2014-12-20", "2014-12-21"), 0, "the read did not fold");
 
 	/* a loader folds its own events before it reports */
