@@ -5,7 +5,6 @@
  * a line's ~5.6 µs, now ~1 µs (README, Logs). */
 #include "log.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -197,7 +196,9 @@ flusher(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (kept.used && pthread_cond_timedwait(&kept.cv, &kept.mu, &until) != ETIMEDOUT)
+		/* 0: woken early (a line signalled, or spuriously): wait on; a timeout (or any
+		 * error, which must not spin) writes */
+		while (kept.used && pthread_cond_timedwait(&kept.cv, &kept.mu, &until) == 0)
 			;
 		write_kept();
 	}
