@@ -90,6 +90,8 @@ static const struct stmt statements[] = {
      "  OR (t.level = 1 AND t.bucket = ANY ($4::int[]))"
      " GROUP BY t.event_type ORDER BY n DESC, t.event_type COLLATE \"C\" LIMIT $5::int"},
     {"merge_skip_stored", "SELECT ingest_merge($1::int, true)"},
+    /* the bulk loader's merge on a cluster, from load_stage (migration 0019) */
+    {"merge_load", "SELECT ingest_merge_load(true)"},
     {"erase", "SELECT erase_user($1, $2::int)"},	    /* migration 0005 */
     {"prune", "SELECT prune_raw_events($1::int, $2::int)"}, /* migration 0005 */
     /* the IANA names PostgreSQL knows (AT TIME ZONE also takes POSIX strings and

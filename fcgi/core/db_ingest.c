@@ -48,16 +48,26 @@ copy_row(struct buf *b, const struct event *e, size_t ord)
 	return 0;
 }
 
-/* COPYs b into ingest_stage inside the open transaction. */
+/* COPYs b into ingest_stage (or load_stage) inside the open transaction. */
 enum db_status
 db_stage(struct db *db, const struct batch *b)
 {
 	struct buf buf = {0};
 	enum db_status st = DB_OK;
 	PGresult *r;
+	/* load_stage (0019): loads take turns batch by batch, the COPY and the merge on one
+	 * connection per worker, each worker's shards in shard order */
+	if (db->load_stage &&
+	    (st = db_exec_ok(db,
+			     "SET LOCAL citus.multi_shard_modify_mode = 'sequential';"
+			     " LOCK TABLE load_stage IN ACCESS EXCLUSIVE MODE",
+			     PGRES_COMMAND_OK)) != DB_OK)
+		return st;
 	if ((st = db_exec_result(db, "COPY ingest_stage",
-				 "COPY ingest_stage (event_id, occurred_at, user_id,"
-				 " event_type, properties, ord) FROM STDIN",
+				 db->load_stage ? "COPY load_stage (event_id, occurred_at, user_id,"
+						  " event_type, properties, ord) FROM STDIN"
+						: "COPY ingest_stage (event_id, occurred_at, user_id,"
+						  " event_type, properties, ord) FROM STDIN",
 				 PGRES_COPY_IN, &r)) != DB_OK)
 		return st;
 	PQclear(r);
@@ -152,7 +162,11 @@ db_ingest(struct db *db, const struct batch *b, int stripe, enum db_ingest_mode 
 	int64_t n = 0;
 	enum db_status st;
 	snprintf(param, sizeof param, "%d", stripe);
-	st = staged(db, b, mode == DB_MAY_REPEAT ? "merge_skip_stored" : "merge", param, 1, &n);
+	if (db->load_stage) /* the bulk loader on a cluster: it probes stored ids (0019) */
+		st = staged(db, b, "merge_load", NULL, 1, &n);
+	else
+		st = staged(db, b, mode == DB_MAY_REPEAT ? "merge_skip_stored" : "merge", param,
+			    1, &n);
 	*accepted = st == DB_OK ? (size_t)n : 0;
 	return st;
 }

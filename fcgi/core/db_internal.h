@@ -28,6 +28,9 @@ struct db {
 	char sqlstate[6];	 /* of the last failure ("" when none was given) */
 	struct answers *answers; /* zone-aware answers of this connection (NULL: none kept) */
 	const char *const *only; /* db_only_statements (NULL: every statement, staging tables) */
+	/* the bulk loader on a Citus cluster: batches are staged in the distributed load_stage
+	 * and merged by ingest_merge_load (migration 0019, db_loader_begin); 0: ingest_stage */
+	int load_stage;
 };
 
 /* Appends s to the text of an array literal being built in b ("{" first, then ","; the
@@ -96,8 +99,8 @@ int db_retryable(const PGresult *r);
 /* The first column of the first row as an integer, 0 when there is none or it is NULL. */
 int64_t db_first_int(const PGresult *r);
 
-/* COPYs b into the session's staging table ingest_stage inside the open transaction
- * (db_ingest.c). */
+/* COPYs b into the session's staging table ingest_stage inside the open transaction, or into
+ * load_stage when db->load_stage (db_ingest.c). */
 enum db_status db_stage(struct db *db, const struct batch *b) __attribute__((warn_unused_result));
 
 /* In the open transaction, after erase_user: takes the user out of the zone-aware summaries

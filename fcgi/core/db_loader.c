@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include <stdint.h>
+#include <string.h>
 
 enum db_status
 db_loader_begin(struct db *db, int dry_run)
@@ -24,6 +25,16 @@ db_loader_begin(struct db *db, int dry_run)
 	if (st == DB_OK && !dry_run)
 		st = db_exec_ok(db, "SELECT pg_advisory_lock_shared(analytics_load_key())",
 				PGRES_TUPLES_OK);
+	/* on a Citus cluster, batches are staged beside their shards (migration 0019) */
+	if (st == DB_OK && !dry_run) {
+		PGresult *r;
+		st = db_exec_result(db, "load stage", "SELECT ingest_load_distributed()",
+				    PGRES_TUPLES_OK, &r);
+		if (st == DB_OK) {
+			db->load_stage = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+			PQclear(r);
+		}
+	}
 	if (st != DB_OK || !dry_run)
 		return st;
 	if ((st = db_exec_ok(db, "BEGIN", PGRES_COMMAND_OK)) != DB_OK)
