@@ -54,6 +54,7 @@ db_stage(struct db *db, const struct batch *b)
 {
 	struct buf buf = {0};
 	enum db_status st = DB_OK;
+	const char *what = db->load_stage ? "COPY load_stage" : "COPY ingest_stage";
 	PGresult *r;
 	/* load_stage (0019): loads take turns batch by batch, the COPY and the merge on one
 	 * connection per worker, each worker's shards in shard order */
@@ -63,7 +64,7 @@ db_stage(struct db *db, const struct batch *b)
 			     " LOCK TABLE load_stage IN ACCESS EXCLUSIVE MODE",
 			     PGRES_COMMAND_OK)) != DB_OK)
 		return st;
-	if ((st = db_exec_result(db, "COPY ingest_stage",
+	if ((st = db_exec_result(db, what,
 				 db->load_stage ? "COPY load_stage (event_id, occurred_at, user_id,"
 						  " event_type, properties, ord) FROM STDIN"
 						: "COPY ingest_stage (event_id, occurred_at, user_id,"
@@ -86,11 +87,11 @@ db_stage(struct db *db, const struct batch *b)
 		st = DB_UNAVAILABLE;
 	while ((r = PQgetResult(db->conn))) {
 		if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-			st = db_failure(db, "COPY ingest_stage", r);
+			st = db_failure(db, what, r);
 		PQclear(r);
 	}
 	if (st == DB_UNAVAILABLE && db->conn)
-		st = db_failure(db, "COPY ingest_stage", NULL);
+		st = db_failure(db, what, NULL);
 	return st;
 }
 

@@ -1,6 +1,7 @@
 /* db_loader.c: what the bulk loader (tools/import_events) needs beyond db_ingest: session
- * sizing for whole batches, the fold of its own events (ADR 7 item 15), and the dry run that
- * counts fresh events inside one transaction that is rolled back. */
+ * sizing for whole batches, on a Citus cluster the staging of its batches on the workers
+ * (load_stage, migration 0019), the fold of its own events (ADR 7 item 15), and the dry run
+ * that counts fresh events inside one transaction that is rolled back. */
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
