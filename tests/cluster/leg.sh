@@ -4,7 +4,8 @@
 #   1. the integration suites (build/test_integration) but those that start whole stacks of
 #      their own per test or check nothing of the database (CLUSTER_SKIP below);
 #   2. tests/cluster/worker_down.sh: a worker stopped and started under HTTP ingest;
-#   3. tests/cluster/add_node.sh: a third worker added and shards moved onto it under ingest.
+#   3. tests/cluster/load_overlap.sh: a bulk load and HTTP ingest of the same events at once;
+#   4. tests/cluster/add_node.sh: a third worker added and shards moved onto it under ingest.
 # Then, on a single-node stack of its own, tests/cluster/move_store.sh (a populated store moved
 # to a cluster). Exit status: the first failure's, after everything ran.
 #
@@ -44,7 +45,7 @@ if [ -z "${EVENTS_BASE_URL:-}" ]; then
 	rc=0
 	start=$SECONDS
 	NODES=3 "$ROOT/tests/integration/run.sh" --cmd "BUILD=$BUILD tests/cluster/leg.sh" || keep_rc $?
-	say "cluster: suites, worker down, add node: exit $rc after $((SECONDS - start)) s"
+	say "cluster: suites, worker down, load overlap, add node: exit $rc after $((SECONDS - start)) s"
 	t=$SECONDS
 	"$ROOT/tests/cluster/move_store.sh" || keep_rc $?
 	say "move store: done after $((SECONDS - t)) s; the leg took $((SECONDS - start)) s"
@@ -56,7 +57,7 @@ t=$SECONDS
 # --jobs 1 as in tests/integration/run.sh: suites compare counters and counts of the one store
 "$BUILD/test_integration" --jobs 1 --filter "!($CLUSTER_SKIP)" || keep_rc $?
 say "integration suites on the cluster: exit $rc after $((SECONDS - t)) s"
-for s in worker_down add_node; do
+for s in worker_down load_overlap add_node; do
 	t=$SECONDS
 	"$ROOT/tests/cluster/$s.sh" || keep_rc $?
 	say "$s: done after $((SECONDS - t)) s"
