@@ -12,11 +12,24 @@ CL_STOP=$CL_OUT/stop
 CL_FAIL=0
 CL_PIDS=()
 
+# cl_post ID DATA IDS: one POST /events of DATA (as curl's --data-binary takes it: the NDJSON
+# itself, or @FILE); one line "STATUS ACCEPTED RETRY-AFTER" in $CL_OUT/c<ID>.log, and IDS (the
+# batch's event ids, a line each) added to $CL_OUT/c<ID>.ids when it was answered 200.
+cl_post() {
+	local id=$1 resp code accepted retry
+	resp=$(curl -s -m 60 -D "$CL_OUT/h$id" -H 'Content-Type: application/x-ndjson' \
+		--data-binary "$2" -w '\n%{http_code}' "$EVENTS_BASE_URL/events") || resp=$'\n000'
+	code=${resp##*$'\n'}
+	accepted=$(sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' <<<"${resp%$'\n'*}")
+	retry=$(tr -d '\r' <"$CL_OUT/h$id" | sed -n 's/^[Rr]etry-[Aa]fter: *//p')
+	printf '%s %s %s\n' "$code" "${accepted:-0}" "${retry:--}" >>"$CL_OUT/c$id.log"
+	[ "$code" != 200 ] || printf '%s' "$3" >>"$CL_OUT/c$id.ids"
+}
+
 # cl_client ID BATCH: posts batches of BATCH new events (and 10 of its previous batch again)
-# until $CL_STOP exists, at least 5. Per batch one line "STATUS ACCEPTED RETRY-AFTER" in
-# $CL_OUT/c<ID>.log; the ids of batches answered 200 in $CL_OUT/c<ID>.ids.
+# until $CL_STOP exists, at least 5, each through cl_post.
 cl_client() {
-	local id=$1 size=$2 n=0 body prev='' ids resp code accepted retry u i
+	local id=$1 size=$2 n=0 body prev='' ids u i
 	while [ ! -e "$CL_STOP" ] || ((n < 5)); do
 		body='' ids=''
 		for ((i = 0; i < size; i++)); do
@@ -24,13 +37,7 @@ cl_client() {
 			ids+=$u$'\n'
 			body+="{\"event_id\":\"$u\",\"user_id\":\"cl-$id-$((RANDOM % 50))\",\"event_type\":\"t$((RANDOM % 5))\",\"occurred_at\":\"2019-03-$((10 + RANDOM % 15))T10:00:00Z\"}"$'\n'
 		done
-		resp=$(curl -s -m 60 -D "$CL_OUT/h$id" -H 'Content-Type: application/x-ndjson' \
-			--data-binary "$body$prev" -w '\n%{http_code}' "$EVENTS_BASE_URL/events") || resp=$'\n000'
-		code=${resp##*$'\n'}
-		accepted=$(sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' <<<"${resp%$'\n'*}")
-		retry=$(tr -d '\r' <"$CL_OUT/h$id" | sed -n 's/^[Rr]etry-[Aa]fter: *//p')
-		printf '%s %s %s\n' "$code" "${accepted:-0}" "${retry:--}" >>"$CL_OUT/c$id.log"
-		[ "$code" != 200 ] || printf '%s' "$ids" >>"$CL_OUT/c$id.ids"
+		cl_post "$id" "$body$prev" "$ids"
 		prev=$(head -n 10 <<<"$body")$'\n'
 		n=$((n + 1))
 	done

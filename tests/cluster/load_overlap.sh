@@ -37,18 +37,13 @@ awk -v n="$n" -v dir="$CL_OUT" 'BEGIN {
 	}
 }'
 
-# post_all ID OFFSET: every batch once, starting at batch OFFSET; lines as cl_client's
+# post_all ID OFFSET: every batch once, starting at batch OFFSET, through cl_post (from its
+# file: a 1 000-event body is over the 128 KB an exec argument may have)
 post_all() {
-	local id=$1 off=$2 k f resp code accepted retry
+	local k f
 	for ((k = 0; k < 60; k++)); do
-		f=$CL_OUT/b$(printf '%02d' $(((k + off) % 60)))
-		resp=$(curl -s -m 60 -D "$CL_OUT/h$id" -H 'Content-Type: application/x-ndjson' \
-			--data-binary "@$f.nd" -w '\n%{http_code}' "$EVENTS_BASE_URL/events") || resp=$'\n000'
-		code=${resp##*$'\n'}
-		accepted=$(sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' <<<"${resp%$'\n'*}")
-		retry=$(tr -d '\r' <"$CL_OUT/h$id" | sed -n 's/^[Rr]etry-[Aa]fter: *//p')
-		printf '%s %s %s\n' "$code" "${accepted:-0}" "${retry:--}" >>"$CL_OUT/c$id.log"
-		[ "$code" != 200 ] || cat "$f.ids" >>"$CL_OUT/c$id.ids"
+		f=$CL_OUT/b$(printf '%02d' $(((k + $2) % 60)))
+		cl_post "$1" "@$f.nd" "$(<"$f.ids")"$'\n'
 	done
 }
 
